@@ -1,0 +1,136 @@
+"""Checkpoint schema v1 (DESIGN §5): save atomically, load with ``weights_only=True`` and validate.
+
+A checkpoint is a dict of tensors and plain containers:
+``format="orthokd.checkpoint"``, ``version=1``, ``arch={name, num_classes, **kwargs}``, ``model``
+(state_dict of the unwrapped model), ``method={name, teacher, teacher_sha256, ...}``, ``aux``
+(method-owned modules, e.g. feature KD's regressor R), ``epoch``, ``step``, ``optimizer``, ``scheduler``,
+``scaler``, ``rng``, ``config``, ``metrics`` (accuracies in %), ``provenance``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from training.errors import CheckpointError
+from training.models import MODELS, build_model
+
+FORMAT = "orthokd.checkpoint"
+VERSION = 1
+REQUIRED_KEYS = ("format", "version", "arch", "model", "method", "epoch", "config")
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call ``write(tmp_path)`` on a temp file in the destination directory, then ``os.replace``.
+
+    A crash at any moment leaves either the old file or the new one, never a truncated mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write a schema-v1 checkpoint atomically (temp file in the same directory + ``os.replace``)."""
+    obj = {"format": FORMAT, "version": VERSION, **obj}
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(device: torch.device | str) -> dict[str, str]:
+    """git commit of this source tree, torch version, device and UTC time."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "git_commit": commit or "unknown",
+        "torch": str(torch.__version__),
+        "device": str(device),
+        "utc_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _load_error_detail(e: Exception) -> str:
+    """The informative fragment of torch.load's (very long) error message."""
+    msg = str(e)
+    for marker in ("Unsupported global", "Unsupported operand", "invalid load key", "PytorchStreamReader", "EOF"):
+        if marker in msg:
+            return msg[msg.index(marker):].splitlines()[0].split(" was not")[0][:100]
+    return type(e).__name__
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate a checkpoint on the CPU. Every failure is one ``CheckpointError`` line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path} (check the path; runs write OUT_DIR/last.pt and ckpt_eXXX.pt)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for truncated/foreign files
+        detail = _load_error_detail(e)
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it is truncated, corrupt or not a weights-only torch file ({detail[:120]}); "
+            "use another checkpoint or re-run training to rewrite it"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an orthokd checkpoint (no format={FORMAT!r}); pass a file written by training.train")
+    if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint version {ckpt.get('version')!r}, newer than this code reads ({VERSION}); update orthokd"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path} lacks the keys {missing}; it is damaged, re-run training to rewrite it")
+    arch = ckpt["arch"]
+    if not isinstance(arch, dict) or arch.get("name") not in MODELS:
+        raise CheckpointError(
+            f"{path} has unknown architecture {arch.get('name') if isinstance(arch, dict) else arch!r}; known: {', '.join(MODELS)}"
+        )
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint") -> nn.Module:
+    """Rebuild the architecture recorded in ``arch`` and load ``model`` strictly (CPU, eval mode)."""
+    arch = dict(ckpt["arch"])
+    name, num_classes = arch.pop("name"), arch.pop("num_classes")
+    try:
+        model = build_model(name, num_classes, **arch)
+        model.load_state_dict(ckpt["model"], strict=True)
+    except (RuntimeError, TypeError, KeyError) as e:
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        detail = next((l for l in lines if l.startswith(("size mismatch", "Missing key", "Unexpected key"))), lines[0])
+        raise CheckpointError(f"{path}: weights do not fit architecture {name} ({detail[:160]}); the file is damaged") from None
+    return model.eval()
+
+
+def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """``load_checkpoint`` + ``model_from_checkpoint``: the model in eval mode on the CPU and the dict."""
+    ckpt = load_checkpoint(path)
+    return model_from_checkpoint(ckpt, path), ckpt

@@ -1,0 +1,209 @@
+"""A whole training run (DESIGN §5): run directory, resume, epochs, milestone checkpoints.
+
+``fit`` is what ``python -m training.train`` calls once its flags are mapped into a ``TrainConfig``.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from training.checkpoint import load_checkpoint, load_model, provenance, save_checkpoint, sha256_file
+from training.cli import log, resolve_device
+from training.config import RuntimeOptions, TrainConfig
+from training.data import load_split
+from training.distributed import DistInfo, barrier, init_distributed, shutdown
+from training.errors import CheckpointError, UserError
+from training.loop import DeviceSplit, evaluate, train_one_epoch
+from training.methods import aux_modules, build_objective, method_spec
+from training.models import build_model
+from training.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
+
+
+def load_teacher(path: str, num_classes: int) -> tuple[nn.Module, str]:
+    """The teacher model (CPU, eval) and its sha256; it must predict ``num_classes`` classes."""
+    try:
+        teacher, ckpt = load_model(path)
+    except CheckpointError as e:
+        raise UserError(f"--teacher: {e}") from None
+    if ckpt["arch"]["num_classes"] != num_classes:
+        raise UserError(
+            f"--teacher {path} predicts {ckpt['arch']['num_classes']} classes but the dataset has {num_classes}; "
+            "pass a teacher trained on the same dataset"
+        )
+    return teacher, sha256_file(path)
+
+
+def _check_config(cfg: TrainConfig, dist: DistInfo) -> None:
+    spec = method_spec(cfg.method)
+    if spec.objective != "ce" and not cfg.teacher:
+        raise UserError(f"method {cfg.method} distils from a teacher: pass --teacher CKPT (an orthokd checkpoint)")
+    if cfg.batch_size % dist.world_size:
+        raise UserError(f"--batch-size {cfg.batch_size} must be divisible by the {dist.world_size} torchrun processes")
+    if cfg.epochs < 1:
+        raise UserError("--epochs must be at least 1")
+
+
+class Run:
+    """Model, objective, optimizer and schedule of one run, with schema-v1 checkpointing."""
+
+    def __init__(self, cfg: TrainConfig, num_classes: int, teacher: nn.Module | None, teacher_sha: str | None,
+                 device: torch.device, dist: DistInfo):
+        self.cfg, self.device, self.dist = cfg, device, dist
+        self.arch = {"name": cfg.model, "num_classes": num_classes, "width": cfg.width}
+        torch.manual_seed(cfg.seed)
+        student = build_model(cfg.model, num_classes, width=cfg.width)
+        self.objective = build_objective(cfg.method, student, teacher, cfg).to(device)
+        if cfg.channels_last:
+            self.objective.to(memory_format=torch.channels_last)
+        self.student = student
+        self.method = {"name": cfg.method, "teacher": cfg.teacher, "teacher_sha256": teacher_sha}
+        params = [p for p in self.objective.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                                         fused=device.type == "cuda")
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
+        self.epoch, self.step = 0, 0
+        wrapped: nn.Module = self.objective
+        if dist.enabled:
+            wrapped = DistributedDataParallel(wrapped, device_ids=[device.index] if device.type == "cuda" else None)
+        self.train_module = torch.compile(wrapped) if cfg.compile else wrapped
+
+    def state(self, metrics: dict[str, Any], rng_note: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "arch": self.arch,
+            "model": self.student.state_dict(),
+            "method": self.method,
+            "aux": {k: m.state_dict() for k, m in aux_modules(self.objective).items()},
+            "epoch": self.epoch,
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": {k: (dict(v) if k == "milestones" else v) for k, v in self.scheduler.state_dict().items()},
+            "scaler": {},
+            "rng": rng_note,
+            "config": self.cfg.to_json(),
+            "metrics": metrics,
+            "provenance": provenance(self.device),
+        }
+
+    def restore(self, path: Path) -> None:
+        ckpt = load_checkpoint(path)
+        try:
+            self.student.load_state_dict(ckpt["model"])
+            for k, m in aux_modules(self.objective).items():
+                m.load_state_dict(ckpt["aux"][k])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise CheckpointError(f"{path} does not fit this run ({str(e).splitlines()[0][:160]}); pass --overwrite to start again") from None
+        self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
+
+
+def _progress(cfg: TrainConfig, done_epochs: int, steps_per_epoch: int, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.epochs * steps_per_epoch, initial=done_epochs * steps_per_epoch, unit="step",
+                file=sys.stderr, disable=quiet, dynamic_ncols=True, desc="train")
+
+
+def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOptions(), overwrite: bool = False) -> Path:
+    """Train (or resume) the run in ``out_dir``; returns the path of ``last.pt``."""
+    out_dir = Path(out_dir)
+    device = resolve_device(opts.device)
+    dist = init_distributed(device)
+    try:
+        return _fit(cfg, out_dir, opts, overwrite, device, dist)
+    finally:
+        shutdown(dist)
+
+
+def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
+    quiet = opts.quiet or not dist.is_main
+    _check_config(cfg, dist)
+    train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images)
+    test_set = load_split(cfg.dataset, "test", cfg.data_dir)
+    teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
+    record = {**cfg.to_json(), "teacher_sha256": teacher_sha, "train_images": len(train_set)}
+    decision = check_run_dir(out_dir, record, overwrite)
+    if dist.is_main:
+        start_run_dir(out_dir, record, decision)
+    barrier(dist)
+
+    run = Run(cfg, train_set.num_classes, teacher, teacher_sha, device, dist)
+    if decision == "resume":
+        run.restore(out_dir / LAST)
+        log(f"resuming {out_dir} after epoch {run.epoch}", quiet)
+    metrics_rows = read_metrics(out_dir, run.epoch)
+    if run.epoch >= cfg.epochs:
+        log(f"{out_dir} is already complete ({cfg.epochs} epochs); nothing to do", quiet)
+        return out_dir / LAST
+
+    train_data = DeviceSplit.from_imageset(train_set, device)
+    test_data = DeviceSplit.from_imageset(test_set, device)
+    steps_per_epoch = math.ceil(math.ceil(len(train_data) / dist.world_size) / (cfg.batch_size // dist.world_size))
+    log(f"{cfg.method} {cfg.model} on {train_set.description}: {len(train_data)} train / {len(test_data)} test images, "
+        f"{cfg.epochs} epochs x {steps_per_epoch} steps, device {device}, {dist.world_size} process(es)", quiet)
+    writer = _tensorboard(out_dir, opts, dist)
+    bar = _progress(cfg, run.epoch, steps_per_epoch, quiet)
+    milestones = set(cfg.milestone_epochs())
+    rng_note = {"scheme": "per-epoch generators from numpy SeedSequence([seed, epoch, stream, rank])", "seed": cfg.seed}
+    try:
+        while run.epoch < cfg.epochs:
+            epoch = run.epoch + 1
+            lr = run.optimizer.param_groups[0]["lr"]
+
+            def on_step(n, stats, _count=[0]):
+                bar.update(1)
+                _count[0] += 1
+                if not quiet and _count[0] % 25 == 0:
+                    bar.set_postfix(epoch=epoch, lr=f"{lr:g}", **{k: f"{v:.3f}" for k, v in stats().items()})
+
+            st = train_one_epoch(run.train_module, run.optimizer, train_data, cfg, epoch, dist, device, on_step)
+            run.scheduler.step()
+            run.epoch, run.step = epoch, run.step + st.steps
+            test_loss, test_acc = evaluate(run.student, test_data, dist, cfg.eval_batch_size, cfg.channels_last, cfg.amp_bf16)
+            if not math.isfinite(test_loss):
+                raise UserError(f"non-finite test loss after epoch {epoch} (the weights diverged in its last steps); "
+                                f"stopped without saving epoch {epoch}; earlier checkpoints are kept. Lower --lr")
+            row = {"epoch": epoch, "lr": lr, "train_loss": st.loss, "train_acc": st.acc, "test_loss": test_loss,
+                   "test_acc": test_acc, "seconds": st.seconds, "images_per_s": st.images / st.seconds}
+            metrics_rows.append(row)
+            if dist.is_main:
+                _save_epoch(run, out_dir, row, metrics_rows, epoch in milestones, rng_note)
+                if writer is not None:
+                    for k, v in row.items():
+                        writer.add_scalar(k, v, epoch)
+            if not quiet:
+                bar.write(f"epoch {epoch}/{cfg.epochs} lr {lr:g} train loss {st.loss:.4f} acc {st.acc:.2f}% | "
+                          f"test loss {test_loss:.4f} acc {test_acc:.2f}% | {row['images_per_s']:.0f} img/s", sys.stderr)
+            barrier(dist)
+            if opts.stop_after_epoch is not None and epoch >= opts.stop_after_epoch:
+                break
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    return out_dir / LAST
+
+
+def _save_epoch(run: Run, out_dir: Path, row: dict, rows: list[dict], milestone: bool, rng_note: dict) -> None:
+    """metrics.jsonl first, then the milestone, then last.pt: a crash in between leaves a state that
+    resume repairs (metrics lines past last.pt's epoch are dropped on resume)."""
+    write_metrics(out_dir, rows)
+    metrics = {k: row[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
+    state = run.state(metrics, rng_note)
+    if milestone:
+        save_checkpoint(state, out_dir / milestone_name(run.epoch))
+    save_checkpoint(state, out_dir / LAST)
+
+
+def _tensorboard(out_dir: Path, opts: RuntimeOptions, dist: DistInfo):
+    if not (opts.tensorboard and dist.is_main):
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(out_dir / "tb"))

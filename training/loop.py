@@ -1,0 +1,168 @@
+"""One epoch of training and one evaluation pass (DESIGN §5), on data resident on the device.
+
+Randomness: each epoch draws from generators seeded by (seed, epoch[, rank]) through numpy's
+SeedSequence, so an epoch's data order, crops, flips and CutMix draws do not depend on what ran before:
+a run resumed from ``last.pt`` follows the same stream as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.augment import Targets, cutmix, random_crop_flip
+from training.config import TrainConfig
+from training.data import ImageSet, normalize
+from training.distributed import DistInfo, all_reduce_sum
+from training.errors import UserError
+
+
+@dataclass
+class EpochGenerators:
+    order: torch.Generator  # data permutation, identical on every rank
+    augment: torch.Generator  # crops, flips, CutMix partner permutation; per rank
+    host: np.random.Generator  # CutMix's per-batch scalars (coin, lambda, box centre); per rank
+
+
+def epoch_generators(seed: int, epoch: int, rank: int, device: torch.device) -> EpochGenerators:
+    def torch_gen(*key: int) -> torch.Generator:
+        g = torch.Generator(device=device)
+        g.manual_seed(int(np.random.SeedSequence([seed, epoch, *key]).generate_state(1, np.uint64)[0] >> 1))
+        return g
+
+    return EpochGenerators(torch_gen(0), torch_gen(1, rank), np.random.default_rng([seed, epoch, 2, rank]))
+
+
+def shard_indices(n: int, gens: EpochGenerators, dist: DistInfo, device: torch.device) -> torch.Tensor:
+    """This rank's share of a random permutation of range(n), padded by wrap-around so every rank has
+    the same length (as torch's DistributedSampler)."""
+    perm = torch.randperm(n, generator=gens.order, device=device)
+    per_rank = -(-n // dist.world_size)
+    if per_rank * dist.world_size > n:
+        perm = torch.cat([perm, perm[: per_rank * dist.world_size - n]])
+    return perm[dist.rank :: dist.world_size]
+
+
+@dataclass
+class DeviceSplit:
+    """A split resident on the device: uint8 images (for augmentation) and labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def from_imageset(cls, s: ImageSet, device: torch.device) -> "DeviceSplit":
+        return cls(s.images.to(device), s.labels.to(device), s.mean, s.std)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def training_batches(data: DeviceSplit, cfg: TrainConfig, gens: EpochGenerators, dist: DistInfo
+                     ) -> Iterator[tuple[torch.Tensor, Targets]]:
+    """Shuffled, augmented, normalized batches of ``cfg.batch_size / world_size`` images per rank:
+    per-image pad-crop + flip, then CutMix when the method has it, then normalization."""
+    from training.methods import method_spec
+
+    use_cutmix = method_spec(cfg.method).cutmix
+    local_batch = cfg.batch_size // dist.world_size
+    idx = shard_indices(len(data), gens, dist, data.images.device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    for start in range(0, idx.shape[0], local_batch):
+        b = idx[start : start + local_batch]
+        x, y = random_crop_flip(data.images[b], gens.augment), data.labels[b]
+        if use_cutmix:
+            x, targets = cutmix(x, y, gens.host, gens.augment, cfg.cutmix_prob, cfg.cutmix_beta)
+        else:
+            targets = Targets(y, y, 1.0)
+        yield normalize(x, data.mean, data.std).contiguous(memory_format=memory_format), targets
+
+
+def autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    acc: float  # %, CutMix batches count lam * [pred == a] + (1 - lam) * [pred == b]
+    images: int
+    seconds: float
+    steps: int
+
+
+def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data: DeviceSplit, cfg: TrainConfig,
+                    epoch: int, dist: DistInfo, device: torch.device,
+                    on_step: Callable[[int, Callable[[], dict]], None] | None = None) -> EpochStats:
+    """SGD over one epoch. Loss sums stay on the device (no host sync per step); a non-finite loss is
+    detected at the end of the epoch and raised naming the first bad step."""
+    objective.train()
+    gens = epoch_generators(cfg.seed, epoch, dist.rank, device)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.float64)
+    first_bad = torch.full((), -1, device=device, dtype=torch.int64)
+    seen = steps = 0
+    start = time.perf_counter()
+    for x, t in training_batches(data, cfg, gens, dist):
+        with autocast(device, cfg.amp_bf16):
+            res = objective(x, t)
+        optimizer.zero_grad(set_to_none=True)
+        res.loss.backward()
+        optimizer.step()
+        loss = res.loss.detach().float()
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), steps, first_bad)
+        pred = res.logits.detach().argmax(1)
+        n = t.a.shape[0]
+        loss_sum += loss.double() * n
+        correct += t.lam * (pred == t.a).sum() + (1.0 - t.lam) * (pred == t.b).sum()
+        seen += n
+        steps += 1
+        if on_step is not None:
+            on_step(n, lambda: {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen})
+    totals = all_reduce_sum(torch.stack([loss_sum, correct, torch.tensor(float(seen), device=device, dtype=torch.float64)]), dist)
+    any_bad = all_reduce_sum((first_bad >= 0).to(torch.float64).reshape(1), dist).item() > 0
+    if any_bad:
+        step = int(first_bad) if int(first_bad) >= 0 else "(on another rank)"
+        raise UserError(
+            f"non-finite loss at epoch {epoch} step {step}; stopped without saving epoch {epoch}, earlier checkpoints are kept. "
+            "Lower --lr, check the teacher and the data, or drop --bf16"
+        )
+    total = totals[2].item()
+    return EpochStats(totals[0].item() / total, 100.0 * totals[1].item() / total, int(total),
+                      time.perf_counter() - start, steps)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, data: DeviceSplit, dist: DistInfo, batch_size: int = 1000,
+             channels_last: bool = True, bf16: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (%) over the un-augmented split, model in eval mode.
+    Under torchrun each rank takes a contiguous share and the sums are all-reduced."""
+    was_training = model.training
+    model.eval()
+    device = data.images.device
+    n = len(data)
+    lo, hi = n * dist.rank // dist.world_size, n * (dist.rank + 1) // dist.world_size
+    sums = torch.zeros(3, device=device, dtype=torch.float64)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for s in range(lo, hi, batch_size):
+        e = min(s + batch_size, hi)
+        x = normalize(data.images[s:e], data.mean, data.std).contiguous(memory_format=memory_format)
+        y = data.labels[s:e]
+        with autocast(device, bf16):
+            logits = model(x).float()
+        sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
+        sums[1] += (logits.argmax(1) == y).sum()
+        sums[2] += e - s
+    all_reduce_sum(sums, dist)
+    model.train(was_training)
+    return sums[0].item() / sums[2].item(), 100.0 * sums[1].item() / sums[2].item()

@@ -1,0 +1,170 @@
+"""Training objectives (DESIGN §4). Each is an ``nn.Module`` whose ``forward(images, targets)`` returns
+``StepResult(loss, logits, parts)``; the loop never branches on the method name.
+
+CutMix is not an objective but a batch transform (training.augment.cutmix) that any objective sits
+behind: every objective takes ``Targets`` and uses the mixed cross-entropy, which reduces to plain CE
+when the batch was not mixed (lam = 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.augment import Targets
+from training.errors import UserError
+
+
+class StepResult(NamedTuple):
+    loss: torch.Tensor  # scalar to back-propagate
+    logits: torch.Tensor  # student logits (N, classes)
+    parts: dict[str, torch.Tensor]  # detached loss terms, for logging
+
+
+def mixed_cross_entropy(logits: torch.Tensor, t: Targets) -> torch.Tensor:
+    """lam * CE(s, y_a) + (1 - lam) * CE(s, y_b) (CutMix, DESIGN §4.2); plain CE when lam = 1."""
+    if t.lam == 1.0:
+        return F.cross_entropy(logits, t.a)
+    return t.lam * F.cross_entropy(logits, t.a) + (1.0 - t.lam) * F.cross_entropy(logits, t.b)
+
+
+def kd_kl_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(softmax(t/T) || softmax(s/T)), averaged over the batch (``reduction="batchmean"``)."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits / t, dim=1),
+                    reduction="batchmean") * (t * t)
+
+
+def feature_distance(student_feat: torch.Tensor, teacher_feat: torch.Tensor) -> torch.Tensor:
+    """mean |normalize(phi_S) - normalize(phi_T)| with per-sample L2 normalization of the flattened
+    (N, C*H*W) maps, averaged over all N*C*H*W elements (``nn.L1Loss`` default), DESIGN §4.4."""
+    s = F.normalize(student_feat.flatten(1), dim=1)
+    t = F.normalize(teacher_feat.flatten(1), dim=1)
+    return F.l1_loss(s, t)
+
+
+class CrossEntropy(nn.Module):
+    """Scratch training, DESIGN §4.1 (mixed CE behind CutMix)."""
+
+    def __init__(self, student: nn.Module):
+        super().__init__()
+        self.student = student
+
+    def forward(self, images: torch.Tensor, targets: Targets) -> StepResult:
+        logits = self.student(images)
+        ce = mixed_cross_entropy(logits, targets)
+        return StepResult(ce, logits, {"ce": ce.detach()})
+
+
+class _WithTeacher(nn.Module):
+    """Holds a frozen teacher that stays in eval mode whatever ``train()`` is called with."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module):
+        super().__init__()
+        self.student = student
+        self.teacher = teacher.eval()
+        self.teacher.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "_WithTeacher":
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+
+class LabelKD(_WithTeacher):
+    """Paper eq. (1): L = (1 - alpha) * CE(s, y) + alpha * T^2 * KL(softmax(t/T) || softmax(s/T)).
+
+    The teacher sees the same (augmented, possibly CutMix-ed) batch; CE is the mixed CE."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float = 0.9, temperature: float = 4.0):
+        super().__init__(student, teacher)
+        self.alpha, self.temperature = alpha, temperature
+
+    def forward(self, images: torch.Tensor, targets: Targets) -> StepResult:
+        logits = self.student(images)
+        with torch.no_grad():
+            teacher_logits = self.teacher(images)
+        ce = mixed_cross_entropy(logits, targets)
+        kl = kd_kl_term(logits, teacher_logits, self.temperature)
+        loss = (1.0 - self.alpha) * ce + self.alpha * kl
+        return StepResult(loss, logits, {"ce": ce.detach(), "kd": kl.detach()})
+
+
+class FeatureKD(_WithTeacher):
+    """Paper eq. (2): L = CE(s, y) + beta * mean|normalize(R(phi_S)) - normalize(phi_T)|.
+
+    phi is the last feature map; R is a trainable 1x1 conv without bias (student -> teacher channels)
+    trained by the same optimizer; phi_T is computed without gradient."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, beta: float = 500.0):
+        super().__init__(student, teacher)
+        self.beta = beta
+        self.regressor = nn.Conv2d(student.feature_channels, teacher.feature_channels, 1, bias=False)
+
+    def forward(self, images: torch.Tensor, targets: Targets) -> StepResult:
+        feats = self.student.forward_features(images)
+        logits = self.student.forward_head(feats)
+        with torch.no_grad():
+            teacher_feats = self.teacher.forward_features(images)
+        ce = mixed_cross_entropy(logits, targets)
+        feat = feature_distance(self.regressor(feats), teacher_feats)
+        loss = ce + self.beta * feat
+        return StepResult(loss, logits, {"ce": ce.detach(), "feat": feat.detach()})
+
+
+def aux_modules(objective: nn.Module) -> dict[str, nn.Module]:
+    """Method-owned trainable modules saved under the checkpoint's ``aux`` (feature KD's R)."""
+    return {"regressor": objective.regressor} if isinstance(objective, FeatureKD) else {}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    objective: str  # "ce", "label_kd" or "feature_kd"
+    cutmix: bool  # CutMix batch transform in front of the objective
+    description: str
+
+
+METHODS: dict[str, MethodSpec] = {
+    "scratch": MethodSpec("ce", False, "cross-entropy (DESIGN 4.1)"),
+    "cutmix": MethodSpec("ce", True, "CutMix + mixed cross-entropy (4.2)"),
+    "label_kd": MethodSpec("label_kd", False, "label KD, eq. (1) (4.3)"),
+    "feature_kd": MethodSpec("feature_kd", False, "feature KD, eq. (2) (4.4)"),
+    "cutmix_label_kd": MethodSpec("label_kd", True, "label KD behind CutMix (4.3)"),
+    "cutmix_feature_kd": MethodSpec("feature_kd", True, "feature KD behind CutMix (4.5)"),
+}
+
+# eq. (2) beta per architecture family (DESIGN §4.4).
+FEATURE_BETA: dict[str, float] = {"resnet": 500.0, "vgg": 1500.0, "densenet": 1000.0}
+
+
+def method_spec(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise UserError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def default_feature_beta(model_name: str) -> float:
+    for family, beta in FEATURE_BETA.items():
+        if model_name.startswith(family):
+            return beta
+    raise UserError(f"no default feature-KD beta for {model_name!r}; pass --feature-beta")
+
+
+OBJECTIVES: dict[str, Callable[..., nn.Module]] = {
+    "ce": lambda student, teacher, cfg: CrossEntropy(student),
+    "label_kd": lambda student, teacher, cfg: LabelKD(student, teacher, cfg.kd_alpha, cfg.kd_temperature),
+    "feature_kd": lambda student, teacher, cfg: FeatureKD(
+        student, teacher, cfg.feature_beta if cfg.feature_beta is not None else default_feature_beta(cfg.model)
+    ),
+}
+
+
+def build_objective(method: str, student: nn.Module, teacher: nn.Module | None, cfg) -> nn.Module:
+    """The objective module of ``method`` around ``student`` (and ``teacher`` for the KD methods)."""
+    spec = method_spec(method)
+    if spec.objective != "ce" and teacher is None:
+        raise UserError(f"method {method} distils from a teacher: pass --teacher CKPT (an orthokd checkpoint)")
+    return OBJECTIVES[spec.objective](student, teacher, cfg)

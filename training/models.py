@@ -1,0 +1,127 @@
+"""CIFAR ResNets of He et al. 2016 (DESIGN §3): 3 stages of BasicBlocks, depth 6n+2.
+
+Stage widths are w, 2w, 4w (w = 16 in the paper: 16/32/64 channels). The two stride-2 blocks use the
+parameter-free "option A" shortcut of the rethinking-network-pruning ResNet: a 2x2 average pool then
+zero channels appended (gradients flow through it; that repository detaches it, which we do not copy).
+``shortcut="conv"`` gives the 1x1-conv + BN projection instead (He et al. option B).
+ResNet-56 with w = 16 and option A has 853,018 parameters (0.86 M).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.errors import UserError
+
+
+class PadShortcut(nn.Module):
+    """Option A: x -> concat(avgpool2x2(x), zeros) so that channels go from c_in to c_out."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.extra = c_out - c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.avg_pool2d(x, 2)
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra))
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN, plus shortcut, then ReLU. ReLUs are modules (not in-place) so
+    hooks can read their outputs (NASWOT v2 needs them)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, shortcut: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu2 = nn.ReLU()
+        if stride == 1 and c_in == c_out:
+            self.shortcut: nn.Module = nn.Identity()
+        elif shortcut == "pad":
+            self.shortcut = PadShortcut(c_in, c_out)
+        else:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for 32x32 inputs. ``forward`` gives logits; ``forward_features`` the last
+    feature map (N, 4w, 8, 8) before pooling, used by feature distillation (DESIGN §4.4)."""
+
+    def __init__(self, depth: int, num_classes: int, width: int = 16, shortcut: str = "pad"):
+        super().__init__()
+        if (depth - 2) % 6 != 0 or depth < 8:
+            raise UserError(f"ResNet depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110), got {depth}")
+        if shortcut not in ("pad", "conv"):
+            raise UserError(f"shortcut must be 'pad' or 'conv', got {shortcut!r}")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU()
+        blocks: list[nn.Module] = []
+        c_in = width
+        for stage, c_out in enumerate((width, 2 * width, 4 * width)):
+            for i in range(n):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(BasicBlock(c_in, c_out, stride, shortcut))
+                c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.feature_channels = c_in
+        self.fc = nn.Linear(c_in, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.relu(self.bn1(self.conv1(x))))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _resnet(depth: int) -> Callable[..., nn.Module]:
+    def build(num_classes: int, **kwargs) -> nn.Module:
+        return CifarResNet(depth, num_classes, **kwargs)
+
+    build.__doc__ = f"CIFAR ResNet-{depth} (He et al. 2016)."
+    return build
+
+
+# resnet8 / resnet14 are tiny members of the same family for tests and demos.
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    f"resnet{d}": _resnet(d) for d in (8, 14, 20, 32, 44, 56, 110)
+}
+
+
+def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
+    """Build a registered architecture; the checkpoint stores ``name`` and ``kwargs`` as ``arch``."""
+    if name not in MODELS:
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[name](num_classes, **kwargs)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """Strip DistributedDataParallel / torch.compile wrappers (their state_dict keys get prefixes)."""
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model

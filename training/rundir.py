@@ -1,0 +1,78 @@
+"""The run directory (DESIGN §5): config.json (written once; equality decides resume), metrics.jsonl
+(one JSON object per epoch, rewritten atomically), last.pt, milestone checkpoints ckpt_eXXX.pt."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from training.checkpoint import atomic_write_text
+from training.errors import UserError
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+LAST = "last.pt"
+
+
+def milestone_name(epoch: int) -> str:
+    return f"ckpt_e{epoch:03d}.pt"
+
+
+def run_files(out_dir: Path) -> list[Path]:
+    """Everything a training run writes into its directory."""
+    names = [out_dir / CONFIG, out_dir / METRICS, out_dir / LAST, out_dir / "tb"]
+    return [p for p in names if p.exists()] + sorted(out_dir.glob("ckpt_e*.pt"))
+
+
+def read_config(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / CONFIG
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise UserError(f"{path} is not valid JSON; fix or delete it, or pass --overwrite") from None
+
+
+def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str:
+    """Decide what to do with ``out_dir`` without touching it: 'fresh', 'resume' or 'overwrite'.
+
+    A directory holding another config, or other files, is refused unless ``overwrite``."""
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        return "fresh"
+    if overwrite:
+        return "overwrite"
+    old = read_config(out_dir)
+    if old is None:
+        raise UserError(f"--out-dir {out_dir} exists and is not an orthokd run directory; choose a new --out-dir or pass --overwrite")
+    if old != config:
+        keys = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        raise UserError(
+            f"{out_dir} holds a run with a different config (differs in: {', '.join(keys)}); "
+            "use another --out-dir, re-run with the same flags to resume, or pass --overwrite to start again"
+        )
+    return "resume" if (out_dir / LAST).is_file() else "fresh"
+
+
+def start_run_dir(out_dir: Path, config: dict[str, Any], decision: str) -> None:
+    """Create the directory and write config.json; with 'overwrite' first delete the old run's files."""
+    if decision == "overwrite":
+        for p in run_files(out_dir):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if decision != "resume":
+        atomic_write_text(out_dir / CONFIG, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def read_metrics(out_dir: Path, up_to_epoch: int) -> list[dict[str, Any]]:
+    """The metrics lines of epochs <= ``up_to_epoch`` (later lines belong to an interrupted epoch)."""
+    path = out_dir / METRICS
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["epoch"] <= up_to_epoch]
+
+
+def write_metrics(out_dir: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(out_dir / METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
