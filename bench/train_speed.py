@@ -1,0 +1,128 @@
+"""Training throughput: orthokd's step vs a torchvision-reference-style loop, timed in the same run.
+
+ours:      data resident on the device, per-sample pad-crop + flip as one gather on uint8 batches,
+           normalization on the device, channels_last (training.loop.training_batches + the scratch
+           objective + SGD, exactly what training.train runs).
+reference: torchvision references/classification style: a Dataset of PIL images with per-image
+           RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize in DataLoader
+           workers, NCHW model, the same SGD and cross-entropy.
+Same model, batch size, optimizer and loss. Each side runs ``--repeats`` windows of ``--steps`` steps
+after a warm-up; the median images/s of the windows is printed. Last line: speedup_vs_reference: X.XX
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.transforms as T
+from PIL import Image
+
+from training.cli import resolve_device
+from training.config import TrainConfig
+from training.data import load_split
+from training.distributed import DistInfo
+from training.loop import DeviceSplit, epoch_generators, training_batches
+from training.methods import CrossEntropy
+from training.models import build_model
+
+
+class PILDataset(torch.utils.data.Dataset):
+    """What torchvision.datasets.CIFAR10 does: HWC uint8 array -> PIL image -> transform."""
+
+    def __init__(self, images_hwc: np.ndarray, labels: np.ndarray, transform):
+        self.images, self.labels, self.transform = images_hwc, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_windows(step_iter, steps: int, repeats: int, warmup: int, batch: int, device) -> list[float]:
+    for _ in range(warmup):
+        next(step_iter)
+    rates = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            next(step_iter)
+        sync(device)
+        rates.append(steps * batch / (time.perf_counter() - t0))
+    return rates
+
+
+def ours(cfg: TrainConfig, train, device):
+    torch.manual_seed(0)
+    obj = CrossEntropy(build_model(cfg.model, 10)).to(device).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(obj.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=1e-4, fused=device.type == "cuda")
+    data = DeviceSplit.from_imageset(train, device)
+    epoch = 0
+    while True:
+        epoch += 1
+        for x, t in training_batches(data, cfg, epoch_generators(0, epoch, 0, device), DistInfo()):
+            res = obj(x, t)
+            opt.zero_grad(set_to_none=True)
+            res.loss.backward()
+            opt.step()
+            yield
+
+
+def reference(cfg: TrainConfig, train, device, workers: int):
+    torch.manual_seed(0)
+    model = build_model(cfg.model, 10).to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=1e-4)
+    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(train.mean, train.std)])
+    ds = PILDataset(train.images.permute(0, 2, 3, 1).numpy(), train.labels.numpy(), tf)
+    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
+                                         drop_last=True, persistent_workers=workers > 0, pin_memory=device.type == "cuda")
+    while True:
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            yield
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="resnet56", help="architecture (same for both sides)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size (paper: 64)")
+    p.add_argument("--steps", type=int, default=20, help="steps per timed window")
+    p.add_argument("--repeats", type=int, default=5, help="timed windows per side (median reported)")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference loop")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--quick", action="store_true", help="resnet20, 3 windows of 8 steps: about a minute on 2 CPU cores")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.model, a.steps, a.repeats = "resnet20", 8, 3
+    device = resolve_device(a.device)
+    torch.set_num_threads(torch.get_num_threads())
+    cfg = TrainConfig(model=a.model, batch_size=a.batch_size)
+    train = load_split("cifar10", "train")
+    print(f"model {a.model}, batch {a.batch_size}, device {device}, threads {torch.get_num_threads()}, "
+          f"{a.repeats} windows x {a.steps} steps", file=sys.stderr)
+    r_ref = time_windows(reference(cfg, train, device, a.workers), a.steps, a.repeats, 2, a.batch_size, device)
+    r_ours = time_windows(ours(cfg, train, device), a.steps, a.repeats, 2, a.batch_size, device)
+    med_ref, med_ours = statistics.median(r_ref), statistics.median(r_ours)
+    print(f"reference_images_per_s: {med_ref:.1f}  (windows: {', '.join(f'{r:.0f}' for r in r_ref)})")
+    print(f"orthokd_images_per_s: {med_ours:.1f}  (windows: {', '.join(f'{r:.0f}' for r in r_ours)})")
+    print(f"speedup_vs_reference: {med_ours / med_ref:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
