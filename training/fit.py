@@ -103,11 +103,12 @@ class Run:
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
 
 
-def _progress(cfg: TrainConfig, done_epochs: int, steps_per_epoch: int, quiet: bool):
+def _progress(cfg: TrainConfig, done_epochs: int, images_per_epoch: int, quiet: bool):
+    """One bar over the whole run, counted in training images: its rate is img/s, its ETA the run's."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=cfg.epochs * steps_per_epoch, initial=done_epochs * steps_per_epoch, unit="step",
-                file=sys.stderr, disable=quiet, dynamic_ncols=True, desc="train")
+    return tqdm(total=cfg.epochs * images_per_epoch, initial=done_epochs * images_per_epoch, unit="img",
+                unit_scale=True, file=sys.stderr, disable=quiet, dynamic_ncols=True, desc="train")
 
 
 def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOptions(), overwrite: bool = False) -> Path:
@@ -144,11 +145,12 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
 
     train_data = DeviceSplit.from_imageset(train_set, device)
     test_data = DeviceSplit.from_imageset(test_set, device)
-    steps_per_epoch = math.ceil(math.ceil(len(train_data) / dist.world_size) / (cfg.batch_size // dist.world_size))
+    per_rank = math.ceil(len(train_data) / dist.world_size)
+    steps_per_epoch = math.ceil(per_rank / (cfg.batch_size // dist.world_size))
     log(f"{cfg.method} {cfg.model} on {train_set.description}: {len(train_data)} train / {len(test_data)} test images, "
         f"{cfg.epochs} epochs x {steps_per_epoch} steps, device {device}, {dist.world_size} process(es)", quiet)
     writer = _tensorboard(out_dir, opts, dist)
-    bar = _progress(cfg, run.epoch, steps_per_epoch, quiet)
+    bar = _progress(cfg, run.epoch, per_rank * dist.world_size, quiet)
     milestones = set(cfg.milestone_epochs())
     rng_note = {"scheme": "per-epoch generators from numpy SeedSequence([seed, epoch, stream, rank])", "seed": cfg.seed}
     try:
@@ -157,7 +159,7 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
             lr = run.optimizer.param_groups[0]["lr"]
 
             def on_step(n, stats, _count=[0]):
-                bar.update(1)
+                bar.update(n * dist.world_size)
                 _count[0] += 1
                 if not quiet and _count[0] % 25 == 0:
                     bar.set_postfix(epoch=epoch, lr=f"{lr:g}", **{k: f"{v:.3f}" for k, v in stats().items()})

@@ -1,0 +1,60 @@
+"""What the Tables 6-8 study runs, at full size and at demo size (DESIGN §8).
+
+Full size is the paper: ResNet-56, 160 epochs with LR steps after 80 and 120, five methods x five seeds,
+a scratch ResNet-56 teacher, 51x51 surfaces on the whole train split for one seed per method at each of
+the three milestones, NASWOT scores of every final checkpoint. The demo keeps every stage but shrinks
+each: a tiny ResNet, few epochs with the same three LR steps, fewer seeds, a small grid, few images.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from figures.paper import SURFACE_TABLES, TABLE6_ROWS
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    model: str = "resnet56"  # architecture of teacher and students (paper: ResNet-56)
+    width: int = 16  # first-stage channels (paper: 16)
+    epochs: int = 160  # paper recipe
+    lr_milestones: tuple[int, ...] = (80, 120)  # paper recipe; milestones + final epoch = surface columns
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # Table 6: five models per method
+    teacher_seed: int = 100  # the scratch teacher is its own run, not one of the scratch students
+    methods: tuple[str, ...] = tuple(TABLE6_ROWS)  # the five Table 6 methods (Tables 7-8 use the same five)
+    dataset: str = "cifar10"
+    data_dir: str | None = None  # None = embedded subset; full runs pass torchvision's CIFAR-10 folder
+    max_train_images: int | None = None  # None = all
+    surface_seed: int = 0  # the run whose milestones get loss surfaces
+    surface_steps: int = 51  # Li et al.: 51 x 51 on [-1, 1]^2
+    surface_max_images: int | None = None  # None = the whole train split (Li et al.)
+    score_batches: int = 5  # NASWOT batches of 128 per checkpoint (paired across checkpoints)
+    score_batch_size: int = 128  # Table 6's values imply N = 128 (DESIGN §7.1)
+
+    @property
+    def surface_epochs(self) -> tuple[int, ...]:
+        return tuple(sorted({e for e in self.lr_milestones if e < self.epochs} | {self.epochs}))
+
+    @property
+    def surface_methods(self) -> tuple[str, ...]:
+        wanted = {m for ms in SURFACE_TABLES.values() for m in ms}
+        return tuple(m for m in self.methods if m in wanted)
+
+
+FULL = StudySpec()
+
+# About 10 minutes on 2 CPU cores, every artifact of the full study at toy size.
+DEMO = StudySpec(model="resnet8", width=8, epochs=6, lr_milestones=(2, 4), seeds=(0, 1, 2), max_train_images=2000,
+                 surface_steps=11, surface_max_images=500, score_batches=2, score_batch_size=64)
+
+# Seconds, for the end-to-end test in CI.
+MICRO = replace(DEMO, width=4, epochs=3, lr_milestones=(1, 2), seeds=(0, 1), max_train_images=256,
+                surface_steps=5, surface_max_images=128, score_batches=1, score_batch_size=32)
+
+PRESETS: dict[str, StudySpec] = {"full": FULL, "demo": DEMO, "micro": MICRO}
+
+
+def run_name(method: str, seed: int) -> str:
+    return f"{method}-s{seed}"
+
+
+TEACHER_RUN = "teacher"
