@@ -4,7 +4,7 @@ Stage widths are w, 2w, 4w (w = 16 in the paper: 16/32/64 channels). The two str
 parameter-free "option A" shortcut of the rethinking-network-pruning ResNet: a 2x2 average pool then
 zero channels appended (gradients flow through it; that repository detaches it, which we do not copy).
 ``shortcut="conv"`` gives the 1x1-conv + BN projection instead (He et al. option B).
-ResNet-56 with w = 16 and option A has 853,018 parameters (0.86 M).
+ResNet-56 with w = 16 and option A has 853,018 parameters (0.85 M; DESIGN §3 rounds it to 0.86 M).
 """
 from __future__ import annotations
 

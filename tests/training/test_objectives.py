@@ -107,3 +107,21 @@ def test_mixed_ce_is_lambda_weighted():
     f = torch.nn.functional.cross_entropy
     got = mixed_cross_entropy(logits, Targets(a, b, 0.3))
     assert torch.allclose(got, 0.3 * f(logits, a) + 0.7 * f(logits, b))
+
+
+def test_resnet56_shape_and_parameter_count():
+    m = build_model("resnet56", 10)
+    assert sum(p.numel() for p in m.parameters()) == 853_018  # He et al. 2016: 0.85 M
+    x = torch.randn(2, 3, 32, 32)
+    assert m.forward_features(x).shape == (2, 64, 8, 8)
+    assert torch.allclose(m(x), m.forward_head(m.forward_features(x)))
+
+
+def test_pad_shortcut_passes_gradient():
+    from training.models import PadShortcut
+
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    y = PadShortcut(4, 8)(x)
+    assert y.shape == (2, 8, 4, 4) and torch.equal(y[:, 4:], torch.zeros(2, 4, 4, 4))
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.full_like(x, 0.25))  # 2x2 average pool, not detached
