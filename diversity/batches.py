@@ -1,0 +1,24 @@
+"""Fixed scoring batches: drawn once from a seed and shared by every checkpoint (DESIGN §7.1, paired design)."""
+from __future__ import annotations
+
+import torch
+
+from training.augment import random_crop_flip
+from training.data import ImageSet, normalize
+from training.errors import UserError
+
+
+def draw_batches(images: ImageSet, batch_size: int, batches: int, seed: int, transform: str = "none") -> list[torch.Tensor]:
+    """``batches`` disjoint batches of ``batch_size`` images, chosen by a seeded permutation, normalized with
+    the dataset's constants; ``transform="v1"`` applies NASWOT's pad-4 random crop + flip (seeded)."""
+    need = batch_size * batches
+    if need > len(images):
+        raise UserError(f"{batches} batches of {batch_size} need {need} images but the split has {len(images)}; "
+                        "lower --batches or --batch-size")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(images), generator=g)[:need]
+    u8 = images.images[idx]
+    if transform == "v1":
+        u8 = random_crop_flip(u8, g)
+    x = normalize(u8, images.mean, images.std)
+    return list(x.split(batch_size))

@@ -1,0 +1,93 @@
+"""NASWOT scores (Mellor et al.; DESIGN §7.1).
+
+v1 (arXiv v1, the version Table 6 uses): J = d(sum of all logits)/d(input), one row per image, flattened
+to (N, 3*32*32) and taken in float64; C = corrcoef(J); with the eigenvalues v of C and k = 1e-5,
+    score = -sum_i [ log(v_i + k) + 1 / (v_i + k) ].
+Each term is >= 1 + log(1 + k) - ... minimal at v = 1 - k, so score <= -N (about -N when C = I).
+v2 (ICML 2021): binary codes c of every ReLU's output (1 where > 0), K = sum over ReLUs of
+(c c^T + (1 - c)(1 - c)^T) (number of units minus Hamming distance), score = log|det K|.
+v2 is on another scale (about +1.6e3 for ResNet-56) and is not comparable with Table 6.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.errors import UserError
+
+
+def scoring_copy(model: nn.Module, bn_mode: str) -> nn.Module:
+    """A copy of the model in the BN mode asked for, with frozen weights: scoring in train mode updates
+    the copy's running statistics, never the checkpoint's."""
+    m = copy.deepcopy(model).to(memory_format=torch.channels_last)  # same math, faster convolutions
+    m.train(bn_mode == "train")
+    m.requires_grad_(False)  # only the input gradient is needed; skips the weight-gradient convolutions
+    return m
+
+
+def batch_jacobian(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """NASWOT's get_batch_jacobian: one backward of sum(logits) with all-ones cotangent, giving
+    d(sum_j sum_k f_k(x_j)) / d x_i per image i, flattened to (N, D) float64. In eval mode this is
+    each image's own gradient of its summed logits; in train mode BN couples the images."""
+    x = x.detach().clone(memory_format=torch.channels_last).requires_grad_(True)
+    logits = model(x)
+    logits.backward(torch.ones_like(logits))
+    return x.grad.detach().contiguous().reshape(x.shape[0], -1).to("cpu", torch.float64).numpy()
+
+
+def correlation_eigenvalues(jacobian: np.ndarray) -> np.ndarray:
+    """Eigenvalues (ascending) of corrcoef(J); raises if a row has zero variance (its correlation is undefined)."""
+    j = np.asarray(jacobian, dtype=np.float64)
+    centred = j - j.mean(axis=1, keepdims=True)
+    flat = np.flatnonzero(np.sqrt((centred**2).sum(axis=1)) == 0)
+    if flat.size:
+        raise UserError(f"Jacobian rows {flat[:5].tolist()} have zero variance (the model's output ignores those images); "
+                        "the NASWOT correlation is undefined for this checkpoint/batch")
+    return np.linalg.eigvalsh(np.corrcoef(j))
+
+
+def score_from_eigenvalues(v: np.ndarray, k: float = 1e-5) -> float:
+    """-sum(log(v + k) + 1/(v + k)) (NASWOT eval_score)."""
+    vk = np.asarray(v, dtype=np.float64) + k
+    if np.any(vk <= 0):
+        raise UserError(f"correlation eigenvalue + k = {vk.min():.3g} is not positive; the Jacobians are degenerate "
+                        "(raise --k or check the model)")
+    return float(-np.sum(np.log(vk) + 1.0 / vk))
+
+
+def naswot_v1(model: nn.Module, x: torch.Tensor, k: float = 1e-5) -> float:
+    """Score of one batch: score_from_eigenvalues(correlation_eigenvalues(batch_jacobian(model, x)))."""
+    return score_from_eigenvalues(correlation_eigenvalues(batch_jacobian(model, x)), k)
+
+
+def relu_kernel(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """K = sum over nn.ReLU modules of c c^T + (1 - c)(1 - c)^T, c = binary activation codes (N, units)."""
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus or any(m.inplace for m in relus):
+        raise UserError("--score naswot-v2 needs a model built from nn.ReLU modules that are not in-place")
+    n = x.shape[0]
+    kernel = torch.zeros(n, n, dtype=torch.float64)
+
+    def hook(_m, _inp, out):
+        c = (out.detach().reshape(n, -1) > 0).to(torch.float64).cpu()
+        kernel.add_(c @ c.T + (1 - c) @ (1 - c).T)
+
+    handles = [m.register_forward_hook(hook) for m in relus]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return kernel.numpy()
+
+
+def naswot_v2(model: nn.Module, x: torch.Tensor) -> float:
+    """log|det K| of relu_kernel (ICML NASWOT)."""
+    sign, logdet = np.linalg.slogdet(relu_kernel(model, x))
+    if sign <= 0:
+        raise UserError("the ReLU-code kernel is singular for this batch (duplicate codes); use another --seed")
+    return float(logdet)
