@@ -27,13 +27,16 @@ VERSION = 1
 REQUIRED_KEYS = ("format", "version", "arch", "model", "method", "epoch", "config")
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
+def atomic_write(path: str | os.PathLike, write, keep_suffix: bool = False) -> None:
     """Call ``write(tmp_path)`` on a temp file in the destination directory, then ``os.replace``.
 
-    A crash at any moment leaves either the old file or the new one, never a truncated mix."""
+    A crash at any moment leaves either the old file or the new one, never a truncated mix.
+    ``keep_suffix`` ends the temp name with the destination's suffix, for writers that pick the
+    format from it (VTK, matplotlib)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    suffix = f".tmp{path.suffix}" if keep_suffix else ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
