@@ -74,14 +74,16 @@ def model_loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) 
 
 
 def flatness(s: Surface, radii=(0.1, 0.25, 0.5, 1.0), deltas=(0.1, 0.5, 1.0)) -> dict[str, float]:
-    """Loss rise within radius r of the centre, and plane area (coordinate units^2) with loss <= centre + delta."""
-    centre = float(s.loss[s.centre_index()])
+    """Loss rise within radius r of the grid point nearest the origin (the centre), and plane area
+    (coordinate units^2, one grid cell per point) with loss <= centre + delta."""
+    c = s.centre_index()
+    centre = float(s.loss[c])
     if s.is_1d:
-        r = np.abs(s.xcoords)
+        r = np.abs(s.xcoords - s.xcoords[c[0]])
         cell = (s.xcoords[-1] - s.xcoords[0]) / max(len(s.xcoords) - 1, 1)
     else:
         X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
-        r = np.hypot(X, Y)
+        r = np.hypot(X - s.xcoords[c[0]], Y - s.ycoords[c[1]])  # distance from the centre point
         cell = ((s.xcoords[-1] - s.xcoords[0]) / max(len(s.xcoords) - 1, 1)) * (
             (s.ycoords[-1] - s.ycoords[0]) / max(len(s.ycoords) - 1, 1))
     out = {"centre_loss": centre}

@@ -55,7 +55,7 @@ def write_vtk(s: Surface, path: Path, zmax: float | None = None, log: bool = Fal
         raise UserError(f"unknown VTK suffix {path.suffix!r}; use one of {', '.join(VTK_SUFFIXES)}")
     mesh = surface_mesh(s, zmax, log, zscale)
     if path.suffix == ".vtp":
-        mesh = mesh.extract_surface() if not s.is_1d else _polyline(mesh)
+        mesh = mesh.extract_surface(algorithm="dataset_surface") if not s.is_1d else _polyline(mesh)
     atomic_write(path, lambda tmp: mesh.save(tmp, binary=True), keep_suffix=True)
 
 
