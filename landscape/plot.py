@@ -50,7 +50,7 @@ def build_parser() -> Parser:
     p.add_argument("--split", choices=("train", "test"), default=D.split, help="evaluation split [train]")
     p.add_argument("--max-images", type=int, default=None, help="use only the first N images of the split [all]")
     p.add_argument("--dataset", default=None, help="dataset (default: the checkpoint's own)")
-    p.add_argument("--batch-size", type=int, default=1024, help="images per forward pass [1024]")
+    p.add_argument("--batch-size", type=int, default=None, help="images per forward pass [128 on CPU, 2048 on GPU]")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="evaluation precision [fp32]")
     p.add_argument("--no-fold-bn", action="store_true", help="evaluate the unfolded network (slower; for checking)")
     p.add_argument("--zmax", type=float, default=None, help="clip heights at this loss for VTK and pictures")
