@@ -29,6 +29,7 @@ class StudySpec:
     surface_max_images: int | None = None  # None = the whole train split (Li et al.)
     score_batches: int = 5  # NASWOT batches of 128 per checkpoint (paired across checkpoints)
     score_batch_size: int = 128  # Table 6's values imply N = 128 (DESIGN §7.1)
+    sharpness_images: int = 512  # training images behind each Hessian estimate of Tables 7-8
 
     @property
     def surface_epochs(self) -> tuple[int, ...]:
@@ -44,11 +45,11 @@ FULL = StudySpec()
 
 # About 10 minutes on 2 CPU cores, every artifact of the full study at toy size.
 DEMO = StudySpec(model="resnet8", width=8, epochs=6, lr_milestones=(2, 4), seeds=(0, 1, 2), max_train_images=2000,
-                 surface_steps=11, surface_max_images=500, score_batches=2, score_batch_size=64)
+                 surface_steps=11, surface_max_images=500, score_batches=2, score_batch_size=64, sharpness_images=256)
 
 # Seconds, for the end-to-end test in CI.
 MICRO = replace(DEMO, width=4, epochs=3, lr_milestones=(1, 2), seeds=(0, 1), max_train_images=256,
-                surface_steps=5, surface_max_images=128, score_batches=1, score_batch_size=32)
+                surface_steps=5, surface_max_images=128, score_batches=1, score_batch_size=32, sharpness_images=64)
 
 PRESETS: dict[str, StudySpec] = {"full": FULL, "demo": DEMO, "micro": MICRO}
 
@@ -57,4 +58,4 @@ def run_name(method: str, seed: int) -> str:
     return f"{method}-s{seed}"
 
 
-TEACHER_RUN = "teacher"
+TEACHER_RUN = "teachers/scratch-teacher"  # two levels down: not one of the scratch students that Table 6 discovers

@@ -19,6 +19,7 @@ class Rates:
 
 def _timed(fn, device: torch.device, repeats: int) -> float:
     fn()
+    fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
@@ -48,4 +49,4 @@ def probe(model_name: str, width: int, device: torch.device) -> Rates:
             model.eval()(xb)
         model.train()
 
-    return Rates(64 / _timed(train_step, device, 3), 500 / _timed(forward, device, 2))
+    return Rates(64 / _timed(train_step, device, 5), 500 / _timed(forward, device, 3))

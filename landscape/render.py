@@ -118,29 +118,37 @@ def shared_limits(surfaces: Sequence[Surface], zmax: float | None, log: bool) ->
 
 
 def panels_png(grid: Sequence[Sequence[Surface]], row_labels: Sequence[str], col_labels: Sequence[str], path: Path,
-               zmax: float | None = None, log: bool = False, title: str = "") -> None:
-    """Rows x columns of surfaces; each panel is a 3-D surface beside its contour, all on one colour scale."""
+               zmax: float | None = None, log: bool = False, title: str = "") -> list[str]:
+    """Rows x columns of surfaces; each panel is a 3-D surface beside its contour, all on one colour scale.
+    Returns the panel titles in drawing order."""
     plt = _mpl()
     rows, cols = len(grid), len(grid[0])
     vmin, vmax = shared_limits([s for r in grid for s in r], zmax, log)
     levels = np.linspace(vmin, vmax, 25)
-    fig = plt.figure(figsize=(5.2 * cols, 2.7 * rows + 0.6))
+    drawn: list[str] = []
+    fig = plt.figure(figsize=(5.6 * cols + 0.8, 2.9 * rows + 0.7))
+    gs = fig.add_gridspec(rows, 2 * cols, width_ratios=[1.25, 1.0] * cols, wspace=0.28, hspace=0.35,
+                          left=0.02, right=0.9, top=0.9 if title else 0.95, bottom=0.05)
     for i, row in enumerate(grid):
         for j, s in enumerate(row):
-            ax3 = fig.add_subplot(rows, 2 * cols, i * 2 * cols + 2 * j + 1, projection="3d")
+            ax3 = fig.add_subplot(gs[i, 2 * j], projection="3d")
             _plot_3d(ax3, s, zmax, log, vmin, vmax)
             ax3.set_zlim(vmin, vmax)
-            ax3.set_title(f"{row_labels[i]} | {col_labels[j]}", fontsize=8)
-            ax3.tick_params(labelsize=5)
-            axc = fig.add_subplot(rows, 2 * cols, i * 2 * cols + 2 * j + 2)
+            ax3.set_xlabel("")
+            ax3.set_ylabel("")
+            ax3.tick_params(labelsize=5, pad=0)
+            axc = fig.add_subplot(gs[i, 2 * j + 1])
             _plot_contour(axc, s, zmax, log, levels, vmin, vmax)
-            axc.tick_params(labelsize=5)
+            axc.tick_params(labelsize=6)
+            axc.set_title(f"{row_labels[i]} | {col_labels[j]}", fontsize=8, loc="right")
+            drawn.append(f"{row_labels[i]} | {col_labels[j]}")
     sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(vmin, vmax))
-    fig.colorbar(sm, ax=fig.axes, shrink=0.6, label="ln(loss+0.1)" if log else "loss")
+    fig.colorbar(sm, cax=fig.add_axes([0.925, 0.15, 0.012, 0.7]), label="ln(loss+0.1)" if log else "loss")
     if title:
         fig.suptitle(title)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100), keep_suffix=True)
     plt.close(fig)
+    return drawn
 
 
 def animate(surfaces: Sequence[Surface], labels: Sequence[str], path: Path, zmax: float | None = None,

@@ -9,6 +9,7 @@ area of the plane where L <= L(centre) + delta.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -20,6 +21,9 @@ from torch.func import functional_call, grad, jvp
 from landscape.store import Surface
 
 Params = dict[str, torch.Tensor]
+
+# torch.func.jvp loads torch's own jit-scripted decompositions, which warn that torch.jit.script is deprecated.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 
 def _dot(a: Params, b: Params) -> torch.Tensor:
