@@ -14,10 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) -m training.train --method scratch --model resnet20 --epochs 6 --lr-milestones 2 4 --out-dir runs/demo-scratch
+	$(PY) -m figures.study --demo --out-dir runs/demo
 
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) bench/train_speed.py --quick
+	$(PY) bench/landscape_speed.py --quick
+	$(PY) bench/diversity_speed.py --quick

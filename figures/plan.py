@@ -44,7 +44,7 @@ class StudySpec:
 FULL = StudySpec()
 
 # About 10 minutes on 2 CPU cores, every artifact of the full study at toy size.
-DEMO = StudySpec(model="resnet8", width=8, epochs=6, lr_milestones=(2, 4), seeds=(0, 1, 2), max_train_images=2000,
+DEMO = StudySpec(model="resnet8", width=8, epochs=6, lr_milestones=(2, 4), seeds=(0, 1, 2), max_train_images=None,
                  surface_steps=11, surface_max_images=500, score_batches=2, score_batch_size=64, sharpness_images=256)
 
 # Seconds, for the end-to-end test in CI.

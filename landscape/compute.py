@@ -48,15 +48,15 @@ def milestone_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def build_directions(model, spec: GridSpec, directions_file: Path | None, trajectory: Path | None,
-                     interpolate: Path | None) -> tuple[str, list[Direction], dict | None, dict]:
-    """(kind, directions, origin override, extra metadata)."""
+                     interpolate: Path | None) -> tuple[str, list[Direction], dict]:
+    """(kind, directions, extra metadata); the surface is always centred on the checkpoint itself."""
     count = 1 if spec.is_1d else 2
     if interpolate is not None:
         other, _ = load_model(interpolate)
         a, b = float_state(model), float_state(other)
         if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
             raise UserError(f"--interpolate {interpolate} has another architecture than the checkpoint")
-        return "interpolate", [difference(a, b)], None, {"interpolate_to": str(interpolate),
+        return "interpolate", [difference(a, b)], {"interpolate_to": str(interpolate),
                                                          "interpolate_sha256": sha256_file(interpolate)}
     if trajectory is not None:
         origin = float_state(model)
@@ -64,7 +64,7 @@ def build_directions(model, spec: GridSpec, directions_file: Path | None, trajec
         paths = milestone_checkpoints(trajectory)
         states = [float_state(load_model(p)[0]) for p in paths]
         dirs, coords = pca_directions(origin, states, names)
-        return "trajectory", dirs[:count], None, {"trajectory_run": str(trajectory),
+        return "trajectory", dirs[:count], {"trajectory_run": str(trajectory),
                                                    "trajectory_checkpoints": [p.name for p in paths],
                                                    "trajectory_coords": coords[:, :count].tolist()}
     if directions_file is not None:
@@ -79,8 +79,8 @@ def build_directions(model, spec: GridSpec, directions_file: Path | None, trajec
                    (k in params and params[k].shape != v.shape)]
             if bad:
                 raise UserError(f"--directions {directions_file} does not fit this model ({bad[0]})")
-        return src.meta.get("kind", "random"), src.directions[:count], None, {"directions_from": str(directions_file)}
-    return "random", random_directions(model, count, spec.dir_seed, spec.include_biasbn), None, {}
+        return src.meta.get("kind", "random"), src.directions[:count], {"directions_from": str(directions_file)}
+    return "random", random_directions(model, count, spec.dir_seed, spec.include_biasbn), {}
 
 
 def _gather(local: list[tuple[int, float, float]], dist: DistInfo) -> list[tuple[int, float, float]]:
@@ -100,7 +100,7 @@ def compute_surface(ckpt_path: Path, spec: GridSpec, store: Path, device: torch.
     cfg = ckpt["config"]
     data = load_split(spec.dataset or cfg.get("dataset", "cifar10"), spec.split,
                       spec.data_dir if spec.data_dir is not None else cfg.get("data_dir"), spec.max_images)
-    kind, dirs, origin, extra = build_directions(model, spec, directions_file, trajectory, interpolate)
+    kind, dirs, extra = build_directions(model, spec, directions_file, trajectory, interpolate)
     meta = {
         "kind": kind, "grid": spec.to_json() | {"dataset": None, "data_dir": None},
         "checkpoint": str(ckpt_path), "checkpoint_sha256": sha256_file(ckpt_path), "arch": ckpt["arch"],
@@ -121,7 +121,7 @@ def compute_surface(ckpt_path: Path, spec: GridSpec, store: Path, device: torch.
     if todo.size == 0:
         log(f"{store}: all {surface.loss.size} points already computed", quiet)
         return surface
-    engine = SurfaceEngine(model, dirs, data.normalized(), data.labels, device, opts.batch_size, opts.bf16, opts.fold_bn, origin)
+    engine = SurfaceEngine(model, dirs, data.normalized(), data.labels, device, opts.batch_size, opts.bf16, opts.fold_bn)
     coords = [(surface.xcoords[i],) if spec.is_1d else (surface.xcoords[i // ny], surface.ycoords[i % ny]) for i in range(surface.loss.size)]
     t0 = time.perf_counter()
     first = engine.point(coords[todo[0]])

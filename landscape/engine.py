@@ -21,13 +21,10 @@ from landscape.folding import FoldedNetwork
 
 class SurfaceEngine:
     def __init__(self, model: nn.Module, directions: Sequence[Direction], images: torch.Tensor, labels: torch.Tensor,
-                 device: torch.device, batch_size: int | None = None, bf16: bool = False, fold_bn: bool = True,
-                 origin: dict[str, torch.Tensor] | None = None):
-        """``origin`` defaults to the model's own floating-point state (theta*)."""
+                 device: torch.device, batch_size: int | None = None, bf16: bool = False, fold_bn: bool = True):
+        """The origin theta* is the model's own floating-point state (parameters and BN statistics)."""
         model = copy.deepcopy(model).eval()
         state = {k: v.detach() for k, v in model.state_dict().items() if v.is_floating_point()}
-        if origin is not None:
-            state.update(origin)
         # CPUs are fastest with cache-sized batches, GPUs with large ones (measured in bench/landscape_speed.py).
         self.device, self.bf16 = device, bf16
         self.batch_size = batch_size or (128 if device.type == "cpu" else 2048)

@@ -25,6 +25,8 @@ from training.models import MODELS, build_model
 FORMAT = "orthokd.checkpoint"
 VERSION = 1
 REQUIRED_KEYS = ("format", "version", "arch", "model", "method", "epoch", "config")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write(path: str | os.PathLike, write, keep_suffix: bool = False) -> None:
@@ -40,6 +42,7 @@ def atomic_write(path: str | os.PathLike, write, keep_suffix: bool = False) -> N
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the permissions open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -68,10 +68,13 @@ class Run:
                                          fused=device.type == "cuda")
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
         self.epoch, self.step = 0, 0
-        wrapped: nn.Module = self.objective
+        if cfg.compile:
+            # In place, so state_dict keys stay clean; the loss terms stay eager, so CutMix's varying lambda
+            # does not trigger recompiles.
+            student.compile()
+        self.train_module: nn.Module = self.objective
         if dist.enabled:
-            wrapped = DistributedDataParallel(wrapped, device_ids=[device.index] if device.type == "cuda" else None)
-        self.train_module = torch.compile(wrapped) if cfg.compile else wrapped
+            self.train_module = DistributedDataParallel(self.objective, device_ids=[device.index] if device.type == "cuda" else None)
 
     def state(self, metrics: dict[str, Any], rng_note: dict[str, Any]) -> dict[str, Any]:
         return {

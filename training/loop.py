@@ -21,6 +21,7 @@ from training.config import TrainConfig
 from training.data import ImageSet, normalize
 from training.distributed import DistInfo, all_reduce_sum
 from training.errors import UserError
+from training.methods import method_spec
 
 
 @dataclass
@@ -70,8 +71,6 @@ def training_batches(data: DeviceSplit, cfg: TrainConfig, gens: EpochGenerators,
                      ) -> Iterator[tuple[torch.Tensor, Targets]]:
     """Shuffled, augmented, normalized batches of ``cfg.batch_size / world_size`` images per rank:
     per-image pad-crop + flip, then CutMix when the method has it, then normalization."""
-    from training.methods import method_spec
-
     use_cutmix = method_spec(cfg.method).cutmix
     local_batch = cfg.batch_size // dist.world_size
     idx = shard_indices(len(data), gens, dist, data.images.device)

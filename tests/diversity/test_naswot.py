@@ -99,3 +99,15 @@ def test_naswot_v2_kernel_diagonal_counts_units(real_batch):
     assert np.allclose(k, k.T) and np.all(k[~np.eye(8, dtype=bool)] < sum(sizes))  # distinct images, distinct codes
     sign, logdet = np.linalg.slogdet(k)
     assert naswot_v2(m, x[:8]) == pytest.approx(logdet) and sign > 0
+
+
+def test_train_mode_score_ignores_the_copys_running_statistics(real_batch):
+    # diversity.scoring reuses one copy for all batches of a checkpoint: valid only if the statistics
+    # that scoring accumulates in the copy never change a train-mode score.
+    model, x = real_batch
+    m = scoring_copy(model, "train")
+    first = naswot_v1(m, x[:16])
+    naswot_v1(m, x[16:])
+    key = next(k for k in model.state_dict() if k.endswith("running_mean"))
+    assert not torch.equal(m.state_dict()[key], model.state_dict()[key])  # the copy's statistics did move
+    assert naswot_v1(m, x[:16]) == first

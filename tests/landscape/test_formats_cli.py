@@ -116,13 +116,34 @@ def test_bad_checkpoints_one_line_exit_2(tmp_path, tiny_checkpoint):
     assert rc == 2 and "unknown suffix" in err
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_torchrun_two_ranks_equal_one(tiny_checkpoint, tmp_path):
     args = [str(tiny_checkpoint), "--steps", "3", "4", "--max-images", "64", "--quiet", "--device", "cpu"]
     assert main([*args, "--out", str(tmp_path / "one.npz")]) == 0
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547",
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
                         "-m", "landscape.plot", *args, "--out", str(tmp_path / "two.npz")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     one, two = load_surface(tmp_path / "one.npz"), load_surface(tmp_path / "two.npz")
     np.testing.assert_allclose(two.loss, one.loss, rtol=1e-6)
     np.testing.assert_array_equal(two.acc, one.acc)
+
+
+def test_directions_reused_from_another_surface(tiny_run_dir, tmp_path):
+    a, b = tiny_run_dir / "ckpt_e003.pt", tiny_run_dir / "ckpt_e002.pt"
+    common = ["--steps", "3", "--max-images", "32", "--quiet"]
+    assert main([str(a), "--out", str(tmp_path / "a.npz"), *common]) == 0
+    assert main([str(b), "--out", str(tmp_path / "b.npz"), "--directions", str(tmp_path / "a.npz"), *common]) == 0
+    sa, sb = load_surface(tmp_path / "a.npz"), load_surface(tmp_path / "b.npz")
+    assert sb.meta["directions_sha"] == sa.meta["directions_sha"] and sb.meta["directions_from"].endswith("a.npz")
+    for da, db in zip(sa.directions, sb.directions):
+        assert all(np.array_equal(da[k].numpy(), db[k].numpy()) for k in da)
+    assert main([str(a), "--out", str(tmp_path / "c.npz"), "--1d", *common]) == 0
+    assert load_surface(tmp_path / "c.npz").loss.shape == (3,)

@@ -31,6 +31,11 @@ def test_milestone_checkpoints_at_each_decay(tmp_path):
         ck = load_checkpoint(out / f"ckpt_e{e:03d}.pt")
         assert ck["epoch"] == e and ck["version"] == 1 and ck["format"] == "orthokd.checkpoint"
         assert ck["metrics"]["test_acc"] == pytest.approx(rows[e - 1]["test_acc"])
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "last.pt").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would create it, not 0600
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["lr_milestones"] == [2, 4] and cfg["batch_size"] == 64 and cfg["lr"] == 0.1
 
