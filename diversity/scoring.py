@@ -86,9 +86,10 @@ def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.
         for it, ck, model in loaded:
             res = CheckpointScore(it.method, it.run_dir.name if it.run_dir else str(it.path), str(it.path),
                                   sha256_file(it.path), it.seed, dict(ck["arch"]))
+            # One copy per checkpoint: in train mode BN normalizes with each batch's own statistics, so the
+            # running statistics the copy accumulates never reach an output; the checkpoint's stay untouched.
+            m = scoring_copy(model, cfg.bn_mode).to(device)
             for x in batches:
-                # A fresh copy per batch: in train mode BN's running statistics must not carry over between batches.
-                m = scoring_copy(model, cfg.bn_mode).to(device)
                 res.batch_scores.append(naswot_v1(m, x, cfg.k) if cfg.score == "naswot" else naswot_v2(m, x))
                 bar.update(1)
             results.append(res)
