@@ -5,6 +5,7 @@ Exit 0 = ok, 2 = user error (one line on stderr that names the fix), 1 = bug (tr
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Callable, Sequence
@@ -56,6 +57,32 @@ def add_common_flags(p: argparse.ArgumentParser, *, data: bool = True) -> None:
         p.add_argument("--data-dir", default=None,
                        help="dataset folder: torchvision's CIFAR-10/100 layout, or a folder of *-train.npz/*-test.npz "
                             "files for --dataset npz; omitted = the embedded CIFAR-10 subset in data/cifar10-mini")
+
+
+def _number(kind: type, check: Callable[[float], bool], need: str) -> Callable[[str], float]:
+    """An argparse ``type=`` that parses ``kind`` and rejects NaN/inf and values failing ``check``, so a bad
+    flag is one ``error:`` line and exit 2 before any work starts."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {need}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} ({need})"
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+finite_float = _number(float, lambda v: True, "finite")
+positive_float = _number(float, lambda v: v > 0, "a positive number")
+nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")
 
 
 def log(msg: str, quiet: bool = False) -> None:

@@ -6,6 +6,7 @@ analysis keep it resident on the device and do augmentation there (training.augm
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,6 +23,12 @@ NORMALIZATION: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
     10: ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     100: ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
+
+# Normalization presets (issue 9 item 8): "cifar" = the true per-dataset statistics above (default);
+# "rethinking" = rethinking-network-pruning's constants, CIFAR-10's mean with std 0.2023/0.1994/0.2010 for
+# both CIFAR-10 and CIFAR-100, for reference-exact reproduction.
+RETHINKING = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+NORMALIZATIONS = ("cifar", "rethinking")
 
 SPLITS = ("train", "test")
 
@@ -121,10 +128,27 @@ DATASETS: dict[str, Callable[[str, str | None], ImageSet]] = {
 }
 
 
-def load_split(dataset: str, split: str, data_dir: str | None = None, max_images: int | None = None) -> ImageSet:
-    """Load ``split`` ('train' or 'test') of a registered dataset; ``data_dir=None`` = embedded CIFAR-10."""
+def load_split(dataset: str, split: str, data_dir: str | None = None, max_images: int | None = None,
+               normalization: str = "cifar") -> ImageSet:
+    """Load ``split`` ('train' or 'test') of a registered dataset; ``data_dir=None`` = embedded CIFAR-10.
+    ``normalization`` picks the mean/std preset the images are normalized with (NORMALIZATIONS)."""
+    if normalization not in NORMALIZATIONS:
+        raise UserError(f"unknown normalization {normalization!r}; choose one of: {', '.join(NORMALIZATIONS)}")
     if dataset not in DATASETS:
         raise UserError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-    return DATASETS[dataset](split, data_dir).head(max_images)
+    data = DATASETS[dataset](split, data_dir).head(max_images)
+    if normalization == "rethinking":
+        data = dataclasses.replace(data, mean=RETHINKING[0], std=RETHINKING[1])
+    return data
+
+
+def checkpoint_split(config: dict, split: str, max_images: int | None = None, dataset: str | None = None,
+                     data_dir: str | None = None) -> ImageSet:
+    """The split a checkpoint was trained on, normalized as it was trained (its config's dataset, data_dir and
+    normalization), unless ``dataset`` / ``data_dir`` override them. Analyses (surfaces, scores, sharpness)
+    load their images through this, so they see exactly the inputs the network was trained on."""
+    return load_split(dataset or config.get("dataset", "cifar10"), split,
+                      data_dir if data_dir is not None else config.get("data_dir"), max_images,
+                      config.get("normalization", "cifar"))
