@@ -1,1 +1,1 @@
-"""orthokd diversity: NAS-without-training Jacobian-correlation scores (DESIGN §7, Table 6)."""
+"""orthokd diversity: NAS-without-training Jacobian-correlation scores (Table 6) and pairwise model diversity."""

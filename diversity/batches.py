@@ -1,4 +1,4 @@
-"""Fixed scoring batches: drawn once from a seed and shared by every checkpoint (DESIGN §7.1, paired design)."""
+"""Fixed scoring batches: drawn once from a seed and shared by every checkpoint (a paired design)."""
 from __future__ import annotations
 
 import torch
@@ -9,8 +9,11 @@ from training.errors import UserError
 
 
 def draw_batches(images: ImageSet, batch_size: int, batches: int, seed: int, transform: str = "none") -> list[torch.Tensor]:
-    """``batches`` disjoint batches of ``batch_size`` images, chosen by a seeded permutation, normalized with
-    the dataset's constants; ``transform="v1"`` applies NASWOT's pad-4 random crop + flip (seeded)."""
+    """``batches`` disjoint batches of ``batch_size`` images: with
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed)), batch b holds the images
+    idx[b * batch_size : (b + 1) * batch_size], normalized as (x / 255 - mean) / std with the ImageSet's
+    constants (the checkpoint's preset when loaded through training.data.checkpoint_split).
+    ``transform="v1"`` first applies NASWOT's pad-4 random crop + flip, drawn from the same generator."""
     need = batch_size * batches
     if need > len(images):
         raise UserError(f"{batches} batches of {batch_size} need {need} images but the split has {len(images)}; "

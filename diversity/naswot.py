@@ -1,4 +1,4 @@
-"""NASWOT scores (Mellor et al.; DESIGN §7.1).
+"""NASWOT scores (Mellor et al., "Neural Architecture Search without Training").
 
 v1 (arXiv v1, the version Table 6 uses): J = d(sum of all logits)/d(input), one row per image, flattened
 to (N, 3*32*32) and taken in float64; C = corrcoef(J); with the eigenvalues v of C and k = 1e-5,
@@ -35,18 +35,36 @@ def batch_jacobian(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     x = x.detach().clone(memory_format=torch.channels_last).requires_grad_(True)
     logits = model(x)
     logits.backward(torch.ones_like(logits))
-    return x.grad.detach().contiguous().reshape(x.shape[0], -1).to("cpu", torch.float64).numpy()
+    j = x.grad.detach().contiguous().reshape(x.shape[0], -1).to("cpu", torch.float64).numpy()
+    if not np.isfinite(j).all():
+        raise UserError("the input Jacobian holds NaN or inf (the model's outputs or gradients overflow on these images); "
+                        "check that the checkpoint's weights are finite and sane, or use another checkpoint")
+    return j
 
 
 def correlation_eigenvalues(jacobian: np.ndarray) -> np.ndarray:
-    """Eigenvalues (ascending) of corrcoef(J); raises if a row has zero variance (its correlation is undefined)."""
+    """Eigenvalues (ascending, numpy eigvalsh) of C = corrcoef(J), C_ab = cov(J_a, J_b) / (std(J_a) std(J_b)) over
+    the D entries of rows a, b. Raises UserError when C is undefined: a non-finite J, a row with zero variance, or
+    an overflow that leaves C non-finite."""
     j = np.asarray(jacobian, dtype=np.float64)
+    if not np.isfinite(j).all():
+        raise UserError("the Jacobian holds NaN or inf; its correlation is undefined: check that the checkpoint's "
+                        "weights are finite, or use another checkpoint")
     centred = j - j.mean(axis=1, keepdims=True)
-    flat = np.flatnonzero(np.sqrt((centred**2).sum(axis=1)) == 0)
+    flat = np.flatnonzero(np.abs(centred).max(axis=1) == 0)
     if flat.size:
         raise UserError(f"Jacobian rows {flat[:5].tolist()} have zero variance (the model's output ignores those images); "
                         "the NASWOT correlation is undefined for this checkpoint/batch")
-    return np.linalg.eigvalsh(np.corrcoef(j))
+    with np.errstate(all="ignore"):
+        c = np.corrcoef(j)
+    if not np.isfinite(c).all():
+        raise UserError("the Jacobian correlation overflowed to NaN or inf (Jacobian entries up to "
+                        f"{np.abs(j).max():.3g}); the checkpoint's weights have blown up: use another checkpoint")
+    try:
+        return np.linalg.eigvalsh(c)
+    except np.linalg.LinAlgError as e:
+        raise UserError(f"the eigenvalues of the Jacobian correlation did not converge ({e}); use another "
+                        "checkpoint or --seed") from None
 
 
 def score_from_eigenvalues(v: np.ndarray, k: float = 1e-5) -> float:

@@ -1,4 +1,4 @@
-"""Function-space diversity between trained models (beyond the paper, DESIGN §7; issue 5 item 4).
+"""Function-space diversity between trained models (beyond the paper).
 
 On the same test images, for models a and b:
 - disagreement = mean [argmax p_a != argmax p_b];
@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.errors import UserError
+
 
 @dataclass
 class Outputs:
@@ -25,16 +27,23 @@ class Outputs:
 
 @torch.inference_mode()
 def model_outputs(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> Outputs:
+    """Eval-mode log-softmax of the logits and flattened last feature maps, float64, on the CPU."""
     model.eval()
     lp, feats = [], []
     for xb in x.split(batch_size):
         f = model.forward_features(xb)
         lp.append(F.log_softmax(model.forward_head(f).double(), dim=1))
         feats.append(f.flatten(1).double())
-    return Outputs(torch.cat(lp).cpu(), torch.cat(feats).cpu())
+    out = Outputs(torch.cat(lp).cpu(), torch.cat(feats).cpu())
+    if not (torch.isfinite(out.log_probs).all() and torch.isfinite(out.features).all()):
+        raise UserError("the model's outputs on the test images hold NaN or inf; check that the checkpoint's weights "
+                        "are finite, or use another checkpoint")
+    return out
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Linear CKA of (N, Dx) and (N, Dy) features: <Kx, Ky>_F / (||Kx||_F ||Ky||_F), K = Zc Zc^T of the
+    column-centred features, which equals ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)."""
     x = x - x.mean(0, keepdim=True)
     y = y - y.mean(0, keepdim=True)
     kx, ky = x @ x.T, y @ y.T
@@ -42,6 +51,7 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def pair_metrics(a: Outputs, b: Outputs) -> dict[str, float]:
+    """disagreement, sym_kl and cka of two models' outputs on the same images (formulas in the module docstring)."""
     pa, pb = a.log_probs.exp(), b.log_probs.exp()
     kl_ab = (pa * (a.log_probs - b.log_probs)).sum(1)
     kl_ba = (pb * (b.log_probs - a.log_probs)).sum(1)

@@ -1,19 +1,20 @@
-"""Score checkpoints on shared fixed batches (DESIGN §7.1-§7.2)."""
+"""Score checkpoints on shared fixed batches, after checking that the runs may be pooled."""
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from diversity.batches import draw_batches
 from diversity.config import ScoreConfig
 from diversity.naswot import naswot_v1, naswot_v2, scoring_copy
-from diversity.runs import RunCheckpoint
+from diversity.runs import RunCheckpoint, run_record
 from training.checkpoint import load_model, sha256_file
-from training.data import load_split
+from training.data import ImageSet, checkpoint_split
 from training.errors import UserError
+from training.pooling import check_poolable
 
 
 @dataclass
@@ -24,6 +25,7 @@ class CheckpointScore:
     sha256: str
     seed: int | None
     arch: dict
+    config: dict  # pooled_config of the checkpoint: what the model was trained with
     batch_scores: list[float] = field(default_factory=list)
 
     @property
@@ -33,29 +35,7 @@ class CheckpointScore:
 
     def to_json(self) -> dict:
         return {"method": self.method, "run": self.run, "path": self.path, "sha256": self.sha256, "seed": self.seed,
-                "arch": self.arch, "score": self.score, "batch_scores": self.batch_scores}
-
-
-def _data_key(ckpt: dict, cfg: ScoreConfig) -> tuple[str, str | None]:
-    c = ckpt["config"]
-    return (cfg.dataset or c.get("dataset", "cifar10"), cfg.data_dir if cfg.data_dir is not None else c.get("data_dir"))
-
-
-def check_consistent(loaded: Sequence[tuple[RunCheckpoint, dict]], cfg: ScoreConfig) -> tuple[str, str | None]:
-    """One architecture and one dataset per method, and one dataset overall (the batches are shared)."""
-    per_method: dict[str, tuple] = {}
-    for item, ck in loaded:
-        key = (tuple(sorted(ck["arch"].items())), _data_key(ck, cfg))
-        first = per_method.setdefault(item.method, key)
-        if key != first:
-            what = "architectures" if key[0] != first[0] else "datasets"
-            raise UserError(f"method {item.method} mixes {what} ({dict(first[0]) if what == 'architectures' else first[1]} "
-                            f"vs {dict(key[0]) if what == 'architectures' else key[1]} in {item.path}); score them separately")
-    datasets = {k[1] for k in per_method.values()}
-    if len(datasets) > 1:
-        raise UserError(f"the checkpoints come from different datasets {sorted(map(str, datasets))}; the shared batches "
-                        "need one: pass --dataset/--data-dir to score all on the same images")
-    return datasets.pop()
+                "arch": self.arch, "config": self.config, "score": self.score, "batch_scores": self.batch_scores}
 
 
 Loaded = tuple[RunCheckpoint, dict, torch.nn.Module]
@@ -70,13 +50,38 @@ def load_all(items: Sequence[RunCheckpoint]) -> list[Loaded]:
     return out
 
 
+def label(item: RunCheckpoint) -> str:
+    return item.run_dir.name if item.run_dir else str(item.path)
+
+
+def pooled_config(item: RunCheckpoint, ckpt: dict) -> dict[str, Any]:
+    """What a checkpoint was trained with: its run's config.json (if beside it), overridden by the checkpoint's
+    own config, plus its architecture, teacher sha256 and epoch. Pooled runs must agree on all of it but the seed."""
+    return {**run_record(item.path), **ckpt["config"], "arch": dict(ckpt["arch"]),
+            "teacher_sha256": ckpt["method"].get("teacher_sha256"), "checkpoint_epoch": ckpt["epoch"]}
+
+
+def check_pooled(loaded: Sequence[Loaded]) -> None:
+    """The runs of each method may form one row, and all rows one table (training.pooling.check_poolable)."""
+    runs = [(it.method, label(it), pooled_config(it, ck)) for it, ck, _ in loaded]
+    for method in dict.fromkeys(m for m, _, _ in runs):
+        check_poolable([(name, c) for m, name, c in runs if m == method], scope="row")
+    check_poolable([(name, c) for _, name, c in runs], scope="table")
+
+
+def scoring_images(cfg: ScoreConfig, config: dict) -> ImageSet:
+    """The split the batches come from, normalized as the checkpoints were trained (training.data.checkpoint_split),
+    with --dataset / --data-dir overriding the checkpoint's data."""
+    return checkpoint_split(config, cfg.split, dataset=cfg.dataset, data_dir=cfg.data_dir)
+
+
 def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.device,
                       quiet: bool = False) -> list[CheckpointScore]:
     """Every checkpoint scored on the same ``cfg.batches`` batches; TF32 is switched off for the duration."""
     from tqdm.auto import tqdm
 
-    dataset, data_dir = check_consistent([(it, ck) for it, ck, _ in loaded], cfg)
-    images = load_split(dataset, cfg.split, data_dir)
+    check_pooled(loaded)
+    images = scoring_images(cfg, loaded[0][1]["config"])
     batches = [b.to(device) for b in draw_batches(images, cfg.batch_size, cfg.batches, cfg.seed, cfg.transform)]
     tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -84,13 +89,16 @@ def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.
     try:
         bar = tqdm(total=len(loaded) * len(batches), desc="score", unit="batch", file=sys.stderr, disable=quiet)
         for it, ck, model in loaded:
-            res = CheckpointScore(it.method, it.run_dir.name if it.run_dir else str(it.path), str(it.path),
-                                  sha256_file(it.path), it.seed, dict(ck["arch"]))
+            res = CheckpointScore(it.method, label(it), str(it.path), sha256_file(it.path), it.seed, dict(ck["arch"]),
+                                  pooled_config(it, ck))
             # One copy per checkpoint: in train mode BN normalizes with each batch's own statistics, so the
             # running statistics the copy accumulates never reach an output; the checkpoint's stay untouched.
             m = scoring_copy(model, cfg.bn_mode).to(device)
             for x in batches:
-                res.batch_scores.append(naswot_v1(m, x, cfg.k) if cfg.score == "naswot" else naswot_v2(m, x))
+                try:
+                    res.batch_scores.append(naswot_v1(m, x, cfg.k) if cfg.score == "naswot" else naswot_v2(m, x))
+                except UserError as e:
+                    raise UserError(f"{it.path}: {e}") from None
                 bar.update(1)
             results.append(res)
         bar.close()

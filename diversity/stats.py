@@ -1,4 +1,4 @@
-"""Table 6's statistics and more (DESIGN §7.2), with scipy.stats.
+"""Table 6's statistics and more, with scipy.stats.
 
 For n scores: mean; std with ddof = 1; ErrMargin = std / sqrt(n); the 99% half-width as Table 6 gives it,
 2.576 * ErrMargin (normal quantile); the Student-t half-width t_{0.995, n-1} * ErrMargin (4.604 for n = 5);

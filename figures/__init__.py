@@ -1,1 +1,1 @@
-"""orthokd figures: the paper's tables and figures regenerated from run directories (DESIGN §8)."""
+"""orthokd figures: the paper's tables and figures regenerated from run directories."""

@@ -1,12 +1,16 @@
 """A resumable list of jobs with cost estimates: print the plan and an ETA, skip what is done, show
-overall progress weighted by cost (DESIGN §8, issue: the whole study in one resumable command)."""
+overall progress weighted by cost. A job that writes several files is done only when its manifest (the
+list of those files, written after all of them) exists and every file it lists exists."""
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
+from training.checkpoint import atomic_write_text
 from training.cli import log
 
 
@@ -17,6 +21,34 @@ class Job:
     cost: float  # estimated seconds on this machine (from a throughput probe)
     done: Callable[[], bool]  # True when its outputs are complete (then it is skipped)
     run: Callable[[], None]
+
+
+def manifest_path(out_dir: Path, stem: str) -> Path:
+    return out_dir / f"{stem}.manifest.json"
+
+
+def write_manifest(manifest: Path, files: Sequence[Path]) -> None:
+    """Record ``files`` (paths relative to the manifest's folder); call it only after all of them are written."""
+    rel = sorted({str(Path(f).relative_to(manifest.parent)) for f in files})
+    atomic_write_text(manifest, json.dumps({"files": rel}, indent=2) + "\n")
+
+
+def outputs_complete(manifest: Path) -> bool:
+    """True when ``manifest`` exists and every file it lists exists."""
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return all((manifest.parent / f).is_file() for f in files)
+
+
+def with_manifest(manifest: Path, build: Callable[[], list[Path]]) -> list[Path]:
+    """Remove ``manifest``, run ``build`` (which returns the files it wrote), then write the manifest: a build
+    killed half-way leaves no manifest, so the job is not done and a re-run redoes it."""
+    manifest.unlink(missing_ok=True)
+    files = build()
+    write_manifest(manifest, files)
+    return [*files, manifest]
 
 
 def format_seconds(s: float) -> str:

@@ -1,60 +1,107 @@
-"""``python -m figures.make --table {6,7,8} --runs-dir runs/ --out DIR``: the paper's tables from run directories.
+"""python -m figures.make --table {6,7,8} --runs-dir runs/ --out DIR [--preset demo]: the paper's tables from run directories.
 
-Table 6: NASWOT scores of every method's runs beside the published rows (table6.md/.csv/.tex, scores, plot).
-Tables 7-8: loss surfaces of one seed per method at each LR step: a multi-panel figure, the VTK file behind
-every panel (open in ParaView), a GIF per method across the steps, and a sharpness table. Surfaces are
-stored under RUNS_DIR/surfaces/ and resumed when re-run.
+Table 6: NASWOT scores of every method's runs beside the published rows (table6.md/.csv/.tex/.json, scores,
+plot). Tables 7-8: loss surfaces of one seed per method at each LR step: a multi-panel figure, the VTK file
+behind every panel (open in ParaView), a GIF per method across the steps, a Hessian table and a flatness
+table. Surfaces are stored under RUNS_DIR/surfaces/ and resumed when re-run. --preset takes the sizes of the
+study's preset (grid steps, images, NASWOT batches and batch size, sharpness images, runs per method), so the
+tables of runs made by python -m figures.study --preset demo come out with --preset demo; each size flag
+overrides its preset value. At full size (the default) the runs must have been trained on the real dataset,
+and a CPU is refused unless --allow-cpu.
 """
 from __future__ import annotations
 
+import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from diversity.config import ScoreConfig
+from diversity.config import BN_MODES, ScoreConfig
+from figures.hessian import HessianSettings
+from figures.jobs import manifest_path, with_manifest
+from figures.plan import PRESETS, StudySpec, require_gpu
+from figures.pooled import read_run_config
 from figures.surfaces import make_surface_table
 from figures.table6 import make_table6
 from landscape.config import GridSpec
-from training.cli import Parser, add_common_flags, log, resolve_device, run_cli
-
-SC = ScoreConfig()
+from training.cli import Parser, add_common_flags, log, nonnegative_int, positive_float, positive_int, resolve_device, run_cli
+from training.errors import UserError
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m figures.make", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m figures.make", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--table", type=int, nargs="+", required=True, choices=(6, 7, 8), help="which tables to make")
     p.add_argument("--runs-dir", default="runs", help="folder of run directories [runs]")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--runs", type=int, default=5, help="Table 6: runs required per method [5]")
-    p.add_argument("--milestone", type=int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")
-    p.add_argument("--batches", type=int, default=5, help="Table 6: shared NASWOT batches per checkpoint [5]")
-    p.add_argument("--batch-size", type=int, default=SC.batch_size, help=f"Table 6: images per batch N [{SC.batch_size}]")
-    p.add_argument("--bn-mode", choices=("train", "eval"), default=SC.bn_mode, help="Table 6: BatchNorm mode [train]")
-    p.add_argument("--steps", type=int, default=51, help="Tables 7-8: grid points per axis [51]")
-    p.add_argument("--max-images", type=int, default=None, help="Tables 7-8: training images per point [all]")
-    p.add_argument("--surface-seed", type=int, default=0, help="Tables 7-8: seed of the run drawn per method [0]")
+    p.add_argument("--preset", choices=list(PRESETS), default="full",
+                   help="sizes of the figures.study preset the runs came from: "
+                        + "; ".join(f"{name} = {preset_sizes(spec)}" for name, spec in PRESETS.items()) + " [full]")
+    p.add_argument("--allow-cpu", action="store_true", help="run the full-size tables on the CPU anyway")
+    p.add_argument("--runs", type=positive_int, default=None, help="Table 6: runs required per method [preset: 5]")
+    p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")
+    p.add_argument("--batches", type=positive_int, default=None, help="Table 6: shared NASWOT batches per checkpoint [preset: 5]")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="Table 6: images per batch N [preset: 128]")
+    p.add_argument("--bn-mode", choices=BN_MODES, default=ScoreConfig.bn_mode, help="Table 6: BatchNorm mode [train]")
+    p.add_argument("--steps", type=positive_int, default=None, help="Tables 7-8: grid points per axis, at least 3 [preset: 51]")
+    p.add_argument("--max-images", type=positive_int, default=None,
+                   help="Tables 7-8: training images per surface point [preset: all]")
+    p.add_argument("--surface-seed", type=nonnegative_int, default=None, help="Tables 7-8: seed of the run drawn per method [0]")
     p.add_argument("--linear", action="store_true", help="Tables 7-8: plot loss instead of ln(loss + 0.1)")
-    p.add_argument("--zmax", type=float, default=None, help="Tables 7-8: clip heights at this value")
-    p.add_argument("--sharpness-images", type=int, default=512, help="Tables 7-8: images for the Hessian estimates [512]")
+    p.add_argument("--zmax", type=positive_float, default=None, help="Tables 7-8: clip the loss at this value")
+    p.add_argument("--sharpness-images", type=positive_int, default=None,
+                   help="Tables 7-8: training images behind the Hessian numbers [preset: 512]")
     add_common_flags(p, data=False)
     return p
 
 
+def preset_sizes(spec: StudySpec) -> str:
+    return (f"{spec.surface_steps}x{spec.surface_steps} grid on {spec.surface_max_images or 'all'} images, "
+            f"{spec.score_batches} NASWOT batch(es) of {spec.score_batch_size}, {spec.sharpness.images} sharpness "
+            f"images, {len(spec.seeds)} runs per method")
+
+
+def sized(a, spec: StudySpec) -> tuple[ScoreConfig, GridSpec, int, int, HessianSettings]:
+    """Score config, grid, runs per method, surface seed and Hessian settings: each flag, else its preset value."""
+    cfg = ScoreConfig(batch_size=a.batch_size or spec.score_batch_size, batches=a.batches or spec.score_batches,
+                      bn_mode=a.bn_mode)
+    steps = a.steps or spec.surface_steps
+    grid = GridSpec(xsteps=steps, ysteps=steps, max_images=a.max_images or spec.surface_max_images)
+    seed = spec.surface_seed if a.surface_seed is None else a.surface_seed
+    sharpness = replace(spec.sharpness, images=a.sharpness_images or spec.sharpness.images)
+    return cfg, grid, a.runs or len(spec.seeds), seed, sharpness
+
+
+def require_real_data_runs(runs_dir: Path) -> None:
+    """Full-size tables from runs trained on the embedded subset would be a silent toy result: refuse them."""
+    for cfg_path in sorted(runs_dir.glob("*/config.json")):
+        if read_run_config(cfg_path.parent).get("data_dir") is None:
+            raise UserError(f"run {cfg_path.parent} was trained on the embedded 5,000-image subset, not the real "
+                            "dataset; full-size tables need runs trained with --data-dir (for demo runs pass --preset demo)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.steps is not None and a.steps < 3:
+        parser.error(f"argument --steps: {a.steps} must be at least 3 (a surface needs a grid)")
+    cfg, grid, runs, seed, sharpness = sized(a, PRESETS[a.preset])
     device = resolve_device(a.device)
     runs_dir, out = Path(a.runs_dir), Path(a.out)
+    if a.preset == "full":
+        require_gpu(device, a.allow_cpu, "figures.make --preset full")
+        require_real_data_runs(runs_dir)
     written: list[Path] = []
     for table in a.table:
         if table == 6:
-            cfg = ScoreConfig(batch_size=a.batch_size, batches=a.batches, bn_mode=a.bn_mode)
-            written += make_table6(runs_dir, out, cfg, a.runs, device, a.milestone, a.quiet)
+            written += with_manifest(manifest_path(out, "table6"),
+                                     lambda: make_table6(runs_dir, out, cfg, runs, device, a.milestone, a.quiet))
             print((out / "table6.md").read_text())
         else:
-            spec = GridSpec(xsteps=a.steps, ysteps=a.steps, max_images=a.max_images)
-            written += make_surface_table(table, runs_dir, out, spec, device, a.surface_seed, not a.linear, a.zmax,
-                                          a.sharpness_images, a.quiet)
-            print((out / f"table{table}_sharpness.md").read_text())
+            written += with_manifest(manifest_path(out, f"table{table}"), lambda t=table: make_surface_table(
+                t, runs_dir, out, grid, device, seed, not a.linear, a.zmax, sharpness, a.quiet))
+            for kind in ("hessian", "flatness"):
+                print((out / f"table{table}_{kind}.md").read_text())
     log(f"wrote {len(written)} files under {out}", a.quiet)
     return 0
 

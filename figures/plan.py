@@ -1,4 +1,4 @@
-"""What the Tables 6-8 study runs, at full size and at demo size (DESIGN §8).
+"""What the Tables 6-8 study runs, at full size and at demo size.
 
 Full size is the paper: ResNet-56, 160 epochs with LR steps after 80 and 120, five methods x five seeds,
 a scratch ResNet-56 teacher, 51x51 surfaces on the whole train split for one seed per method at each of
@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import torch
+
+from figures.hessian import HessianSettings
 from figures.paper import SURFACE_TABLES, TABLE6_ROWS
+from training.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,7 @@ class StudySpec:
     epochs: int = 160  # paper recipe
     lr_milestones: tuple[int, ...] = (80, 120)  # paper recipe; milestones + final epoch = surface columns
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # Table 6: five models per method
+    teacher: str | None = None  # None = train a scratch teacher as OUT_DIR/teachers/scratch-teacher; else a checkpoint
     teacher_seed: int = 100  # the scratch teacher is its own run, not one of the scratch students
     methods: tuple[str, ...] = tuple(TABLE6_ROWS)  # the five Table 6 methods (Tables 7-8 use the same five)
     dataset: str = "cifar10"
@@ -28,8 +33,8 @@ class StudySpec:
     surface_steps: int = 51  # Li et al.: 51 x 51 on [-1, 1]^2
     surface_max_images: int | None = None  # None = the whole train split (Li et al.)
     score_batches: int = 5  # NASWOT batches of 128 per checkpoint (paired across checkpoints)
-    score_batch_size: int = 128  # Table 6's values imply N = 128 (DESIGN §7.1)
-    sharpness_images: int = 512  # training images behind each Hessian estimate of Tables 7-8
+    score_batch_size: int = 128  # Table 6 scores (<= -N, from -143.96 to -141.34) imply N = 128
+    sharpness: HessianSettings = HessianSettings()  # Tables 7-8 Hessian numbers: images and stopping rules
 
     @property
     def surface_epochs(self) -> tuple[int, ...]:
@@ -37,7 +42,7 @@ class StudySpec:
 
     @property
     def surface_methods(self) -> tuple[str, ...]:
-        wanted = {m for ms in SURFACE_TABLES.values() for m in ms}
+        wanted = {m for rows in SURFACE_TABLES.values() for m in rows}
         return tuple(m for m in self.methods if m in wanted)
 
 
@@ -45,11 +50,13 @@ FULL = StudySpec()
 
 # About 10 minutes on 2 CPU cores, every artifact of the full study at toy size.
 DEMO = StudySpec(model="resnet8", width=8, epochs=6, lr_milestones=(2, 4), seeds=(0, 1, 2), max_train_images=None,
-                 surface_steps=11, surface_max_images=500, score_batches=2, score_batch_size=64, sharpness_images=256)
+                 surface_steps=11, surface_max_images=500, score_batches=2, score_batch_size=64,
+                 sharpness=HessianSettings(images=64, rel_se=0.2, max_samples=40, sketch=5, max_iters=20))
 
 # Seconds, for the end-to-end test in CI.
 MICRO = replace(DEMO, width=4, epochs=3, lr_milestones=(1, 2), seeds=(0, 1), max_train_images=256,
-                surface_steps=5, surface_max_images=128, score_batches=1, score_batch_size=32, sharpness_images=64)
+                surface_steps=5, surface_max_images=128, score_batches=1, score_batch_size=32,
+                sharpness=HessianSettings(images=16, rel_se=0.5, min_samples=2, max_samples=4, sketch=2, max_iters=5))
 
 PRESETS: dict[str, StudySpec] = {"full": FULL, "demo": DEMO, "micro": MICRO}
 
@@ -59,3 +66,10 @@ def run_name(method: str, seed: int) -> str:
 
 
 TEACHER_RUN = "teachers/scratch-teacher"  # two levels down: not one of the scratch students that Table 6 discovers
+
+
+def require_gpu(device: torch.device, allow_cpu: bool, what: str) -> None:
+    """Full size on a CPU takes days: refuse unless ``allow_cpu``, with one UserError naming the fix."""
+    if device.type == "cpu" and not allow_cpu:
+        raise UserError(f"{what} on the CPU takes days: use --device cuda, pass --allow-cpu to run anyway, "
+                        "or use --preset demo or micro")

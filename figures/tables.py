@@ -1,11 +1,12 @@
-"""Tables as Markdown, CSV and LaTeX from a list of rows (dicts with the same keys), written atomically."""
+"""Tables as Markdown, CSV, LaTeX and JSON from a list of rows (dicts with the same keys), written atomically."""
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from training.checkpoint import atomic_write_text
 
@@ -16,9 +17,16 @@ def _fmt(v: Any, digits: int) -> str:
     return "" if v is None else str(v)
 
 
-def to_markdown(rows: Sequence[dict], columns: Sequence[str], digits: int = 3) -> str:
+Digits = int | Mapping[str, int]  # decimals for every float, or per column (missing columns: 3)
+
+
+def _digits(digits: Digits, column: str) -> int:
+    return digits if isinstance(digits, int) else digits.get(column, 3)
+
+
+def to_markdown(rows: Sequence[dict], columns: Sequence[str], digits: Digits = 3) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(_fmt(r.get(c), digits) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(_fmt(r.get(c), _digits(digits, c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -37,20 +45,29 @@ def _tex_escape(s: str) -> str:
     return s
 
 
-def to_latex(rows: Sequence[dict], columns: Sequence[str], caption: str, digits: int = 3) -> str:
+def to_latex(rows: Sequence[dict], columns: Sequence[str], caption: str, digits: Digits = 3,
+             footnotes: Sequence[str] = ()) -> str:
     head = " & ".join(_tex_escape(c) for c in columns)
-    body = "\n".join(" & ".join(_tex_escape(_fmt(r.get(c), digits)) for c in columns) + r" \\" for r in rows)
+    body = "\n".join(" & ".join(_tex_escape(_fmt(r.get(c), _digits(digits, c))) for c in columns) + r" \\" for r in rows)
+    notes = "".join(f"\\par\\footnotesize {_tex_escape(n)}\n" for n in footnotes)
     return (f"\\begin{{table}}[t]\n\\centering\n\\caption{{{_tex_escape(caption)}}}\n"
             f"\\begin{{tabular}}{{{'l' + 'r' * (len(columns) - 1)}}}\n\\toprule\n{head} \\\\\n\\midrule\n{body}\n"
-            f"\\bottomrule\n\\end{{tabular}}\n\\end{{table}}\n")
+            f"\\bottomrule\n\\end{{tabular}}\n{notes}\\end{{table}}\n")
 
 
 def write_table(out_dir: Path, stem: str, rows: Sequence[dict], columns: Sequence[str], caption: str,
-                digits: int = 3) -> list[Path]:
-    """Write STEM.md (caption + table), STEM.csv and STEM.tex; returns the paths."""
+                digits: Digits = 3, footnotes: Sequence[str] = (), data_columns: Sequence[str] = ()) -> list[Path]:
+    """Write STEM.md (caption, table, footnotes), STEM.csv (full precision), STEM.tex and STEM.json (caption,
+    footnotes, columns, rows); ``data_columns`` (long per-row text such as the setup) go into the CSV and JSON
+    only. Returns the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex")]
-    atomic_write_text(paths[0], f"{caption}\n\n{to_markdown(rows, columns, digits)}")
-    atomic_write_text(paths[1], to_csv(rows, columns))
-    atomic_write_text(paths[2], to_latex(rows, columns, caption, digits))
+    paths = [out_dir / f"{stem}.{ext}" for ext in ("md", "csv", "tex", "json")]
+    notes = "".join(f"\n{n}\n" for n in footnotes)
+    every = [*columns, *data_columns]
+    atomic_write_text(paths[0], f"{caption}\n\n{to_markdown(rows, columns, digits)}{notes}")
+    atomic_write_text(paths[1], to_csv(rows, every))
+    atomic_write_text(paths[2], to_latex(rows, columns, caption, digits, footnotes))
+    doc = {"caption": caption, "footnotes": list(footnotes), "columns": every,
+           "rows": [{c: r.get(c) for c in every} for r in rows]}
+    atomic_write_text(paths[3], json.dumps(doc, indent=2, allow_nan=True) + "\n")
     return paths

@@ -1,4 +1,4 @@
-"""The study's training jobs: the scratch teacher, then every method x seed (DESIGN §4.6, §8)."""
+"""The study's training jobs: the scratch teacher (unless the study names one), then every method x seed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from figures.jobs import Job
 from figures.plan import TEACHER_RUN, StudySpec, run_name
 from figures.probe import Rates
 from training.config import RuntimeOptions, TrainConfig
-from training.data import load_split
+from training.data import checkpoint_split
 from training.fit import fit
 from training.methods import method_spec
 from training.rundir import milestone_name
@@ -20,12 +20,14 @@ def train_config(spec: StudySpec, method: str, seed: int, teacher: Path | None) 
 
 
 def teacher_checkpoint(runs_dir: Path, spec: StudySpec) -> Path:
-    return runs_dir / TEACHER_RUN / milestone_name(spec.epochs)
+    """The study's teacher: ``spec.teacher`` when it names a checkpoint, else the scratch teacher the study trains."""
+    return Path(spec.teacher) if spec.teacher else runs_dir / TEACHER_RUN / milestone_name(spec.epochs)
 
 
 def training_jobs(spec: StudySpec, runs_dir: Path, rates: Rates, device: str) -> list[Job]:
-    n_train = len(load_split(spec.dataset, "train", spec.data_dir, spec.max_train_images))
-    n_test = len(load_split(spec.dataset, "test", spec.data_dir))
+    config = train_config(spec, "scratch", 0, None).to_json()
+    n_train = len(checkpoint_split(config, "train", spec.max_train_images))
+    n_test = len(checkpoint_split(config, "test"))
     epoch_s = n_train / rates.train_images_per_s + n_test / rates.forward_images_per_s
     teacher = teacher_checkpoint(runs_dir, spec)
     opts = RuntimeOptions(device=device, quiet=True)
@@ -38,7 +40,7 @@ def training_jobs(spec: StudySpec, runs_dir: Path, rates: Rates, device: str) ->
             run=lambda: fit(train_config(spec, method, seed, teacher if with_teacher else None), out, opts),
         )
 
-    jobs = [job("scratch", spec.teacher_seed, runs_dir / TEACHER_RUN, False)]
+    jobs = [] if spec.teacher else [job("scratch", spec.teacher_seed, runs_dir / TEACHER_RUN, False)]
     for method in spec.methods:
         kd = method_spec(method).objective != "ce"
         jobs += [job(method, seed, runs_dir / run_name(method, seed), kd) for seed in spec.seeds]

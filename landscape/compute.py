@@ -1,7 +1,9 @@
 """Compute (or resume) a surface of a checkpoint: directions, data, sharding over torchrun ranks,
-periodic atomic saves (DESIGN §6)."""
+an exclusive lock on the store, periodic atomic saves."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import sys
 import time
@@ -11,16 +13,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as tdist
+from torch import nn
 
 from landscape.config import GridSpec
 from landscape.directions import (Direction, cosine, difference, float_state, pca_directions, random_directions)
 from landscape.engine import SurfaceEngine
+from landscape.li import is_li_direction_file, read_li_directions
 from landscape.store import Surface, check_resumable, load_surface, save_surface
-from training.checkpoint import load_checkpoint, load_model, provenance, sha256_file
+from training.checkpoint import load_model, provenance, sha256_file
 from training.cli import log
-from training.data import load_split
+from training.data import checkpoint_split
 from training.distributed import DistInfo
 from training.errors import UserError
+from training.lock import exclusive_lock
+
+TRAJECTORY_MARGIN = 0.2  # a fitted grid spans [min - m, max + m], m = this fraction of the path's extent
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,10 @@ class EngineOptions:
     bf16: bool = False  # bf16 autocast (fp32 difference reported by the bench)
     fold_bn: bool = True  # evaluate the BN-folded network (exact in eval mode)
     save_every_s: float = 10.0  # seconds between atomic saves of a running surface
+
+    def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UserError(f"--batch-size {self.batch_size}: use a positive number of images per forward pass")
 
 
 def _sha_of_directions(dirs: list[Direction]) -> str:
@@ -47,40 +58,70 @@ def milestone_checkpoints(run_dir: Path) -> list[Path]:
     return paths
 
 
-def build_directions(model, spec: GridSpec, directions_file: Path | None, trajectory: Path | None,
+def _float_state_like(model: nn.Module, other: Path, flag: str) -> dict[str, torch.Tensor]:
+    """The float state of checkpoint ``other``, refused unless it has ``model``'s architecture."""
+    a, b = float_state(model), float_state(load_model(other)[0])
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise UserError(f"{flag} {other} has another architecture than the checkpoint")
+    return b
+
+
+def fitted_range(coords: np.ndarray) -> tuple[float, float]:
+    """[lo - m, hi + m] with lo = min(coords, 0), hi = max(coords, 0), m = TRAJECTORY_MARGIN * (hi - lo):
+    a grid axis that contains the whole path and the centre with a margin."""
+    lo, hi = min(float(coords.min()), 0.0), max(float(coords.max()), 0.0)
+    m = TRAJECTORY_MARGIN * (hi - lo) if hi > lo else 1.0
+    return lo - m, hi + m
+
+
+def _directions_from_file(model: nn.Module, path: Path, count: int) -> tuple[str, list[Direction]]:
+    if is_li_direction_file(path):
+        return "li_directions", read_li_directions(path, model, count)
+    src = load_surface(path, role="--directions file")
+    if len(src.directions) < count:
+        raise UserError(f"--directions {path} holds {len(src.directions)} direction(s), {count} needed")
+    state = model.state_dict()
+    for d in src.directions[:count]:
+        bad = [k for k, v in d.items() if k not in state or state[k].shape != v.shape]
+        if bad:
+            raise UserError(f"--directions {path} does not fit this model ({bad[0]}); it was made for another model")
+    return src.meta.get("kind", "random"), src.directions[:count]
+
+
+def build_directions(model: nn.Module, spec: GridSpec, directions_file: Path | None, trajectory: Path | None,
                      interpolate: Path | None) -> tuple[str, list[Direction], dict]:
     """(kind, directions, extra metadata); the surface is always centred on the checkpoint itself."""
     count = 1 if spec.is_1d else 2
     if interpolate is not None:
-        other, _ = load_model(interpolate)
-        a, b = float_state(model), float_state(other)
-        if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
-            raise UserError(f"--interpolate {interpolate} has another architecture than the checkpoint")
-        return "interpolate", [difference(a, b)], {"interpolate_to": str(interpolate),
-                                                         "interpolate_sha256": sha256_file(interpolate)}
+        other = _float_state_like(model, interpolate, "--interpolate")
+        return "interpolate", [difference(float_state(model), other)], {
+            "interpolate_to": str(interpolate), "interpolate_sha256": sha256_file(interpolate)}
     if trajectory is not None:
         origin = float_state(model)
         names = [n for n, p in model.named_parameters() if p.dim() > 1 or spec.include_biasbn]
         paths = milestone_checkpoints(trajectory)
-        states = [float_state(load_model(p)[0]) for p in paths]
-        dirs, coords = pca_directions(origin, states, names)
+        states = [_float_state_like(model, p, "--trajectory") for p in paths]
+        dirs, coords, ratios = pca_directions(origin, states, names)
+        # Every parameter gets an entry (zeros where the path is not projected), as in Li's direction files.
+        dirs = [{n: d.get(n, torch.zeros_like(origin[n])) for n, _ in model.named_parameters()} for d in dirs]
         return "trajectory", dirs[:count], {"trajectory_run": str(trajectory),
-                                                   "trajectory_checkpoints": [p.name for p in paths],
-                                                   "trajectory_coords": coords[:, :count].tolist()}
+                                            "trajectory_checkpoints": [p.name for p in paths],
+                                            "trajectory_coords": coords[:, :count].tolist(),
+                                            "trajectory_explained_variance_ratio": ratios[:count]}
     if directions_file is not None:
-        from landscape.store import load_surface as _load
-
-        src = _load(directions_file)
-        if len(src.directions) < count:
-            raise UserError(f"--directions {directions_file} holds {len(src.directions)} direction(s), {count} needed")
-        params = dict(model.named_parameters())
-        for d in src.directions:
-            bad = [k for k, v in d.items() if k not in params and k not in model.state_dict() or
-                   (k in params and params[k].shape != v.shape)]
-            if bad:
-                raise UserError(f"--directions {directions_file} does not fit this model ({bad[0]})")
-        return src.meta.get("kind", "random"), src.directions[:count], {"directions_from": str(directions_file)}
+        kind, dirs = _directions_from_file(model, directions_file, count)
+        return kind, dirs, {"directions_from": str(directions_file)}
     return "random", random_directions(model, count, spec.dir_seed, spec.include_biasbn), {}
+
+
+def fit_grid_to_path(spec: GridSpec, coords: list[list[float]]) -> GridSpec:
+    """``spec`` with each axis range replaced by ``fitted_range`` of the path's coordinates on it."""
+    c = np.asarray(coords, dtype=float)
+    xmin, xmax = fitted_range(c[:, 0])
+    if spec.is_1d:
+        return dataclasses.replace(spec, xmin=xmin, xmax=xmax)
+    ymin, ymax = fitted_range(c[:, 1])
+    return dataclasses.replace(spec, xmin=xmin, xmax=xmax, ymin=ymin, ymax=ymax)
 
 
 def _gather(local: list[tuple[int, float, float]], dist: DistInfo) -> list[tuple[int, float, float]]:
@@ -93,43 +134,67 @@ def _gather(local: list[tuple[int, float, float]], dist: DistInfo) -> list[tuple
 
 def compute_surface(ckpt_path: Path, spec: GridSpec, store: Path, device: torch.device, opts: EngineOptions = EngineOptions(),
                     *, directions_file: Path | None = None, trajectory: Path | None = None, interpolate: Path | None = None,
-                    overwrite: bool = False, quiet: bool = False, dist: DistInfo = DistInfo()) -> Surface:
-    """Compute every missing point of the surface of ``ckpt_path`` and return it (rank 0 writes ``store``)."""
+                    fit_trajectory: bool = False, overwrite: bool = False, quiet: bool = False,
+                    dist: DistInfo = DistInfo()) -> Surface:
+    """Compute every missing point of the surface of ``ckpt_path`` and return it (rank 0 writes ``store``,
+    holding an exclusive lock on it meanwhile). ``fit_trajectory``: with ``trajectory``, replace the grid's
+    ranges by ones that contain the projected path (``fit_grid_to_path``)."""
     quiet = quiet or not dist.is_main
     model, ckpt = load_model(ckpt_path)
-    cfg = ckpt["config"]
-    data = load_split(spec.dataset or cfg.get("dataset", "cifar10"), spec.split,
-                      spec.data_dir if spec.data_dir is not None else cfg.get("data_dir"), spec.max_images)
-    kind, dirs, extra = build_directions(model, spec, directions_file, trajectory, interpolate)
-    meta = {
-        "kind": kind, "grid": spec.to_json() | {"dataset": None, "data_dir": None},
-        "checkpoint": str(ckpt_path), "checkpoint_sha256": sha256_file(ckpt_path), "arch": ckpt["arch"],
-        "method": ckpt["method"].get("name"), "epoch": ckpt["epoch"], "directions_sha": _sha_of_directions(dirs),
-        "direction_norms": [float(torch.sqrt(sum((t.double() ** 2).sum() for t in d.values()))) for d in dirs],
-        "cos_xy": cosine(dirs[0], dirs[1]) if len(dirs) > 1 else None, "split": spec.split,
-        "data": f"{data.description} [{spec.split}] ({len(data)} images)", "bn": "eval mode, checkpoint statistics",
-        "provenance": provenance(device), **extra,
-    }
-    nx, ny = spec.xsteps, spec.ysteps
-    shape = spec.shape
-    surface = Surface(spec.xcoords(), spec.ycoords(), np.full(shape, np.nan), np.full(shape, np.nan), meta, dirs)
-    if store.exists() and not overwrite:
-        old = load_surface(store)
-        check_resumable(old, meta, store)
-        surface.loss, surface.acc = old.loss, old.acc
-    todo = np.flatnonzero(np.isnan(surface.loss.reshape(-1)))
-    if todo.size == 0:
-        log(f"{store}: all {surface.loss.size} points already computed", quiet)
+    lock = exclusive_lock(store, f"surface store {store}") if dist.is_main else contextlib.nullcontext()
+    with lock:
+        data = checkpoint_split(ckpt["config"], spec.split, spec.max_images, spec.dataset, spec.data_dir)
+        kind, dirs, extra = build_directions(model, spec, directions_file, trajectory, interpolate)
+        if fit_trajectory and kind == "trajectory":
+            spec = fit_grid_to_path(spec, extra["trajectory_coords"])
+            log(f"grid fitted to the training path (its extent plus {TRAJECTORY_MARGIN:.0%} each side): x "
+                f"[{spec.xmin:.4g}, {spec.xmax:.4g}]" + ("" if spec.is_1d else f", y [{spec.ymin:.4g}, {spec.ymax:.4g}]")
+                + "; pass --xrange/--yrange to choose it", quiet)
+        meta = {
+            "kind": kind, "grid": spec.to_json() | {"dataset": None, "data_dir": None},
+            "checkpoint": str(ckpt_path), "checkpoint_sha256": sha256_file(ckpt_path), "arch": ckpt["arch"],
+            "method": ckpt["method"].get("name"), "epoch": ckpt["epoch"], "directions_sha": _sha_of_directions(dirs),
+            "direction_norms": [float(torch.sqrt(sum((t.double() ** 2).sum() for t in d.values()))) for d in dirs],
+            "cos_xy": cosine(dirs[0], dirs[1]) if len(dirs) > 1 else None, "split": spec.split,
+            "data": f"{data.description} [{spec.split}] ({len(data)} images)", "bn": "eval mode, checkpoint statistics",
+            "provenance": provenance(device), **extra,
+        }
+        shape = spec.shape
+        surface = Surface(spec.xcoords(), spec.ycoords(), np.full(shape, np.nan), np.full(shape, np.nan), meta, dirs,
+                          np.zeros(shape, dtype=bool))
+        if store.exists() and not overwrite:
+            old = load_surface(store)
+            check_resumable(old, meta, store)
+            surface.loss, surface.acc, surface.computed = old.loss, old.acc, old.computed
+            if "trajectory_loss" in old.meta:
+                meta["trajectory_loss"] = old.meta["trajectory_loss"]
+        todo = np.flatnonzero(~surface.computed.reshape(-1))
+        if todo.size == 0 and (kind != "trajectory" or "trajectory_loss" in meta):
+            log(f"{store}: all {surface.loss.size} points already computed", quiet)
+            return surface
+        engine = SurfaceEngine(model, dirs, data.normalized(), data.labels, device, opts.batch_size, opts.bf16, opts.fold_bn)
+        if todo.size:
+            _compute_points(surface, todo, engine, store, opts, dist, quiet, f"surface of {ckpt_path.name}", len(data))
+        if kind == "trajectory":
+            meta["trajectory_loss"] = [engine.point(c)[0] for c in meta["trajectory_coords"]]
+        if dist.is_main:
+            save_surface(surface, store)
         return surface
-    engine = SurfaceEngine(model, dirs, data.normalized(), data.labels, device, opts.batch_size, opts.bf16, opts.fold_bn)
-    coords = [(surface.xcoords[i],) if spec.is_1d else (surface.xcoords[i // ny], surface.ycoords[i % ny]) for i in range(surface.loss.size)]
+
+
+def _compute_points(surface: Surface, todo: np.ndarray, engine: SurfaceEngine, store: Path, opts: EngineOptions,
+                    dist: DistInfo, quiet: bool, what: str, images: int) -> None:
+    """Evaluate the flat indices ``todo`` of ``surface`` (shared among the ranks), marking each computed."""
+    ny = surface.ycoords.size
+    coords = [(surface.xcoords[i],) if surface.is_1d else (surface.xcoords[i // ny], surface.ycoords[i % ny])
+              for i in range(surface.loss.size)]
+    flat_loss, flat_acc, flat_done = surface.loss.reshape(-1), surface.acc.reshape(-1), surface.computed.reshape(-1)
     t0 = time.perf_counter()
-    first = engine.point(coords[todo[0]])
+    flat_loss[todo[0]], flat_acc[todo[0]] = engine.point(coords[todo[0]])
+    flat_done[todo[0]] = True
     per_point = time.perf_counter() - t0
-    log(f"surface of {ckpt_path.name}: {todo.size} of {surface.loss.size} points to compute, {len(data)} images each, "
+    log(f"{what}: {todo.size} of {surface.loss.size} points to compute, {images} images each, "
         f"{dist.world_size} process(es); about {per_point * todo.size / dist.world_size:.0f} s", quiet)
-    flat_loss, flat_acc = surface.loss.reshape(-1), surface.acc.reshape(-1)
-    flat_loss[todo[0]], flat_acc[todo[0]] = first
     todo = todo[1:]
     from tqdm.auto import tqdm
 
@@ -140,14 +205,9 @@ def compute_surface(ckpt_path: Path, spec: GridSpec, store: Path, device: torch.
         mine = todo[start : start + chunk][dist.rank :: dist.world_size]
         local = [(int(i), *engine.point(coords[i])) for i in mine]
         for i, loss, acc in _gather(local, dist):
-            flat_loss[i], flat_acc[i] = loss, acc
+            flat_loss[i], flat_acc[i], flat_done[i] = loss, acc, True
         bar.update(min(chunk, todo.size - start))
         if dist.is_main and time.perf_counter() - last_save > opts.save_every_s:
             save_surface(surface, store)
             last_save = time.perf_counter()
     bar.close()
-    if kind == "trajectory":
-        surface.meta["trajectory_loss"] = [engine.point(c)[0] for c in surface.meta["trajectory_coords"]]
-    if dist.is_main:
-        save_surface(surface, store)
-    return surface

@@ -1,4 +1,4 @@
-"""The evaluation engine (DESIGN §6.2-§6.3): loss and accuracy of theta(c) = theta* + sum_i c_i d_i.
+"""The evaluation engine: loss and accuracy of theta(c) = theta* + sum_i c_i d_i.
 
 Coordinates are set absolutely from the device-resident origin and directions (never by accumulated
 steps), on a BN-folded copy of the model (landscape.folding), so the checkpoint's model is never
@@ -24,7 +24,9 @@ class SurfaceEngine:
                  device: torch.device, batch_size: int | None = None, bf16: bool = False, fold_bn: bool = True):
         """The origin theta* is the model's own floating-point state (parameters and BN statistics)."""
         model = copy.deepcopy(model).eval()
-        state = {k: v.detach() for k, v in model.state_dict().items() if v.is_floating_point()}
+        # A copy: the unfolded network below loads each point into the model's own tensors, which must not
+        # be the origin's storage (on the CPU .to(device) returns the same tensor, not a copy).
+        state = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
         # CPUs are fastest with cache-sized batches, GPUs with large ones (measured in bench/landscape_speed.py).
         self.device, self.bf16 = device, bf16
         self.batch_size = batch_size or (128 if device.type == "cpu" else 2048)

@@ -1,4 +1,4 @@
-"""BatchNorm folded into the preceding convolution, re-parametrised per grid point (DESIGN §6.3).
+"""BatchNorm folded into the preceding convolution, re-parametrised per grid point.
 
 In eval mode with frozen statistics, conv -> BN is exactly one conv with
     W' = W * s,   b' = (b - mu) * s + beta,   s = gamma / sqrt(var + eps)   (per output channel),

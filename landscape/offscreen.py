@@ -1,10 +1,15 @@
 """Off-screen pyvista render of a saved mesh, run as a child process by landscape.render: a missing or
 broken OpenGL stack can crash VTK outright (segfault), which a child process turns into a clean fallback.
 
-    python -m landscape.offscreen MESH.vts PNG SCALARS TITLE [PATH.vtp]
+    python -m landscape.offscreen SPEC.json
+
+SPEC holds mesh (a .vts whose heights are already scaled for viewing), png, scalars (point array to colour by),
+scalar_title, title, axes (x, y, z titles), ranges (the unscaled x, y and height ranges the axis labels show)
+and optionally path (a .vtp polyline drawn in red).
 """
 from __future__ import annotations
 
+import json
 import sys
 
 import landscape  # noqa: F401  (sets VTK_DEFAULT_OPENGL_WINDOW before vtk loads)
@@ -13,19 +18,25 @@ import landscape  # noqa: F401  (sets VTK_DEFAULT_OPENGL_WINDOW before vtk loads
 def main(argv: list[str]) -> int:
     import pyvista as pv
 
-    mesh_path, png, scalars, title, *rest = argv
-    mesh = pv.read(mesh_path)
-    x0, x1, y0, y1, z0, z1 = mesh.bounds
-    k = 0.8 * max(x1 - x0, y1 - y0) / max(z1 - z0, 1e-12)  # heights scaled to the plane's size, for viewing
-    p = pv.Plotter(off_screen=True, window_size=(800, 600))
-    p.add_mesh(mesh.scale([1.0, 1.0, k]), scalars=scalars, cmap="viridis", smooth_shading=True,
-               scalar_bar_args={"title": scalars})
-    if rest:
-        p.add_mesh(pv.read(rest[0]).scale([1.0, 1.0, k]), color="red", line_width=4)
-    if title:
-        p.add_title(title, font_size=10)
-    p.camera_position = "iso"
-    p.screenshot(png)
+    spec = json.loads(open(argv[0]).read())
+    mesh = pv.read(spec["mesh"])
+    p = pv.Plotter(off_screen=True, window_size=(1100, 800))
+    p.set_background("white")
+    bar = {"title": spec["scalar_title"], "vertical": True, "position_x": 0.88, "position_y": 0.15,
+           "height": 0.7, "width": 0.05, "color": "black", "title_font_size": 16, "label_font_size": 14,
+           "fmt": "%.3g", "n_labels": 6}
+    p.add_mesh(mesh, scalars=spec["scalars"], cmap="viridis", smooth_shading=True, nan_opacity=0.0,
+               scalar_bar_args=bar)
+    if spec.get("path"):
+        p.add_mesh(pv.read(spec["path"]), color="red", line_width=4)
+    x, y, z = spec["axes"]
+    p.show_bounds(xtitle=x, ytitle=y, ztitle=z, axes_ranges=spec["ranges"], color="black", font_size=11,
+                  n_xlabels=5, n_ylabels=5, n_zlabels=4, fmt="%.2g", location="outer")
+    p.add_text(spec["title"], position="upper_edge", font_size=10, color="black")
+    p.camera_position = [(-1.0, -1.6, 1.1), (0, 0, 0), (0, 0, 1)]
+    p.reset_camera()  # keeps the oblique direction, centres and fits the bounds
+    p.camera.zoom(0.85)
+    p.screenshot(spec["png"])
     p.close()
     return 0
 

@@ -1,17 +1,34 @@
-"""Pictures of surfaces (DESIGN §6.6): a 3-D render (pyvista off-screen through EGL, matplotlib when that
-fails), a 2-D contour map, a multi-panel figure (rows x columns of surfaces on one colour scale) and an
-animation across several surfaces (GIF)."""
+"""Pictures of surfaces: a 3-D render (pyvista off-screen through EGL in a child process, matplotlib when that
+fails), a 2-D contour map, a 1-D curve, a multi-panel figure (rows x columns of surfaces on one colour scale)
+and an animation across several surfaces (GIF).
+
+Heights are min(loss, zmax) or ln(min(loss, zmax) + 0.1) (landscape.vtkio.heights). Titles name method, epoch,
+architecture, grid and images from the surface metadata; axes are the filter-normalized directions (alpha for an
+interpolation, PC1/PC2 for a trajectory). Contour levels: np.arange(vmin, vmax, vlevel) of the height when any of
+vmin, vmax, vlevel is given (Li et al.'s plot_2D defaults 0.1, 10, 0.5 fill in the others), else 21 levels evenly
+spaced in ln(loss + 0.1), i.e. log-spaced in loss. Points whose loss is not finite are left blank and marked.
+The *_figure functions return the matplotlib figure before it is saved.
+"""
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from landscape.labels import axis_labels, surface_title
 from landscape.store import Surface
-from landscape.vtkio import heights, surface_mesh, trajectory_polyline
+from landscape.vtkio import auto_zscale, height_label, heights, surface_mesh, trajectory_polyline
 from training.checkpoint import atomic_write
+from training.errors import UserError
+
+LI_LEVELS = (0.1, 10.0, 0.5)  # Li et al.'s plot_2D: vmin, vmax, vlevel
+CMAP = "viridis"
+NONFINITE_COLOUR = "red"
 
 
 def _mpl():
@@ -23,51 +40,180 @@ def _mpl():
     return plt
 
 
-def render_png_pyvista(s: Surface, path: Path, zmax: float | None = None, log: bool = False, title: str = "") -> None:
-    """3-D render with pyvista in a child process (landscape.offscreen); raises RuntimeError if it fails."""
-    import subprocess
-    import sys
-    import tempfile
+def _save(fig, path: Path, dpi: int = 110) -> None:
+    plt = _mpl()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi), keep_suffix=True)
+    plt.close(fig)
 
+
+def _finite_heights(s: Surface, zmax: float | None, log: bool) -> np.ndarray:
+    """Heights with non-finite values as NaN (matplotlib leaves them blank)."""
+    z = heights(s, zmax, log)
+    return np.where(np.isfinite(z), z, np.nan)
+
+
+def contour_levels(s: Surface, zmax: float | None = None, log: bool = False, vmin: float | None = None,
+                   vmax: float | None = None, vlevel: float | None = None) -> np.ndarray:
+    """np.arange(vmin, vmax, vlevel) on the height scale when any is given (Li's defaults for the rest), else
+    21 levels evenly spaced in ln(height + 0.1) between the finite extremes (log-spaced in loss)."""
+    if vmin is not None or vmax is not None or vlevel is not None:
+        lo, hi, step = (d if v is None else v for v, d in zip((vmin, vmax, vlevel), LI_LEVELS))
+        for name, v in (("--vmin", lo), ("--vmax", hi), ("--vlevel", step)):
+            if not np.isfinite(v):
+                raise UserError(f"{name} {v}: use a finite number")
+        if step <= 0:
+            raise UserError(f"--vlevel {step}: use a positive contour spacing")
+        if hi <= lo:
+            raise UserError(f"--vmin {lo} --vmax {hi}: --vmax must be larger than --vmin")
+        levels = np.arange(lo, hi, step)
+        if levels.size < 2:
+            raise UserError(f"--vmin {lo} --vmax {hi} --vlevel {step} give fewer than 2 contour levels; "
+                            "use a smaller --vlevel")
+        return levels
+    z = _finite_heights(s, zmax, log)
+    if not np.isfinite(z).any():
+        raise UserError("the surface has no finite loss to draw contours of; check the checkpoint's weights")
+    lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
+    if not hi > lo:
+        return np.array([lo - 0.5, lo + 0.5])
+    if log:
+        return np.linspace(lo, hi, 21)
+    levels = np.exp(np.linspace(np.log(lo + 0.1), np.log(hi + 0.1), 21)) - 0.1
+    levels[[0, -1]] = lo, hi  # exactly the data's extremes, not off by rounding
+    return levels
+
+
+def _colour_bar(fig, mappable, levels: np.ndarray, label: str, **kw):
+    """A colour bar with at most 8 labelled ticks taken from the levels."""
+    from matplotlib.ticker import FormatStrFormatter
+
+    step = max(1, int(np.ceil(len(levels) / 8)))
+    bar = fig.colorbar(mappable, ticks=levels[::step], **kw)
+    bar.ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+    bar.set_label(label)
+    return bar
+
+
+def _mark_nonfinite(ax, s: Surface) -> None:
+    bad = ~np.isfinite(s.loss)
+    if bad.any():
+        X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
+        ax.plot(X[bad], Y[bad], "x", color=NONFINITE_COLOUR, ms=5, clip_on=False,
+                label=f"loss not finite ({int(bad.sum())})")
+
+
+def _draw_contour(ax, s: Surface, zmax: float | None, log: bool, levels: np.ndarray, small: bool = False):
+    from matplotlib.colors import BoundaryNorm
+    from matplotlib.ticker import MaxNLocator
+
+    z = _finite_heights(s, zmax, log)
+    X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
+    below, above = np.nanmin(z) < levels[0], np.nanmax(z) > levels[-1]  # show out-of-range values too
+    extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((below, above), "neither")
+    norm = BoundaryNorm(levels, 256, extend=extend)
+    cs = ax.contourf(X, Y, z, levels=levels, cmap=CMAP, norm=norm, extend=extend)
+    ax.contour(X, Y, z, levels=levels, colors="k", linewidths=0.3)
+    coords = s.meta.get("trajectory_coords")
+    if coords and np.asarray(coords).shape[1] == 2:
+        c = np.asarray(coords)
+        ax.plot(c[:, 0], c[:, 1], ".-", color="red", lw=1.5, label="training path")
+    _mark_nonfinite(ax, s)
+    xl, yl = axis_labels(s.meta)
+    ax.set_xlabel(xl, fontsize=7 if small else 10)
+    ax.set_ylabel(yl, fontsize=7 if small else 10)
+    ax.xaxis.set_major_locator(MaxNLocator(4 if small else 6))
+    ax.yaxis.set_major_locator(MaxNLocator(4 if small else 6))
+    ax.set_aspect("equal")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=6 if small else 8)
+    return cs
+
+
+def contour_figure(s: Surface, zmax: float | None = None, log: bool = False, title: str | None = None,
+                   levels: np.ndarray | None = None):
+    """2-D contour map (filled, with lines) of the heights, labelled axes and colour bar, equal aspect."""
+    plt = _mpl()
+    levels = contour_levels(s, zmax, log) if levels is None else levels
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    cs = _draw_contour(ax, s, zmax, log, levels)
+    _colour_bar(fig, cs, levels, height_label(zmax, log), ax=ax, shrink=0.85)
+    ax.set_title(surface_title(s.meta) if title is None else title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def contour_png(s: Surface, path: Path, zmax: float | None = None, log: bool = False, title: str | None = None,
+                levels: np.ndarray | None = None) -> None:
+    _save(contour_figure(s, zmax, log, title, levels), path)
+
+
+def _draw_3d(ax, s: Surface, zmax, log, vmin=None, vmax=None, small: bool = False):
+    from matplotlib.ticker import MaxNLocator
+
+    z = _finite_heights(s, zmax, log)
+    X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
+    surf = ax.plot_surface(X, Y, z, cmap=CMAP, vmin=vmin, vmax=vmax, linewidth=0, antialiased=True)
+    xl, yl = axis_labels(s.meta)
+    if small:  # the contour map beside a small 3-D view carries the full axis names
+        xl, yl = (label.replace(" (filter-normalized)", "") for label in (xl, yl))
+    size, pad = (7, -1) if small else (8, 4)
+    ax.set_xlabel(xl, fontsize=size, labelpad=pad)
+    ax.set_ylabel(yl, fontsize=size, labelpad=pad)
+    ax.zaxis.set_rotate_label(False)
+    ax.set_zlabel(height_label(zmax, log), fontsize=size, labelpad=pad, rotation=90)
+    ax.tick_params(labelsize=size - 1, pad=-2 if small else 0)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(4))
+    ax.view_init(elev=30, azim=-120)
+    return surf
+
+
+def surface3d_figure(s: Surface, zmax: float | None = None, log: bool = False, title: str | None = None):
+    """The matplotlib 3-D render: labelled axes, colour bar beside (not over) the surface, a title."""
+    plt = _mpl()
+    fig = plt.figure(figsize=(8, 6))
+    ax = fig.add_subplot(projection="3d")
+    surf = _draw_3d(ax, s, zmax, log)
+    bar = fig.colorbar(surf, ax=ax, shrink=0.6, pad=0.08)
+    bar.set_label(height_label(zmax, log))
+    bad = int((~np.isfinite(s.loss)).sum())
+    note = f"\n{bad} points with non-finite loss left blank" if bad else ""
+    ax.set_title((surface_title(s.meta) if title is None else title) + note, fontsize=9)
+    return fig
+
+
+def render_png_pyvista(s: Surface, path: Path, zmax: float | None = None, log: bool = False,
+                       title: str | None = None) -> None:
+    """3-D render with pyvista in a child process (landscape.offscreen); raises RuntimeError if it fails."""
     with tempfile.TemporaryDirectory() as tmp:
-        mesh = Path(tmp) / "surface.vts"
-        surface_mesh(s, zmax, log).save(mesh)
-        extra = []
-        line = trajectory_polyline(s, zmax, log)
+        k = auto_zscale(s, zmax, log)
+        mesh = surface_mesh(s, zmax, log, k)
+        z = heights(s, zmax, log)
+        mesh.point_data["height"] = np.ascontiguousarray(np.where(np.isfinite(z), z, np.nan).ravel(order="F"))
+        finite = z[np.isfinite(z)]
+        xl, yl = axis_labels(s.meta)
+        spec = {"mesh": str(Path(tmp) / "surface.vts"), "png": str(Path(tmp) / "render.png"),
+                "scalars": "height", "scalar_title": height_label(zmax, log), "title": title or surface_title(s.meta),
+                "axes": [xl, yl, height_label(zmax, log)],
+                "ranges": [float(s.xcoords.min()), float(s.xcoords.max()), float(s.ycoords.min()),
+                           float(s.ycoords.max()), float(finite.min()) if finite.size else 0.0,
+                           float(finite.max()) if finite.size else 1.0]}
+        mesh.save(spec["mesh"])
+        line = trajectory_polyline(s, zmax, log, k)
         if line is not None:
-            extra = [str(Path(tmp) / "path.vtp")]
-            line.save(extra[0])
-        png = Path(tmp) / "render.png"
-        r = subprocess.run([sys.executable, "-m", "landscape.offscreen", str(mesh), str(png),
-                            "log_loss" if log else "loss", title, *extra], capture_output=True, text=True, timeout=300)
+            spec["path"] = str(Path(tmp) / "path.vtp")
+            line.save(spec["path"])
+        (Path(tmp) / "spec.json").write_text(json.dumps(spec))
+        r = subprocess.run([sys.executable, "-m", "landscape.offscreen", str(Path(tmp) / "spec.json")],
+                           capture_output=True, text=True, timeout=300)
+        png = Path(spec["png"])
         if r.returncode != 0 or not png.is_file():
             raise RuntimeError(f"off-screen VTK render failed (exit {r.returncode})")
         data = png.read_bytes()
     atomic_write(path, lambda tmp_path: Path(tmp_path).write_bytes(data), keep_suffix=True)
 
 
-def _plot_3d(ax, s: Surface, zmax, log, vmin=None, vmax=None) -> None:
-    z = heights(s, zmax, log)
-    X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
-    ax.plot_surface(X, Y, z, cmap="viridis", vmin=vmin, vmax=vmax, linewidth=0, antialiased=True)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-
-
-def _plot_contour(ax, s: Surface, zmax, log, levels, vmin=None, vmax=None):
-    z = heights(s, zmax, log)
-    X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
-    cs = ax.contourf(X, Y, z, levels=levels, cmap="viridis", vmin=vmin, vmax=vmax)
-    ax.contour(X, Y, z, levels=levels, colors="k", linewidths=0.3)
-    coords = s.meta.get("trajectory_coords")
-    if coords and np.asarray(coords).shape[1] == 2:
-        c = np.asarray(coords)
-        ax.plot(c[:, 0], c[:, 1], "r.-", lw=1.5)
-    ax.set_aspect("equal")
-    return cs
-
-
-def render_png(s: Surface, path: Path, zmax: float | None = None, log: bool = False, title: str = "") -> str:
+def render_png(s: Surface, path: Path, zmax: float | None = None, log: bool = False, title: str | None = None) -> str:
     """3-D render: pyvista off-screen, or matplotlib when off-screen OpenGL is unavailable. Returns the backend."""
     if s.is_1d:
         return plot_curve(s, path, title)
@@ -75,98 +221,131 @@ def render_png(s: Surface, path: Path, zmax: float | None = None, log: bool = Fa
         render_png_pyvista(s, path, zmax, log, title)
         return "pyvista"
     except (RuntimeError, OSError, subprocess.SubprocessError):  # no usable off-screen OpenGL: fall back
-        plt = _mpl()
-        fig = plt.figure(figsize=(7, 5))
-        ax = fig.add_subplot(projection="3d")
-        _plot_3d(ax, s, zmax, log)
-        ax.set_title(title)
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110), keep_suffix=True)
-        plt.close(fig)
+        _save(surface3d_figure(s, zmax, log, title), path)
         return "matplotlib"
 
 
-def plot_curve(s: Surface, path: Path, title: str = "") -> str:
+def curve_figure(s: Surface, title: str | None = None):
+    """1-D loss (left axis) and accuracy (right axis) against alpha or x; the checkpoints are marked (alpha = 0
+    and 1 for an interpolation, x = 0 otherwise) and non-finite losses are shown on the bottom edge."""
     plt = _mpl()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(s.xcoords, s.loss, "b-", label="loss")
-    ax.set_xlabel("alpha" if s.meta.get("kind") == "interpolate" else "x")
-    ax.set_ylabel("loss")
+    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
+    x, loss = s.xcoords, np.asarray(s.loss, dtype=float)
+    ok = np.isfinite(loss)
+    ax.plot(x, np.where(ok, loss, np.nan), "b-", label="loss")
+    ax.set_xlabel(axis_labels(s.meta)[0])
+    ax.set_ylabel("loss", color="b")
     ax2 = ax.twinx()
-    ax2.plot(s.xcoords, s.acc, "r--", label="accuracy (%)")
-    ax2.set_ylabel("accuracy (%)")
-    ax.set_title(title)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110), keep_suffix=True)
-    plt.close(fig)
+    ax2.plot(x, s.acc, "g--", label="accuracy (%)")
+    ax2.set_ylabel("accuracy (%)", color="g")
+    if s.meta.get("kind") == "interpolate":
+        marks = [(0.0, _short(s.meta.get("checkpoint", "A"))), (1.0, _short(s.meta.get("interpolate_to", "B")))]
+    else:
+        marks = [(0.0, _short(s.meta.get("checkpoint", "checkpoint")))]
+    for a, name in marks:
+        ax.axvline(a, color="0.3", ls=":", lw=1)
+        ax.annotate(f"{name}\n(x = {a:g})" if s.meta.get("kind") != "interpolate" else f"{name}\n(alpha = {a:g})",
+                    xy=(a, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 4), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=7)
+    if not ok.all():
+        ax.plot(x[~ok], np.zeros((~ok).sum()), "x", color=NONFINITE_COLOUR, ms=8, clip_on=False,
+                transform=ax.get_xaxis_transform(), label=f"loss not finite ({int((~ok).sum())} points)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(h1 + h2, l1 + l2, loc="outside lower center", ncol=3, fontsize=8)
+    ax.set_title(surface_title(s.meta) if title is None else title, fontsize=9, pad=30)
+    return fig
+
+
+def _short(path: str) -> str:
+    """A checkpoint path as parent/name (runs/scratch-s0/ckpt_e160.pt -> scratch-s0/ckpt_e160.pt)."""
+    p = Path(str(path))
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
+def plot_curve(s: Surface, path: Path, title: str | None = None) -> str:
+    _save(curve_figure(s, title), path)
     return "matplotlib"
 
 
-def contour_png(s: Surface, path: Path, zmax: float | None = None, log: bool = False, title: str = "",
-                levels: int = 30) -> None:
-    plt = _mpl()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    cs = _plot_contour(ax, s, zmax, log, levels)
-    fig.colorbar(cs, ax=ax, label="ln(loss+0.1)" if log else "loss")
-    ax.set_title(title)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110), keep_suffix=True)
-    plt.close(fig)
-
-
 def shared_limits(surfaces: Sequence[Surface], zmax: float | None, log: bool) -> tuple[float, float]:
-    zs = np.concatenate([heights(s, zmax, log).ravel() for s in surfaces])
+    zs = np.concatenate([_finite_heights(s, zmax, log).ravel() for s in surfaces])
     return float(np.nanmin(zs)), float(np.nanmax(zs))
+
+
+def panels_figure(grid: Sequence[Sequence[Surface]], row_labels: Sequence[str], col_labels: Sequence[str],
+                  zmax: float | None = None, log: bool = False, title: str = ""):
+    """Rows x columns of surfaces, each a 3-D view beside its contour map, all on one colour scale; row labels
+    on the left, column labels on top, one labelled colour bar. Returns (figure, panel titles in drawing order)."""
+    plt = _mpl()
+    rows, cols = len(grid), len(grid[0])
+    vmin, vmax = shared_limits([s for r in grid for s in r], zmax, log)
+    levels = np.linspace(vmin, vmax, 21) if vmax > vmin else np.array([vmin - 0.5, vmin + 0.5])
+    drawn: list[str] = []
+    fig = plt.figure(figsize=(6.2 * cols + 1.6, 3.0 * rows + 1.0))
+    top = 1 - 0.9 / (3.0 * rows + 1.0)
+    gs = fig.add_gridspec(rows, 2 * cols, width_ratios=[1.2, 1.0] * cols, wspace=0.35, hspace=0.35,
+                          left=0.07, right=0.9, top=top, bottom=0.6 / (3.0 * rows + 1.0))
+    for i, row in enumerate(grid):
+        for j, s in enumerate(row):
+            ax3 = fig.add_subplot(gs[i, 2 * j], projection="3d")
+            _draw_3d(ax3, s, zmax, log, vmin, vmax, small=True)
+            ax3.set_zlim(vmin, vmax)
+            axc = fig.add_subplot(gs[i, 2 * j + 1])
+            _draw_contour(axc, s, zmax, log, levels, small=True)
+            axc.tick_params(labelsize=6)
+            if i == 0:
+                x_mid = (gs[0, 2 * j].get_position(fig).x0 + gs[0, 2 * j + 1].get_position(fig).x1) / 2
+                fig.text(x_mid, top + 0.25 / (3.0 * rows + 1.0), col_labels[j], ha="center", va="bottom",
+                         fontsize=10, weight="bold")
+            if j == 0:
+                pos = gs[i, 0].get_position(fig)
+                fig.text(0.012, (pos.y0 + pos.y1) / 2, row_labels[i], rotation=90, ha="left", va="center",
+                         fontsize=10, weight="bold")
+            drawn.append(f"{row_labels[i]} | {col_labels[j]}")
+    sm = plt.cm.ScalarMappable(cmap=CMAP, norm=plt.Normalize(vmin, vmax))
+    fig.colorbar(sm, cax=fig.add_axes([0.925, 0.15, 0.012, 0.7])).set_label(height_label(zmax, log), fontsize=11)
+    if title:
+        fig.suptitle(title, y=0.995, fontsize=11)
+    return fig, drawn
 
 
 def panels_png(grid: Sequence[Sequence[Surface]], row_labels: Sequence[str], col_labels: Sequence[str], path: Path,
                zmax: float | None = None, log: bool = False, title: str = "") -> list[str]:
-    """Rows x columns of surfaces; each panel is a 3-D surface beside its contour, all on one colour scale.
-    Returns the panel titles in drawing order."""
-    plt = _mpl()
-    rows, cols = len(grid), len(grid[0])
-    vmin, vmax = shared_limits([s for r in grid for s in r], zmax, log)
-    levels = np.linspace(vmin, vmax, 25)
-    drawn: list[str] = []
-    fig = plt.figure(figsize=(5.6 * cols + 0.8, 2.9 * rows + 0.7))
-    gs = fig.add_gridspec(rows, 2 * cols, width_ratios=[1.25, 1.0] * cols, wspace=0.28, hspace=0.35,
-                          left=0.02, right=0.9, top=0.9 if title else 0.95, bottom=0.05)
-    for i, row in enumerate(grid):
-        for j, s in enumerate(row):
-            ax3 = fig.add_subplot(gs[i, 2 * j], projection="3d")
-            _plot_3d(ax3, s, zmax, log, vmin, vmax)
-            ax3.set_zlim(vmin, vmax)
-            ax3.set_xlabel("")
-            ax3.set_ylabel("")
-            ax3.tick_params(labelsize=5, pad=0)
-            axc = fig.add_subplot(gs[i, 2 * j + 1])
-            _plot_contour(axc, s, zmax, log, levels, vmin, vmax)
-            axc.tick_params(labelsize=6)
-            axc.set_title(f"{row_labels[i]} | {col_labels[j]}", fontsize=8, loc="right")
-            drawn.append(f"{row_labels[i]} | {col_labels[j]}")
-    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(vmin, vmax))
-    fig.colorbar(sm, cax=fig.add_axes([0.925, 0.15, 0.012, 0.7]), label="ln(loss+0.1)" if log else "loss")
-    if title:
-        fig.suptitle(title)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100), keep_suffix=True)
-    plt.close(fig)
+    """Write panels_figure to ``path``; returns the panel titles in drawing order."""
+    fig, drawn = panels_figure(grid, row_labels, col_labels, zmax, log, title)
+    _save(fig, path, dpi=120)
     return drawn
+
+
+def animation_frames(surfaces: Sequence[Surface], labels: Sequence[str], zmax: float | None = None,
+                     log: bool = False):
+    """The figure of the animation and frame(k), which draws surface k on the shared colour scale with its
+    label, the surface's method, epoch, grid and images as title, labelled axes and one colour bar."""
+    plt = _mpl()
+    vmin, vmax = shared_limits(surfaces, zmax, log)
+    fig = plt.figure(figsize=(7.5, 5.6))
+    ax = fig.add_subplot(projection="3d")
+    sm = plt.cm.ScalarMappable(cmap=CMAP, norm=plt.Normalize(vmin, vmax))
+    fig.colorbar(sm, ax=ax, shrink=0.6, pad=0.08).set_label(height_label(zmax, log))
+
+    def frame(k: int):
+        ax.clear()
+        _draw_3d(ax, surfaces[k], zmax, log, vmin, vmax)
+        ax.set_zlim(vmin, vmax)
+        ax.set_title(f"{labels[k]}\n{surface_title(surfaces[k].meta)}", fontsize=9)
+        return ax
+
+    return fig, frame
 
 
 def animate(surfaces: Sequence[Surface], labels: Sequence[str], path: Path, zmax: float | None = None,
             log: bool = False, fps: int = 1) -> None:
-    """A GIF stepping through ``surfaces`` (e.g. one method at each LR decay) on one colour scale."""
+    """A GIF stepping through ``surfaces`` (e.g. one method at each LR decay), frames from animation_frames."""
     plt = _mpl()
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    vmin, vmax = shared_limits(surfaces, zmax, log)
-    fig = plt.figure(figsize=(6, 4.5))
-    ax = fig.add_subplot(projection="3d")
-
-    def frame(k: int):
-        ax.clear()
-        _plot_3d(ax, surfaces[k], zmax, log, vmin, vmax)
-        ax.set_zlim(vmin, vmax)
-        ax.set_title(labels[k])
-
+    fig, frame = animation_frames(surfaces, labels, zmax, log)
     anim = FuncAnimation(fig, frame, frames=len(surfaces))
     atomic_write(path, lambda tmp: anim.save(tmp, writer=PillowWriter(fps=fps)), keep_suffix=True)
     plt.close(fig)

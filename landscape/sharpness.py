@@ -1,72 +1,49 @@
-"""Sharpness numbers beside a surface (DESIGN §6.7), so "smoother" is a number.
+"""Sharpness numbers beside a surface, so "smoother" is a number.
 
-Curvature of the mean cross-entropy at the checkpoint (eval mode, BN statistics frozen), through
-Hessian-vector products Hv = d/de grad L(theta + e v) computed with ``torch.func.jvp`` over ``grad``:
-- top eigenvalue by power iteration: v <- Hv / ||Hv||, lambda = v . Hv;
-- Hutchinson's trace estimate: tr(H) ~ mean over Rademacher v of v . Hv.
-Flatness of the surface itself: the loss rise max(L) - L(centre) within radius r of the centre, and the
-area of the plane where L <= L(centre) + delta.
+Curvature: H is the Hessian, over every trainable parameter (n of them), of the mean cross-entropy
+L(theta) = (1/N) sum_i CE(f(x_i; theta), y_i) over the N given images at the checkpoint theta*, in eval mode
+(BatchNorm uses its stored statistics, which stay fixed). H is never formed: each Hessian-vector product
+Hv = d/de grad L(theta* + e v) is one torch.func jvp over grad, several probes at a time through vmap.
+
+- lambda_max: the algebraic largest eigenvalue of H by Lanczos with full reorthogonalization, started from a
+  seeded Gaussian vector. After m products the tridiagonal T_m (alphas on the diagonal, betas beside it) has
+  top eigenpair (theta, u); the Ritz vector's residual is ||H y - theta y|| = beta_m |u_m|, and the run has
+  converged when beta_m |u_m| <= tol |theta| (some eigenvalue of H then lies within tol |theta| of theta).
+  Power iteration would give the largest |eigenvalue| instead, which at a saddle can be a negative one.
+- hessian_trace: adaptive Hutch++ (Meyer et al. 2021). With S an (n, k) Rademacher sketch and Q an
+  orthonormal basis of HS (2k products in all), tr(H) = tr(Q^T H Q) + tr((I - QQ^T) H (I - QQ^T)) holds
+  exactly for any Q. The first term is computed; the second is Hutchinson's mean of
+  t_j = w_j^T H w_j with w_j = (I - QQ^T) g_j over Rademacher g_j, drawn until its standard error
+  se = s / sqrt(m) (s the sample standard deviation of the t_j, ddof 1, m the number of probes) is at most
+  rel_se |estimate|, after at least min_samples and at most max_samples probes. With k = 0 this is plain
+  Hutchinson. Deflation removes the few large eigenvalues that dominate the probe variance.
+
+Flatness of a computed surface, in grid units: see ``flatness``.
 """
 from __future__ import annotations
 
+import math
+import re
 import warnings
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import nn
-from torch.func import functional_call, grad, jvp
+from torch.func import functional_call, grad, jvp, vmap
 
 from landscape.store import Surface
+from training.errors import UserError
 
 Params = dict[str, torch.Tensor]
-
-# torch.func.jvp loads torch's own jit-scripted decompositions, which warn that torch.jit.script is deprecated.
-warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
-
-
-def _dot(a: Params, b: Params) -> torch.Tensor:
-    return sum((a[k] * b[k]).sum() for k in a)
-
-
-def hvp_fn(loss_fn: Callable[[Params], torch.Tensor], params: Params) -> Callable[[Params], Params]:
-    g = grad(loss_fn)
-    return lambda v: jvp(g, (params,), (v,))[1]
-
-
-def top_eigenvalue(loss_fn: Callable[[Params], torch.Tensor], params: Params, iters: int = 20, seed: int = 0,
-                   tol: float = 1e-4) -> float:
-    """Largest-magnitude Hessian eigenvalue by power iteration."""
-    hvp = hvp_fn(loss_fn, params)
-    g = torch.Generator().manual_seed(seed)
-    v = {k: torch.randn(p.shape, generator=g, dtype=p.dtype).to(p.device) for k, p in params.items()}
-    norm = torch.sqrt(_dot(v, v))
-    v = {k: t / norm for k, t in v.items()}
-    lam = 0.0
-    for _ in range(iters):
-        hv = hvp(v)
-        new = float(_dot(v, hv))
-        norm = torch.sqrt(_dot(hv, hv))
-        v = {k: t / norm for k, t in hv.items()}
-        if abs(new - lam) <= tol * max(1.0, abs(new)):
-            return new
-        lam = new
-    return lam
-
-
-def hutchinson_trace(loss_fn: Callable[[Params], torch.Tensor], params: Params, samples: int = 20, seed: int = 0) -> float:
-    hvp = hvp_fn(loss_fn, params)
-    g = torch.Generator().manual_seed(seed)
-    total = 0.0
-    for _ in range(samples):
-        v = {k: (torch.randint(0, 2, p.shape, generator=g) * 2 - 1).to(p.device, p.dtype) for k, p in params.items()}
-        total += float(_dot(v, hvp(v)))
-    return total / samples
+PROBE_BATCH = 4  # probes per vmapped Hessian-vector product (fastest on CPU for ResNet-8 w4, 256 images)
 
 
 def model_loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[Callable, Params]:
-    """Mean cross-entropy as a function of the parameters (eval mode, buffers fixed)."""
+    """Mean cross-entropy as a function of the parameters (eval mode, buffers fixed), and theta*."""
     model = model.eval()
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
@@ -77,34 +54,197 @@ def model_loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) 
     return loss, params
 
 
-def flatness(s: Surface, radii=(0.1, 0.25, 0.5, 1.0), deltas=(0.1, 0.5, 1.0)) -> dict[str, float]:
-    """Loss rise within radius r of the grid point nearest the origin (the centre), and plane area
-    (coordinate units^2, one grid cell per point) with loss <= centre + delta."""
-    c = s.centre_index()
-    centre = float(s.loss[c])
-    if s.is_1d:
-        r = np.abs(s.xcoords - s.xcoords[c[0]])
-        cell = (s.xcoords[-1] - s.xcoords[0]) / max(len(s.xcoords) - 1, 1)
-    else:
-        X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
-        r = np.hypot(X - s.xcoords[c[0]], Y - s.ycoords[c[1]])  # distance from the centre point
-        cell = ((s.xcoords[-1] - s.xcoords[0]) / max(len(s.xcoords) - 1, 1)) * (
-            (s.ycoords[-1] - s.ycoords[0]) / max(len(s.ycoords) - 1, 1))
-    out = {"centre_loss": centre}
-    for rad in radii:
-        inside = r <= rad + 1e-12
-        out[f"rise_within_r{rad:g}"] = float(np.nanmax(s.loss[inside]) - centre)
+class HessianOperator:
+    """Hessian-vector products on flat vectors: ``op(V)`` maps rows V (B, n) to rows (H V^T)^T, in float64."""
+
+    def __init__(self, loss_fn: Callable[[Params], torch.Tensor], params: Params):
+        self.keys = list(params)
+        self.shapes = [params[k].shape for k in self.keys]
+        self.sizes = [params[k].numel() for k in self.keys]
+        self.n = sum(self.sizes)
+        self.dtype = next(iter(params.values())).dtype
+        self.device = next(iter(params.values())).device
+        g = grad(loss_fn)
+        self._batched = vmap(lambda v: jvp(g, (params,), (v,))[1])
+
+    def __call__(self, vectors: torch.Tensor) -> torch.Tensor:
+        out = []
+        for chunk in torch.split(vectors, PROBE_BATCH):
+            parts = torch.split(chunk.to(self.dtype), self.sizes, dim=1)
+            v = {k: p.reshape((len(chunk), *s)) for k, p, s in zip(self.keys, parts, self.shapes)}
+            with warnings.catch_warnings():  # torch.func.jvp's own jit-scripted decompositions warn on first use
+                warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+                hv = self._batched(v)
+            out.append(torch.cat([hv[k].reshape(len(chunk), -1) for k in self.keys], 1).double())
+        return torch.cat(out)
+
+
+@dataclass
+class EigResult:
+    value: float
+    iterations: int  # Hessian-vector products used
+    converged: bool
+
+
+@dataclass
+class TraceResult:
+    value: float
+    se: float  # standard error of the stochastic part
+    samples: int  # Hutchinson probes of the deflated remainder
+    products: int  # Hessian-vector products in all (2k for the sketch, one per probe)
+    converged: bool
+
+
+def top_eigenvalue(op: Callable[[torch.Tensor], torch.Tensor], n: int, *, max_iters: int = 100,
+                   tol: float = 1e-4, seed: int = 0, device: torch.device | str = "cpu") -> EigResult:
+    """Algebraic largest eigenvalue of the symmetric operator ``op`` (rows in, rows out) by Lanczos with full
+    reorthogonalization; stops when the Ritz residual beta_m |u_m| <= tol |theta| or after max_iters products."""
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(n, generator=gen, dtype=torch.float64).to(device)
+    basis = [q / q.norm()]
+    alphas: list[float] = []
+    betas: list[float] = []
+    theta = math.nan
+    for m in range(1, max_iters + 1):
+        w = op(basis[-1][None])[0]
+        alphas.append(float(basis[-1] @ w))
+        qs = torch.stack(basis)
+        for _ in range(2):  # twice is enough to keep the basis orthonormal to rounding
+            w = w - qs.T @ (qs @ w)
+        beta = float(w.norm())
+        evals, evecs = np.linalg.eigh(np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1))
+        theta = float(evals[-1])
+        if beta * abs(evecs[-1, -1]) <= tol * abs(theta) or beta == 0.0:
+            return EigResult(theta, m, True)
+        betas.append(beta)
+        basis.append(w / beta)
+    return EigResult(theta, max_iters, False)
+
+
+def hessian_trace(op: Callable[[torch.Tensor], torch.Tensor], n: int, *, rel_se: float = 0.02,
+                  min_samples: int = 10, max_samples: int = 2000, sketch: int = 40, seed: int = 0,
+                  device: torch.device | str = "cpu") -> TraceResult:
+    """tr(op) by adaptive Hutch++: exact trace on the span Q of op(S) for a Rademacher sketch S of ``sketch``
+    columns, plus Hutchinson on the deflated remainder until se <= rel_se |estimate| (module docstring)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def rademacher(count: int) -> torch.Tensor:
+        return (torch.randint(0, 2, (count, n), generator=gen, dtype=torch.float64) * 2 - 1).to(device)
+
+    products = 0
+    exact = 0.0
+    q = torch.zeros(0, n, dtype=torch.float64, device=device)
+    k = min(sketch, n)
+    if k:
+        q = torch.linalg.qr(op(rademacher(k)).T).Q.T  # rows: an orthonormal basis of span(H S)
+        exact = float((q * op(q)).sum())
+        products += 2 * k
+    samples: list[float] = []
+    value, se = exact, math.inf
+    while len(samples) < max_samples:
+        g = rademacher(min(PROBE_BATCH, max_samples - len(samples)))
+        w = g - (g @ q.T) @ q
+        samples += (w * op(w)).sum(1).tolist()
+        products += len(g)
+        value = exact + float(np.mean(samples))
+        se = float(np.std(samples, ddof=1) / math.sqrt(len(samples))) if len(samples) > 1 else math.inf
+        if len(samples) >= min_samples and se <= rel_se * abs(value):
+            return TraceResult(value, se, len(samples), products, True)
+    return TraceResult(value, se, len(samples), products, False)
+
+
+def sharpness_report(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, surface: Surface | None = None, *,
+                     seed: int = 0, rel_se: float = 0.02, min_samples: int = 10, max_samples: int = 2000,
+                     sketch: int = 40, max_iters: int = 100, tol: float = 1e-4) -> dict[str, Any]:
+    """Curvature of the mean cross-entropy on these images at the model's parameters (module docstring), and,
+    when a surface is given, its ``flatness`` numbers (computed on the surface's own images).
+
+    Keys: images (N), centre_loss (L(theta*) on these N images, eval mode), lambda_max,
+    lambda_max_iterations (Hessian-vector products used), lambda_max_converged, hessian_trace,
+    hessian_trace_se (standard error), hutchinson_samples (probes of the deflated remainder),
+    hutchpp_sketch (k), hessian_trace_products (2k + probes), trace_converged (se <= rel_se |trace| within
+    max_samples probes)."""
+    if images.shape[0] == 0 or images.shape[0] != labels.shape[0]:
+        raise UserError(f"sharpness needs images with one label each (got {images.shape[0]} images, "
+                        f"{labels.shape[0]} labels); pass a positive image count")
+    if not (rel_se > 0 and tol > 0 and max_iters >= 1 and 2 <= min_samples <= max_samples and sketch >= 0):
+        raise UserError("sharpness settings: rel_se and tol must be > 0, max_iters >= 1, "
+                        "2 <= min_samples <= max_samples, sketch >= 0")
+    loss_fn, params = model_loss_fn(model, images, labels)
+    with torch.no_grad():
+        centre = float(loss_fn(params))
+    if not math.isfinite(centre):
+        raise UserError(f"the loss at the checkpoint is {centre} on these images, so it has no curvature to report; "
+                        "check the checkpoint's weights")
+    op = HessianOperator(loss_fn, params)
+    eig = top_eigenvalue(op, op.n, max_iters=max_iters, tol=tol, seed=seed, device=op.device)
+    tr = hessian_trace(op, op.n, rel_se=rel_se, min_samples=min_samples,
+                       max_samples=max_samples, sketch=sketch, seed=seed, device=op.device)
+    report: dict[str, Any] = {
+        "images": int(images.shape[0]), "centre_loss": centre,
+        "lambda_max": eig.value, "lambda_max_iterations": eig.iterations, "lambda_max_converged": eig.converged,
+        "hessian_trace": tr.value, "hessian_trace_se": tr.se, "hutchinson_samples": tr.samples,
+        "hutchpp_sketch": min(sketch, op.n), "hessian_trace_products": tr.products, "trace_converged": tr.converged}
+    if surface is not None:
+        report.update(flatness(surface))
+    return report
+
+
+def surface_images(surface: Surface) -> int | None:
+    """Images behind each surface point: meta "images", else the "(N images)" of meta "data"; None if unknown."""
+    if isinstance(surface.meta.get("images"), int):
+        return surface.meta["images"]
+    found = re.search(r"\((\d+) images\)", str(surface.meta.get("data", "")))
+    return int(found.group(1)) if found else None
+
+
+def flatness(surface: Surface, cells: tuple[int, ...] = (1, 2, 5),
+             deltas: tuple[float, ...] = (0.1, 0.5, 1.0)) -> dict[str, Any]:
+    """Flatness of a computed surface around its centre c (the grid point nearest the origin), in grid units:
+    one cell is one grid step along an axis, whatever the coordinate spacing (grid_cell_x / grid_cell_y give
+    the spacing in direction units).
+
+    - rise_within_{k}_cells = max L(p) - L(c) over grid points p with Chebyshev distance
+      max(|i - i_c|, |j - j_c|) <= k (a (2k+1) x (2k+1) window cut at the grid's edge; 1-D: |i - i_c| <= k).
+    - basin_area_below_centre_plus_{d} = number of grid points in the 4-connected region (scipy.ndimage.label,
+      edge neighbours only) of {p : L(p) <= L(c) + d} that contains c: low ground elsewhere, not joined to the
+      centre, does not count. 1-D: the length, in points, of the run of such points through c.
+    - basin_fraction_below_centre_plus_{d} = that count / number of grid points.
+    A non-finite loss (a diverged point) lies above every level: it makes a rise inf and is never in a basin."""
+    loss = np.asarray(surface.loss, dtype=np.float64)
+    if np.isnan(loss).all():
+        raise UserError("flatness needs a computed surface; run the surface to completion first")
+    c = surface.centre_index()
+    centre = float(loss[c])
+    high = np.where(np.isfinite(loss), loss, np.inf)
+    out: dict[str, Any] = {"surface_centre_loss": centre, "surface_images": surface_images(surface),
+                           "grid_points": int(loss.size), "grid_cell_x": _spacing(surface.xcoords),
+                           "grid_cell_y": None if surface.is_1d else _spacing(surface.ycoords)}
+    for k in cells:
+        window = tuple(slice(max(i - k, 0), i + k + 1) for i in c)
+        out[f"rise_within_{k}_cells"] = float(high[window].max() - centre)
     for d in deltas:
-        out[f"area_below_centre_plus_{d:g}"] = float(np.sum(s.loss <= centre + d) * cell)
+        regions, _ = ndimage.label(high <= centre + d)  # default structure: edge (4-) connectivity
+        area = int(np.count_nonzero(regions == regions[c])) if regions[c] else 0
+        out[f"basin_area_below_centre_plus_{d:g}"] = area
+        out[f"basin_fraction_below_centre_plus_{d:g}"] = area / loss.size
     return out
 
 
-def sharpness_report(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, surface: Surface | None,
-                     iters: int = 20, samples: int = 10, seed: int = 0) -> dict[str, float]:
-    loss_fn, params = model_loss_fn(model, images, labels)
-    report = {"images": int(images.shape[0]), "power_iterations": iters, "hutchinson_samples": samples,
-              "lambda_max": top_eigenvalue(loss_fn, params, iters, seed),
-              "hessian_trace": hutchinson_trace(loss_fn, params, samples, seed)}
-    if surface is not None and surface.done:
-        report.update(flatness(surface))
-    return report
+def summary_line(r: dict[str, Any], same_images: bool) -> str:
+    """One line naming the images behind each number of a ``sharpness_report`` made with a surface."""
+    def flag(ok: bool) -> str:
+        return "" if ok else ", NOT converged"
+
+    return (f"sharpness on {r['images']} images{' (the surface images)' if same_images else ''}: centre loss "
+            f"{r['centre_loss']:.4f}, lambda_max {r['lambda_max']:.4g} ({r['lambda_max_iterations']} Lanczos steps"
+            f"{flag(r['lambda_max_converged'])}), Hessian trace {r['hessian_trace']:.4g} +- {r['hessian_trace_se']:.2g}"
+            f" (standard error, {r['hutchinson_samples']} probes{flag(r['trace_converged'])}); surface on "
+            f"{r['surface_images']} images: centre loss {r['surface_centre_loss']:.4f}, rise within 1/2/5 grid cells "
+            f"{r['rise_within_1_cells']:.4g}/{r['rise_within_2_cells']:.4g}/{r['rise_within_5_cells']:.4g}, basin "
+            f"below centre + 0.1/0.5/1: {r['basin_area_below_centre_plus_0.1']}/{r['basin_area_below_centre_plus_0.5']}"
+            f"/{r['basin_area_below_centre_plus_1']} of {r['grid_points']} grid points")
+
+
+def _spacing(coords: np.ndarray) -> float | None:
+    return float((coords[-1] - coords[0]) / (len(coords) - 1)) if len(coords) > 1 else None

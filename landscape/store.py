@@ -1,9 +1,11 @@
-"""The surface file (DESIGN §6.4): an ``.npz`` holding coordinates, loss and accuracy grids (NaN = not yet
-computed), the directions, and JSON metadata (grid, checkpoint sha256, direction seed and norms, data).
-Written atomically; a re-run resumes the NaN points. Li et al.'s HDF5 layout can be written and read."""
+"""The surface file: an ``.npz`` holding coordinates, loss and accuracy grids indexed [ix, iy], a
+computed-mask (a point whose loss came out NaN or inf is computed, not missing), the directions, and JSON
+metadata (grid, checkpoint sha256, direction seed and norms, data). Written atomically; a re-run computes
+only the points the mask marks as missing. Li et al.'s HDF5 files are read and written by landscape.li."""
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,15 @@ IDENTITY_KEYS = ("kind", "grid", "checkpoint_sha256", "directions_sha", "data")
 class Surface:
     xcoords: np.ndarray
     ycoords: np.ndarray  # empty for a 1-D curve
-    loss: np.ndarray  # (nx,) or (nx, ny), indexing "ij"; NaN = not computed
+    loss: np.ndarray  # (nx,) or (nx, ny), indexing "ij"; NaN where not computed (or computed as NaN)
     acc: np.ndarray  # accuracy in %, same shape
     meta: dict[str, Any]
     directions: list[Direction] = field(default_factory=list)
+    computed: np.ndarray | None = None  # bool, same shape; None = every non-NaN loss is computed
+
+    def __post_init__(self) -> None:
+        if self.computed is None:
+            self.computed = ~np.isnan(np.asarray(self.loss, dtype=float))
 
     @property
     def is_1d(self) -> bool:
@@ -34,7 +41,7 @@ class Surface:
 
     @property
     def done(self) -> bool:
-        return not np.isnan(self.loss).any()
+        return bool(self.computed.all())
 
     def centre_index(self) -> tuple[int, ...]:
         ix = int(np.argmin(np.abs(self.xcoords)))
@@ -48,7 +55,7 @@ def store_path(out: Path) -> Path:
 
 def save_surface(s: Surface, path: Path) -> None:
     arrays = {"xcoordinates": s.xcoords, "ycoordinates": s.ycoords, "loss": s.loss, "acc": s.acc,
-              "meta_json": np.array(json.dumps(s.meta, sort_keys=True))}
+              "computed": s.computed, "meta_json": np.array(json.dumps(s.meta, sort_keys=True))}
     for i, d in enumerate(s.directions):
         for name, t in d.items():
             arrays[f"dir{i}/{name}"] = t.detach().cpu().numpy()
@@ -60,7 +67,10 @@ def save_surface(s: Surface, path: Path) -> None:
     atomic_write(path, write)
 
 
-def load_surface(path: Path) -> Surface:
+def load_surface(path: Path, role: str = "surface file") -> Surface:
+    """Read a store; ``role`` names the file in the error (e.g. "--directions file")."""
+    if not Path(path).is_file():
+        raise UserError(f"{role} {path} not found; check the path")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta_json"]))
@@ -69,10 +79,12 @@ def load_surface(path: Path) -> Surface:
                 if key.startswith("dir"):
                     i, name = key[3:].split("/", 1)
                     dirs.setdefault(int(i), {})[name] = torch.from_numpy(z[key].copy())
+            computed = z["computed"].astype(bool) if "computed" in z.files else None  # older stores: non-NaN
             return Surface(z["xcoordinates"], z["ycoordinates"], z["loss"], z["acc"], meta,
-                           [dirs[i] for i in sorted(dirs)])
-    except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"cannot read surface file {path} ({type(e).__name__}); delete it or pass --overwrite") from None
+                           [dirs[i] for i in sorted(dirs)], computed)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        fix = "delete it or pass --overwrite" if role == "surface file" else "point to an intact file"
+        raise UserError(f"cannot read {role} {path} ({type(e).__name__}: it is damaged or not a surface); {fix}") from None
 
 
 def check_resumable(old: Surface, meta: dict[str, Any], path: Path) -> None:
@@ -80,31 +92,3 @@ def check_resumable(old: Surface, meta: dict[str, Any], path: Path) -> None:
     if diff:
         raise UserError(f"{path} holds a different surface (differs in: {', '.join(diff)}); "
                         "pass --overwrite to replace it or choose another --out")
-
-
-def write_li_h5(s: Surface, path: Path) -> None:
-    """Li et al.'s layout: xcoordinates, ycoordinates, {split}_loss, {split}_acc (loss grid indexed [x, y])."""
-    import h5py
-
-    split = s.meta.get("split", "train")
-
-    def write(tmp: str) -> None:
-        with h5py.File(tmp, "w") as f:
-            f["xcoordinates"] = s.xcoords
-            if not s.is_1d:
-                f["ycoordinates"] = s.ycoords
-            f[f"{split}_loss"] = s.loss
-            f[f"{split}_acc"] = s.acc
-            f.attrs["orthokd_meta"] = json.dumps(s.meta, sort_keys=True)
-
-    atomic_write(path, write)
-
-
-def read_li_h5(path: Path, split: str = "train") -> Surface:
-    """Read a surface written by Li et al.'s code (or ``write_li_h5``)."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        y = f["ycoordinates"][:] if "ycoordinates" in f else np.zeros(0)
-        meta = json.loads(f.attrs["orthokd_meta"]) if "orthokd_meta" in f.attrs else {"split": split}
-        return Surface(f["xcoordinates"][:], y, f[f"{split}_loss"][:], f[f"{split}_acc"][:], meta)

@@ -1,62 +1,123 @@
-"""Surfaces as VTK files for ParaView (DESIGN §6.5), through pyvista.
+"""Surfaces as VTK files for ParaView, through pyvista.
 
 The suffix picks the format: .vtk legacy structured grid, .vts XML structured grid, .vtp poly-data.
-Points are (a, b, z) with z = loss, optionally clipped at ``zmax``, log-scaled ln(loss + 0.1), and
-multiplied by ``zscale`` for viewing. Point arrays: loss, log_loss, accuracy, error (= 100 - accuracy).
-Field data: the surface metadata as JSON (``meta_json``) plus cos_xy and the direction seed.
+Points are (a, b, h * z_scale) with the height h = min(loss, zmax) (zmax optional) or, with log,
+h = ln(min(loss, zmax) + 0.1): the loss is clipped first and then log-scaled, as Li et al.'s h52vtp does.
+By default z_scale = 0.5 * max(x extent, y extent) / (height extent), so the file looks like a bowl, not a
+needle, when ParaView opens it; an explicit positive z_scale overrides it. A non-finite loss (NaN or inf)
+gets the largest finite height and valid = 0 in the point array ``valid`` (1 elsewhere), so the mesh stays
+whole and such points can be thresholded away.
+Point arrays (unscaled): loss, log_loss = ln(loss + 0.1), accuracy, error = 100 - accuracy, valid.
+Beside every file: OUT.pvpython.py, a ParaView script that renders it (landscape.paraview).
+Field data: the surface metadata as JSON (meta_json, with the height transform under "vtk_heights"),
+z_scale, cos_xy and the direction seed.
 Grids are indexed "ij" (x first), so point arrays are flattened in Fortran order to match VTK's
 x-fastest point order. A 1-D curve is a structured grid of ny = 1 (a polyline in .vtp).
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
+from landscape.labels import axis_labels, surface_title
+from landscape.paraview import write_pvpython_script
 from landscape.store import Surface
 from training.checkpoint import atomic_write
 from training.errors import UserError
 
 VTK_SUFFIXES = (".vtk", ".vts", ".vtp")
+Z_EXTENT_RATIO = 0.5  # default: z extent of the file = 0.5 x the larger of the x and y extents
 
 
 def log_loss(loss: np.ndarray) -> np.ndarray:
-    return np.log(loss + 0.1)
+    """ln(loss + 0.1), Li et al.'s log scale."""
+    return np.log(np.asarray(loss, dtype=float) + 0.1)
 
 
 def heights(s: Surface, zmax: float | None = None, log: bool = False, zscale: float = 1.0) -> np.ndarray:
-    z = log_loss(s.loss) if log else s.loss.copy()
+    """zscale * [ln](min(loss, zmax) [+ 0.1]): clip at zmax first, then the log. Non-finite losses stay
+    non-finite (NaN clipped stays NaN; +inf clipped becomes zmax)."""
+    z = np.asarray(s.loss, dtype=float)
     if zmax is not None:
         z = np.minimum(z, zmax)
-    return z * zscale
+    return (log_loss(z) if log else z) * zscale
 
 
-def surface_mesh(s: Surface, zmax: float | None = None, log: bool = False, zscale: float = 1.0):
-    """A pyvista StructuredGrid of the surface with its point and field data."""
+def height_label(zmax: float | None, log: bool) -> str:
+    """The height formula as a reader sees it, e.g. 'ln(min(loss, 5) + 0.1)'."""
+    inner = "loss" if zmax is None else f"min(loss, {zmax:g})"
+    return f"ln({inner} + 0.1)" if log else inner
+
+
+def check_zscale(zscale: float | None) -> None:
+    if zscale is not None and not (math.isfinite(zscale) and zscale > 0):
+        raise UserError(f"--zscale {zscale}: use a positive finite number (or leave it out for the automatic scale)")
+
+
+def _filled(z: np.ndarray) -> np.ndarray:
+    """Non-finite heights replaced by the largest finite height (0 if none is finite)."""
+    finite = np.isfinite(z)
+    top = float(z[finite].max()) if finite.any() else 0.0
+    return np.where(finite, z, top)
+
+
+def auto_zscale(s: Surface, zmax: float | None = None, log: bool = False) -> float:
+    """Z_EXTENT_RATIO * max(x extent, y extent) / (finite height extent); 1 for a flat or single-point surface."""
+    z = heights(s, zmax, log)
+    z = z[np.isfinite(z)]
+    plane = max(np.ptp(s.xcoords) if s.xcoords.size else 0.0, np.ptp(s.ycoords) if s.ycoords.size else 0.0)
+    span = float(np.ptp(z)) if z.size else 0.0
+    if span <= 0 or plane <= 0:
+        return 1.0
+    return Z_EXTENT_RATIO * float(plane) / span
+
+
+def resolve_zscale(s: Surface, zmax: float | None, log: bool, zscale: float | None) -> float:
+    check_zscale(zscale)
+    return auto_zscale(s, zmax, log) if zscale is None else float(zscale)
+
+
+def surface_mesh(s: Surface, zmax: float | None = None, log: bool = False, zscale: float | None = None):
+    """A pyvista StructuredGrid of the surface with its point and field data (zscale None: automatic)."""
     import pyvista as pv
 
+    k = resolve_zscale(s, zmax, log, zscale)
     x, y = s.xcoords, (s.ycoords if not s.is_1d else np.zeros(1))
-    loss = s.loss.reshape(len(x), len(y))
-    acc = s.acc.reshape(len(x), len(y))
-    z = heights(Surface(x, y, loss, acc, s.meta), zmax, log, zscale)
+    loss = np.asarray(s.loss, dtype=float).reshape(len(x), len(y))
+    acc = np.asarray(s.acc, dtype=float).reshape(len(x), len(y))
+    z = _filled(heights(Surface(x, y, loss, acc, s.meta), zmax, log)) * k
     X, Y = np.meshgrid(x, y, indexing="ij")
-    grid = pv.StructuredGrid(X, Y, np.nan_to_num(z, nan=0.0))
-    for name, arr in (("loss", loss), ("log_loss", log_loss(loss)), ("accuracy", acc), ("error", 100.0 - acc)):
+    grid = pv.StructuredGrid(X, Y, z)
+    arrays = (("loss", loss), ("log_loss", log_loss(loss)), ("accuracy", acc), ("error", 100.0 - acc),
+              ("valid", np.isfinite(loss).astype(np.uint8)))
+    for name, arr in arrays:
         grid.point_data[name] = np.ascontiguousarray(arr.ravel(order="F"))
-    grid.field_data["meta_json"] = np.array([json.dumps(s.meta, sort_keys=True)])
+    meta = dict(s.meta, vtk_heights={"z": f"{height_label(zmax, log)} * z_scale", "z_scale": k, "zmax": zmax,
+                                     "log": log, "non_finite": "largest finite height, valid = 0"})
+    grid.field_data["meta_json"] = np.array([json.dumps(meta, sort_keys=True)])
+    grid.field_data["z_scale"] = np.array([k])
     grid.field_data["cos_xy"] = np.array([s.meta.get("cos_xy") if s.meta.get("cos_xy") is not None else np.nan])
     grid.field_data["dir_seed"] = np.array([s.meta.get("grid", {}).get("dir_seed", -1)])
     return grid
 
 
-def write_vtk(s: Surface, path: Path, zmax: float | None = None, log: bool = False, zscale: float = 1.0) -> None:
+def write_vtk(s: Surface, path: Path, zmax: float | None = None, log: bool = False,
+              zscale: float | None = None) -> float:
+    """Write the surface to ``path`` (format from the suffix) and the ParaView script beside it
+    (OUT.pvpython.py); returns the z_scale used."""
     if path.suffix not in VTK_SUFFIXES:
         raise UserError(f"unknown VTK suffix {path.suffix!r}; use one of {', '.join(VTK_SUFFIXES)}")
     mesh = surface_mesh(s, zmax, log, zscale)
     if path.suffix == ".vtp":
         mesh = mesh.extract_surface(algorithm="dataset_surface") if not s.is_1d else _polyline(mesh)
     atomic_write(path, lambda tmp: mesh.save(tmp, binary=True), keep_suffix=True)
+    k = float(mesh.field_data["z_scale"][0])
+    zlabel = f"{height_label(zmax, log)} x {k:.3g}"
+    write_pvpython_script(path, surface_title(s.meta), (*axis_labels(s.meta), zlabel), zlabel)
+    return k
 
 
 def _polyline(grid):
@@ -70,17 +131,18 @@ def _polyline(grid):
     return line
 
 
-def trajectory_polyline(s: Surface, zmax: float | None = None, log: bool = False, zscale: float = 1.0):
-    """The PCA-projected training path as a pyvista polyline at its loss height, or None."""
+def trajectory_polyline(s: Surface, zmax: float | None = None, log: bool = False, zscale: float | None = None):
+    """The PCA-projected training path as a pyvista polyline at its height (same transform and z_scale as
+    the surface; zscale None: the surface's automatic one), or None."""
     import pyvista as pv
 
     coords = s.meta.get("trajectory_coords")
     losses = s.meta.get("trajectory_loss")
     if not coords or not losses or s.is_1d:
         return None
-    z = np.asarray(losses, dtype=float)
-    z = log_loss(z) if log else z
-    if zmax is not None:
-        z = np.minimum(z, zmax)
-    pts = np.column_stack([np.asarray(coords)[:, 0], np.asarray(coords)[:, 1], z * zscale])
-    return pv.lines_from_points(pts)
+    k = resolve_zscale(s, zmax, log, zscale)
+    path = Surface(np.zeros(0), np.zeros(0), np.asarray(losses, dtype=float), np.zeros(len(losses)), {})
+    c = np.asarray(coords, dtype=float)
+    line = pv.lines_from_points(np.column_stack([c[:, 0], c[:, 1], _filled(heights(path, zmax, log)) * k]))
+    line.point_data["loss"] = np.asarray(losses, dtype=float)
+    return line

@@ -1,4 +1,4 @@
-"""DESIGN §1: training imports none of the others; landscape and diversity import training only, never
+"""docs/reference.md §1: training imports none of the others; landscape and diversity import training only, never
 each other; figures may import all three; nothing imports figures."""
 import ast
 from pathlib import Path

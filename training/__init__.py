@@ -1,1 +1,1 @@
-"""orthokd training: models, data, objectives, loop and checkpoints (DESIGN §2-§5)."""
+"""orthokd training: models, data, objectives, loop and checkpoints (docs/reference.md §2-§5)."""

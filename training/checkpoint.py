@@ -1,15 +1,19 @@
-"""Checkpoint schema v1 (DESIGN §5): save atomically, load with ``weights_only=True`` and validate.
+"""Checkpoint schema v1 (docs/reference.md §5): save atomically, load with ``weights_only=True`` and validate.
 
 A checkpoint is a dict of tensors and plain containers:
 ``format="orthokd.checkpoint"``, ``version=1``, ``arch={name, num_classes, **kwargs}``, ``model``
 (state_dict of the unwrapped model), ``method={name, teacher, teacher_sha256, ...}``, ``aux``
 (method-owned modules, e.g. feature KD's regressor R), ``epoch``, ``step``, ``optimizer``, ``scheduler``,
-``scaler``, ``rng``, ``config``, ``metrics`` (accuracies in %), ``provenance``.
+``scaler``, ``rng``, ``config``, ``metrics`` (accuracies in %), ``provenance``, and ``content_sha256``:
+sha256 over the tensors of ``model`` and ``aux`` (see ``content_sha256``), checked on load so a flipped
+byte in a weight is refused instead of giving a silently wrong result (files written before the key
+existed load without the check).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import os
 import subprocess
 import tempfile
@@ -44,8 +48,10 @@ def atomic_write(path: str | os.PathLike, write, keep_suffix: bool = False) -> N
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the permissions open() would
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno and e.filename in (None, tmp):  # name the destination, not the temp
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 
 
@@ -53,10 +59,29 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def content_sha256(ckpt: dict[str, Any]) -> str:
+    """sha256 over the tensors of ``ckpt["model"]`` and ``ckpt["aux"]``: for each tensor, in order of its
+    name ("model.NAME", "aux.MODULE.NAME", sorted), the UTF-8 of "NAME|DTYPE|SHAPE\n" then its raw bytes
+    (CPU, C-contiguous, native byte order)."""
+    tensors = {f"model.{k}": v for k, v in ckpt["model"].items()}
+    for module, state in (ckpt.get("aux") or {}).items():
+        tensors.update({f"aux.{module}.{k}": v for k, v in state.items()})
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write a schema-v1 checkpoint atomically (temp file in the same directory + ``os.replace``)."""
+    """Write a schema-v1 checkpoint atomically (temp file in the same directory + ``os.replace``), with
+    its ``content_sha256``. Serialized in memory first, so a full disk is an ``OSError`` of the write."""
     obj = {"format": FORMAT, "version": VERSION, **obj}
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    obj["content_sha256"] = content_sha256(obj)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getbuffer()))
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -92,8 +117,12 @@ def _load_error_detail(e: Exception) -> str:
     return type(e).__name__
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and validate a checkpoint on the CPU. Every failure is one ``CheckpointError`` line."""
+DAMAGED_FIX = "use another checkpoint, or re-run its training with --overwrite to rewrite it"
+
+
+def load_checkpoint(path: str | os.PathLike, damaged_fix: str = DAMAGED_FIX) -> dict[str, Any]:
+    """Load and validate a checkpoint on the CPU. Every failure is one ``CheckpointError`` line;
+    ``damaged_fix`` is the fix it names for a truncated or damaged file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path} (check the path; runs write OUT_DIR/last.pt and ckpt_eXXX.pt)")
@@ -101,10 +130,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated/foreign files
         detail = _load_error_detail(e)
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: it is truncated, corrupt or not a weights-only torch file ({detail[:120]}); "
-            "use another checkpoint or re-run training to rewrite it"
-        ) from None
+        raise CheckpointError(f"cannot read checkpoint {path}: it is truncated, corrupt or not a weights-only torch "
+                              f"file ({detail[:120]}); {damaged_fix}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an orthokd checkpoint (no format={FORMAT!r}); pass a file written by training.train")
     if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
@@ -113,17 +140,37 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         )
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
-        raise CheckpointError(f"{path} lacks the keys {missing}; it is damaged, re-run training to rewrite it")
+        raise CheckpointError(f"{path} lacks the keys {missing}; it is damaged: {damaged_fix}")
     arch = ckpt["arch"]
     if not isinstance(arch, dict) or arch.get("name") not in MODELS:
         raise CheckpointError(
             f"{path} has unknown architecture {arch.get('name') if isinstance(arch, dict) else arch!r}; known: {', '.join(MODELS)}"
         )
+    if "content_sha256" in ckpt and _content_hash_or_none(ckpt) != ckpt["content_sha256"]:
+        raise CheckpointError(f"{path}: its tensors do not match the content_sha256 stored in it (bytes changed on disk "
+                              f"or in transfer); {damaged_fix}")
     return ckpt
 
 
+def _content_hash_or_none(ckpt: dict[str, Any]) -> str | None:
+    try:
+        return content_sha256(ckpt)
+    except (AttributeError, TypeError, RuntimeError):  # a damaged structure: not a dict of tensors
+        return None
+
+
+def check_finite(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Refuse a state_dict with a NaN or infinite weight or buffer (one line naming the first such tensor)."""
+    for name, t in state.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{path}: {bad} non-finite value(s) in {name} (a diverged run or a damaged file); "
+                                  "use a checkpoint from before the divergence or retrain with a lower --lr")
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint") -> nn.Module:
-    """Rebuild the architecture recorded in ``arch`` and load ``model`` strictly (CPU, eval mode)."""
+    """Rebuild the architecture recorded in ``arch`` and load ``model`` strictly (CPU, eval mode); refuse
+    non-finite weights or buffers."""
     arch = dict(ckpt["arch"])
     name, num_classes = arch.pop("name"), arch.pop("num_classes")
     try:
@@ -133,6 +180,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "check
         lines = [l.strip() for l in str(e).splitlines() if l.strip()]
         detail = next((l for l in lines if l.startswith(("size mismatch", "Missing key", "Unexpected key"))), lines[0])
         raise CheckpointError(f"{path}: weights do not fit architecture {name} ({detail[:160]}); the file is damaged") from None
+    check_finite(model.state_dict(), path)
     return model.eval()
 
 

@@ -1,34 +1,62 @@
-"""Every default of a training run, in one frozen dataclass (DESIGN §1, §5).
+"""Every default of a training run, in one frozen dataclass (docs/reference.md §1, §5).
 
 Field comments give meaning, unit and source. The CLI maps flags onto these fields; library code
 never sees an ``argparse.Namespace``. ``config.json`` of a run directory is ``dataclasses.asdict`` of
-this object, and equality of that dict decides whether a re-run resumes.
+this object, and equality of that dict decides whether a re-run resumes. Constructing a config with a
+value no run can use (a batch of 0, a NaN learning rate, alpha outside [0, 1], ...) raises ``UserError``
+naming the flag, so the library refuses what the CLI refuses.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from training.data import NORMALIZATIONS
+from training.errors import UserError
+from training.models import SHORTCUTS
+
+# field -> (test, what the value must be); the flag is the field name with dashes.
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "width": (lambda v: v >= 1, "a positive integer"),
+    "max_train_images": (lambda v: v is None or v >= 1, "a positive integer"),
+    "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "epochs": (lambda v: v >= 1, "a positive integer"),
+    "lr_gamma": (lambda v: v > 0, "a positive number"),
+    "batch_size": (lambda v: v >= 1, "a positive integer"),
+    "lr": (lambda v: v > 0, "a positive number"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": (lambda v: v >= 0, "a number >= 0"),
+    "kd_alpha": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "kd_temperature": (lambda v: v > 0, "a positive number"),
+    "feature_beta": (lambda v: v is None or v >= 0, "a number >= 0"),
+    "cutmix_prob": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "cutmix_beta": (lambda v: v > 0, "a positive number"),
+    "eval_batch_size": (lambda v: v >= 1, "a positive integer"),
+    "shortcut": (lambda v: v in SHORTCUTS, "one of " + ", ".join(SHORTCUTS)),
+    "normalization": (lambda v: v in NORMALIZATIONS, "one of " + ", ".join(NORMALIZATIONS)),
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = "scratch"  # objective name, a key of training.methods.METHODS (DESIGN §4)
-    model: str = "resnet56"  # architecture, a key of training.models.MODELS (DESIGN §3)
+    method: str = "scratch"  # objective name, a key of training.methods.METHODS (docs/reference.md §4)
+    model: str = "resnet56"  # architecture, a key of training.models.MODELS (docs/reference.md §3)
     width: int = 16  # channels of the first stage; 16 is He et al. 2016 (stages 16/32/64)
-    dataset: str = "cifar10"  # a key of training.data.DATASETS (DESIGN §2)
+    dataset: str = "cifar10"  # a key of training.data.DATASETS (docs/reference.md §2)
     data_dir: str | None = None  # None = the embedded CIFAR-10 subset shipped in data/cifar10-mini
     max_train_images: int | None = None  # keep only the first N training images (the npz rows are shuffled)
-    teacher: str | None = None  # path of an orthokd checkpoint; required by the KD methods (DESIGN §4.6)
+    teacher: str | None = None  # path of an orthokd checkpoint; required by the KD methods (docs/reference.md §4.6)
     seed: int = 0  # seeds model init, data order, augmentation and CutMix draws
-    epochs: int = 160  # rethinking-network-pruning CIFAR recipe (DESIGN §5)
+    epochs: int = 160  # rethinking-network-pruning CIFAR recipe (docs/reference.md §5)
     lr_milestones: tuple[int, ...] = (80, 120)  # lr x gamma after these epochs (1-based, inclusive)
     lr_gamma: float = 0.1  # multiplicative lr decay at each milestone
     batch_size: int = 64  # global batch (split evenly over torchrun ranks); paper recipe
     lr: float = 0.1  # SGD learning rate; paper recipe
     momentum: float = 0.9  # SGD momentum; paper recipe
     weight_decay: float = 1e-4  # L2 on every parameter, as the reference code; paper recipe
-    kd_alpha: float = 0.9  # eq. (1) weight of the KL term (DESIGN §4.3)
-    kd_temperature: float = 4.0  # eq. (1) temperature T (DESIGN §4.3)
+    kd_alpha: float = 0.9  # eq. (1) weight of the KL term (docs/reference.md §4.3)
+    kd_temperature: float = 4.0  # eq. (1) temperature T (docs/reference.md §4.3)
     feature_beta: float | None = None  # eq. (2) beta; None = per-architecture default (500 for ResNets, §4.4)
     cutmix_prob: float = 0.5  # probability a batch is CutMix-ed (CutMix-PyTorch CIFAR setting, §4.2)
     cutmix_beta: float = 1.0  # lambda ~ Beta(beta, beta) (CutMix-PyTorch CIFAR setting, §4.2)
@@ -36,6 +64,21 @@ class TrainConfig:
     amp_bf16: bool = False  # bf16 autocast for forward passes (CUDA only); off = exact fp32 recipe
     channels_last: bool = True  # memory format of activations; same math, faster convolutions
     compile: bool = False  # torch.compile the training objective
+    # Added after the first release; defaults keep older config.json files meaning what they meant.
+    shortcut: str = "pad"  # stride-2 shortcut: pad (grad flows), pad-detached (rethinking-network-pruning), conv (1x1, Li)
+    normalization: str = "cifar"  # mean/std preset: cifar (true CIFAR std) or rethinking (std 0.2023/0.1994/0.2010)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"--{f.name.replace('_', '-')} {value} is not a finite number; pass a finite value")
+            if f.name in _CHECKS and not _CHECKS[f.name][0](value):
+                raise UserError(f"--{f.name.replace('_', '-')} {value!r} must be {_CHECKS[f.name][1]}")
+        m = self.lr_milestones
+        if any(e < 1 for e in m) or any(a >= b for a, b in zip(m, m[1:])):
+            raise UserError(f"--lr-milestones {' '.join(map(str, m))} must be increasing epochs >= 1 "
+                            "(milestones at or past --epochs never apply)")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form stored in config.json and in every checkpoint (tuples become lists)."""
@@ -62,3 +105,14 @@ class RuntimeOptions:
     quiet: bool = False  # no progress bar
     tensorboard: bool = False  # write TensorBoard scalars under OUT_DIR/tb
     stop_after_epoch: int | None = None  # stop cleanly after this epoch (time-sliced jobs); a re-run resumes
+    save_every: int = 0  # also keep ckpt_eXXX.pt every this many epochs (loss-surface trajectories); 0 = off
+
+    def __post_init__(self) -> None:
+        if self.save_every < 0:
+            raise UserError(f"--save-every {self.save_every} must be >= 0 (0 = only the milestone checkpoints)")
+        if self.stop_after_epoch is not None and self.stop_after_epoch < 1:
+            raise UserError(f"--stop-after-epoch {self.stop_after_epoch} must be a positive integer")
+
+    def keeps(self, epoch: int) -> bool:
+        """Whether ``--save-every`` asks for a ``ckpt_eXXX.pt`` of ``epoch`` (every K-th epoch)."""
+        return self.save_every > 0 and epoch % self.save_every == 0

@@ -1,4 +1,4 @@
-"""Datasets as uint8 tensors (DESIGN §2): torchvision's CIFAR on-disk format, npz files, embedded data.
+"""Datasets as uint8 tensors (docs/reference.md §2): torchvision's CIFAR on-disk format, npz files, embedded data.
 
 Every split is returned whole as an ``ImageSet``: uint8 images (N, 3, 32, 32), int64 labels and the
 normalization constants of its dataset. The whole CIFAR train set is 150 MB as uint8, so training and
@@ -18,7 +18,7 @@ from training.errors import UserError
 
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "data" / "cifar10-mini"
 
-# Per-channel mean / std of the training split (DESIGN §2).
+# Per-channel mean / std of the training split (docs/reference.md §2).
 NORMALIZATION: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
     10: ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     100: ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
@@ -84,7 +84,7 @@ def _load_npz_file(path: Path) -> ImageSet:
             images, labels = z["images"], z["labels"]
             num_classes = len(z["classes"]) if "classes" in z.files else int(labels.max()) + 1
     except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"cannot read {path} as an npz with 'images' and 'labels' ({e}); see shared/data/README.md for the format") from None
+        raise UserError(f"cannot read {path} as an npz with 'images' and 'labels' ({e}); it needs uint8 'images' (N, 32, 32, 3) and int64 'labels' (N,), see docs/reference.md") from None
     return _from_hwc(images, labels, num_classes, f"npz:{path}")
 
 
@@ -95,7 +95,7 @@ def _npz(split: str, data_dir: str | None) -> ImageSet:
     if len(found) != 1:
         raise UserError(
             f"--dataset npz needs exactly one *-{split}.npz in --data-dir {root} (found {len(found)}); "
-            "point --data-dir at a folder like ../shared/data"
+            "point --data-dir at a folder holding one of each"
         )
     return _load_npz_file(found[0])
 

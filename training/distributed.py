@@ -1,4 +1,4 @@
-"""torch.distributed plumbing for ``torchrun`` (DESIGN §5): rank/world from the environment, NCCL on
+"""torch.distributed plumbing for ``torchrun`` (docs/reference.md §5): rank/world from the environment, NCCL on
 GPUs and gloo on CPUs, only rank 0 writes. Without torchrun everything degrades to one process."""
 from __future__ import annotations
 

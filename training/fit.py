@@ -1,9 +1,10 @@
-"""A whole training run (DESIGN §5): run directory, resume, epochs, milestone checkpoints.
+"""A whole training run (docs/reference.md §5): run directory, resume, epochs, milestone checkpoints.
 
 ``fit`` is what ``python -m training.train`` calls once its flags are mapped into a ``TrainConfig``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from pathlib import Path
@@ -16,13 +17,16 @@ from torch.nn.parallel import DistributedDataParallel
 from training.checkpoint import load_checkpoint, load_model, provenance, save_checkpoint, sha256_file
 from training.cli import log, resolve_device
 from training.config import RuntimeOptions, TrainConfig
-from training.data import load_split
+from training.data import ImageSet, load_split
 from training.distributed import DistInfo, barrier, init_distributed, shutdown
 from training.errors import CheckpointError, UserError
+from training.lock import exclusive_lock
 from training.loop import DeviceSplit, evaluate, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
 from training.models import build_model
 from training.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
+
+RESUME_FIX = "pass --overwrite to start this run again"
 
 
 def load_teacher(path: str, num_classes: int) -> tuple[nn.Module, str]:
@@ -45,8 +49,6 @@ def _check_config(cfg: TrainConfig, dist: DistInfo) -> None:
         raise UserError(f"method {cfg.method} distils from a teacher: pass --teacher CKPT (an orthokd checkpoint)")
     if cfg.batch_size % dist.world_size:
         raise UserError(f"--batch-size {cfg.batch_size} must be divisible by the {dist.world_size} torchrun processes")
-    if cfg.epochs < 1:
-        raise UserError("--epochs must be at least 1")
 
 
 class Run:
@@ -55,9 +57,9 @@ class Run:
     def __init__(self, cfg: TrainConfig, num_classes: int, teacher: nn.Module | None, teacher_sha: str | None,
                  device: torch.device, dist: DistInfo):
         self.cfg, self.device, self.dist = cfg, device, dist
-        self.arch = {"name": cfg.model, "num_classes": num_classes, "width": cfg.width}
+        self.arch = {"name": cfg.model, "num_classes": num_classes, "width": cfg.width, "shortcut": cfg.shortcut}
         torch.manual_seed(cfg.seed)
-        student = build_model(cfg.model, num_classes, width=cfg.width)
+        student = build_model(cfg.model, num_classes, width=cfg.width, shortcut=cfg.shortcut)
         self.objective = build_objective(cfg.method, student, teacher, cfg).to(device)
         if cfg.channels_last:
             self.objective.to(memory_format=torch.channels_last)
@@ -94,7 +96,7 @@ class Run:
         }
 
     def restore(self, path: Path) -> None:
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path, damaged_fix=RESUME_FIX)
         try:
             self.student.load_state_dict(ckpt["model"])
             for k, m in aux_modules(self.objective).items():
@@ -102,7 +104,7 @@ class Run:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
         except (RuntimeError, KeyError, ValueError) as e:
-            raise CheckpointError(f"{path} does not fit this run ({str(e).splitlines()[0][:160]}); pass --overwrite to start again") from None
+            raise CheckpointError(f"{path} does not fit this run ({str(e).splitlines()[0][:160]}); {RESUME_FIX}") from None
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
 
 
@@ -115,7 +117,8 @@ def _progress(cfg: TrainConfig, done_epochs: int, images_per_epoch: int, quiet: 
 
 
 def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOptions(), overwrite: bool = False) -> Path:
-    """Train (or resume) the run in ``out_dir``; returns the path of ``last.pt``."""
+    """Train (or resume) the run in ``out_dir``; returns the path of ``last.pt``. Rank 0 holds an exclusive
+    lock on ``out_dir`` for the whole run, so a second process on the same directory is refused."""
     out_dir = Path(out_dir)
     device = resolve_device(opts.device)
     dist = init_distributed(device)
@@ -128,17 +131,30 @@ def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOpt
 def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
     quiet = opts.quiet or not dist.is_main
     _check_config(cfg, dist)
-    train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images)
-    test_set = load_split(cfg.dataset, "test", cfg.data_dir)
+    train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images, cfg.normalization)
+    test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
     teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
     record = {**cfg.to_json(), "teacher_sha256": teacher_sha, "train_images": len(train_set)}
-    decision = check_run_dir(out_dir, record, overwrite)
+    defaults = TrainConfig().to_json()
+    decision = check_run_dir(out_dir, record, overwrite, defaults)  # refuse before creating or locking anything
+    late = [e for e in cfg.lr_milestones if e >= cfg.epochs]
+    if late:
+        log(f"note: --lr-milestones {late} lie at or past --epochs {cfg.epochs} and do not apply in this run", quiet)
     if dist.is_main:
-        start_run_dir(out_dir, record, decision)
-    barrier(dist)
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out_dir, f"run directory {out_dir}") if dist.is_main else contextlib.nullcontext():
+        if dist.is_main:
+            decision = check_run_dir(out_dir, record, overwrite, defaults)  # again: nobody else changes it now
+            start_run_dir(out_dir, record, decision)
+        barrier(dist)
+        return _train(cfg, out_dir, opts, decision == "resume", device, dist, train_set, test_set, teacher, teacher_sha)
 
+
+def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, device: torch.device, dist: DistInfo,
+           train_set: ImageSet, test_set: ImageSet, teacher: nn.Module | None, teacher_sha: str | None) -> Path:
+    quiet = opts.quiet or not dist.is_main
     run = Run(cfg, train_set.num_classes, teacher, teacher_sha, device, dist)
-    if decision == "resume":
+    if resume:
         run.restore(out_dir / LAST)
         log(f"resuming {out_dir} after epoch {run.epoch}", quiet)
     metrics_rows = read_metrics(out_dir, run.epoch)
@@ -178,7 +194,7 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
                    "test_acc": test_acc, "seconds": st.seconds, "images_per_s": st.images / st.seconds}
             metrics_rows.append(row)
             if dist.is_main:
-                _save_epoch(run, out_dir, row, metrics_rows, epoch in milestones, rng_note)
+                _save_epoch(run, out_dir, row, metrics_rows, epoch in milestones or opts.keeps(epoch), rng_note)
                 if writer is not None:
                     for k, v in row.items():
                         writer.add_scalar(k, v, epoch)
@@ -196,8 +212,8 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
 
 
 def _save_epoch(run: Run, out_dir: Path, row: dict, rows: list[dict], milestone: bool, rng_note: dict) -> None:
-    """metrics.jsonl first, then the milestone, then last.pt: a crash in between leaves a state that
-    resume repairs (metrics lines past last.pt's epoch are dropped on resume)."""
+    """metrics.jsonl first, then the milestone (or --save-every) checkpoint, then last.pt: a crash in between
+    leaves a state that resume repairs (metrics lines past last.pt's epoch are dropped on resume)."""
     write_metrics(out_dir, rows)
     metrics = {k: row[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
     state = run.state(metrics, rng_note)

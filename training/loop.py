@@ -1,4 +1,4 @@
-"""One epoch of training and one evaluation pass (DESIGN §5), on data resident on the device.
+"""One epoch of training and one evaluation pass (docs/reference.md §5), on data resident on the device.
 
 Randomness: each epoch draws from generators seeded by (seed, epoch[, rank]) through numpy's
 SeedSequence, so an epoch's data order, crops, flips and CutMix draws do not depend on what ran before:

@@ -1,4 +1,4 @@
-"""Training objectives (DESIGN §4). Each is an ``nn.Module`` whose ``forward(images, targets)`` returns
+"""Training objectives (docs/reference.md §4). Each is an ``nn.Module`` whose ``forward(images, targets)`` returns
 ``StepResult(loss, logits, parts)``; the loop never branches on the method name.
 
 CutMix is not an objective but a batch transform (training.augment.cutmix) that any objective sits
@@ -25,7 +25,7 @@ class StepResult(NamedTuple):
 
 
 def mixed_cross_entropy(logits: torch.Tensor, t: Targets) -> torch.Tensor:
-    """lam * CE(s, y_a) + (1 - lam) * CE(s, y_b) (CutMix, DESIGN §4.2); plain CE when lam = 1."""
+    """lam * CE(s, y_a) + (1 - lam) * CE(s, y_b) (CutMix, docs/reference.md §4.2); plain CE when lam = 1."""
     if t.lam == 1.0:
         return F.cross_entropy(logits, t.a)
     return t.lam * F.cross_entropy(logits, t.a) + (1.0 - t.lam) * F.cross_entropy(logits, t.b)
@@ -40,14 +40,14 @@ def kd_kl_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tempe
 
 def feature_distance(student_feat: torch.Tensor, teacher_feat: torch.Tensor) -> torch.Tensor:
     """mean |normalize(phi_S) - normalize(phi_T)| with per-sample L2 normalization of the flattened
-    (N, C*H*W) maps, averaged over all N*C*H*W elements (``nn.L1Loss`` default), DESIGN §4.4."""
+    (N, C*H*W) maps, averaged over all N*C*H*W elements (``nn.L1Loss`` default), docs/reference.md §4.4."""
     s = F.normalize(student_feat.flatten(1), dim=1)
     t = F.normalize(teacher_feat.flatten(1), dim=1)
     return F.l1_loss(s, t)
 
 
 class CrossEntropy(nn.Module):
-    """Scratch training, DESIGN §4.1 (mixed CE behind CutMix)."""
+    """Scratch training, docs/reference.md §4.1 (mixed CE behind CutMix)."""
 
     def __init__(self, student: nn.Module):
         super().__init__()
@@ -128,15 +128,15 @@ class MethodSpec:
 
 
 METHODS: dict[str, MethodSpec] = {
-    "scratch": MethodSpec("ce", False, "cross-entropy (DESIGN 4.1)"),
-    "cutmix": MethodSpec("ce", True, "CutMix + mixed cross-entropy (4.2)"),
-    "label_kd": MethodSpec("label_kd", False, "label KD, eq. (1) (4.3)"),
-    "feature_kd": MethodSpec("feature_kd", False, "feature KD, eq. (2) (4.4)"),
-    "cutmix_label_kd": MethodSpec("label_kd", True, "label KD behind CutMix (4.3)"),
-    "cutmix_feature_kd": MethodSpec("feature_kd", True, "feature KD behind CutMix (4.5)"),
+    "scratch": MethodSpec("ce", False, "cross-entropy"),
+    "cutmix": MethodSpec("ce", True, "CutMix + mixed cross-entropy"),
+    "label_kd": MethodSpec("label_kd", False, "label KD, eq. (1)"),
+    "feature_kd": MethodSpec("feature_kd", False, "feature KD, eq. (2)"),
+    "cutmix_label_kd": MethodSpec("label_kd", True, "label KD behind CutMix"),
+    "cutmix_feature_kd": MethodSpec("feature_kd", True, "feature KD behind CutMix"),
 }
 
-# eq. (2) beta per architecture family (DESIGN §4.4).
+# eq. (2) beta per architecture family (docs/reference.md §4.4).
 FEATURE_BETA: dict[str, float] = {"resnet": 500.0, "vgg": 1500.0, "densenet": 1000.0}
 
 

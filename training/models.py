@@ -1,10 +1,12 @@
-"""CIFAR ResNets of He et al. 2016 (DESIGN §3): 3 stages of BasicBlocks, depth 6n+2.
+"""CIFAR ResNets of He et al. 2016 (docs/reference.md §3): 3 stages of BasicBlocks, depth 6n+2.
 
 Stage widths are w, 2w, 4w (w = 16 in the paper: 16/32/64 channels). The two stride-2 blocks use the
 parameter-free "option A" shortcut of the rethinking-network-pruning ResNet: a 2x2 average pool then
-zero channels appended (gradients flow through it; that repository detaches it, which we do not copy).
-``shortcut="conv"`` gives the 1x1-conv + BN projection instead (He et al. option B).
-ResNet-56 with w = 16 and option A has 853,018 parameters (0.85 M; DESIGN §3 rounds it to 0.86 M).
+zero channels appended. ``shortcut="pad"`` (default) lets gradients flow through it;
+``shortcut="pad-detached"`` detaches it as that repository does (its ``downsample_basic_block`` concatenates
+``x.data``), so at those two blocks the gradient reaches the input only through the residual branch;
+``shortcut="conv"`` gives the 1x1-conv + BN projection (He et al. option B, Li et al.'s trainer).
+ResNet-56 with w = 16 and option A has 853,018 parameters (0.85 M; docs/reference.md §3 rounds it to 0.86 M).
 """
 from __future__ import annotations
 
@@ -17,15 +19,19 @@ from torch import nn
 from training.errors import UserError
 
 
-class PadShortcut(nn.Module):
-    """Option A: x -> concat(avgpool2x2(x), zeros) so that channels go from c_in to c_out."""
+SHORTCUTS = ("pad", "pad-detached", "conv")
 
-    def __init__(self, c_in: int, c_out: int):
+
+class PadShortcut(nn.Module):
+    """Option A: x -> concat(avgpool2x2(x), zeros) so that channels go from c_in to c_out; with
+    ``detach`` no gradient flows back through it (d shortcut / d x = 0)."""
+
+    def __init__(self, c_in: int, c_out: int, detach: bool = False):
         super().__init__()
-        self.extra = c_out - c_in
+        self.extra, self.detach = c_out - c_in, detach
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.avg_pool2d(x, 2)
+        x = F.avg_pool2d(x.detach() if self.detach else x, 2)
         return F.pad(x, (0, 0, 0, 0, 0, self.extra))
 
 
@@ -43,8 +49,8 @@ class BasicBlock(nn.Module):
         self.relu2 = nn.ReLU()
         if stride == 1 and c_in == c_out:
             self.shortcut: nn.Module = nn.Identity()
-        elif shortcut == "pad":
-            self.shortcut = PadShortcut(c_in, c_out)
+        elif shortcut in ("pad", "pad-detached"):
+            self.shortcut = PadShortcut(c_in, c_out, detach=shortcut == "pad-detached")
         else:
             self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
 
@@ -56,14 +62,14 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(nn.Module):
     """ResNet-(6n+2) for 32x32 inputs. ``forward`` gives logits; ``forward_features`` the last
-    feature map (N, 4w, 8, 8) before pooling, used by feature distillation (DESIGN §4.4)."""
+    feature map (N, 4w, 8, 8) before pooling, used by feature distillation (docs/reference.md §4.4)."""
 
     def __init__(self, depth: int, num_classes: int, width: int = 16, shortcut: str = "pad"):
         super().__init__()
         if (depth - 2) % 6 != 0 or depth < 8:
             raise UserError(f"ResNet depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110), got {depth}")
-        if shortcut not in ("pad", "conv"):
-            raise UserError(f"shortcut must be 'pad' or 'conv', got {shortcut!r}")
+        if shortcut not in SHORTCUTS:
+            raise UserError(f"shortcut must be one of {', '.join(SHORTCUTS)}; got {shortcut!r}")
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)

@@ -1,5 +1,6 @@
-"""The run directory (DESIGN §5): config.json (written once; equality decides resume), metrics.jsonl
-(one JSON object per epoch, rewritten atomically), last.pt, milestone checkpoints ckpt_eXXX.pt."""
+"""The run directory (docs/reference.md §5): config.json (written once; equality decides resume), metrics.jsonl
+(one JSON object per epoch, rewritten atomically), last.pt, milestone checkpoints ckpt_eXXX.pt, and the
+``.lock`` file of the process that trains in it (training.lock)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from typing import Any
 
 from training.checkpoint import atomic_write_text
 from training.errors import UserError
+from training.lock import lock_path
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -35,15 +37,22 @@ def read_config(out_dir: Path) -> dict[str, Any] | None:
         raise UserError(f"{path} is not valid JSON; fix or delete it, or pass --overwrite") from None
 
 
-def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str:
+def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool,
+                  defaults: dict[str, Any] | None = None) -> str:
     """Decide what to do with ``out_dir`` without touching it: 'fresh', 'resume' or 'overwrite'.
 
-    A directory holding another config, or other files, is refused unless ``overwrite``."""
-    if not out_dir.exists() or not any(out_dir.iterdir()):
+    A directory holding another config, or other files, is refused unless ``overwrite``. A key missing from
+    the stored config.json (written before the key existed) counts as its value in ``defaults``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out-dir {out_dir} is a file, not a directory; choose another --out-dir")
+    lock_name = lock_path(out_dir).name
+    if not out_dir.exists() or all(p.name == lock_name for p in out_dir.iterdir()):
         return "fresh"
     if overwrite:
         return "overwrite"
     old = read_config(out_dir)
+    if old is not None:
+        old = {**{k: v for k, v in (defaults or {}).items() if k in config}, **old}
     if old is None:
         raise UserError(f"--out-dir {out_dir} exists and is not an orthokd run directory; choose a new --out-dir or pass --overwrite")
     if old != config:

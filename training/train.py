@@ -1,4 +1,4 @@
-"""``python -m training.train``: train one CIFAR network with one method (DESIGN §4-§5, §9).
+"""``python -m training.train``: train one CIFAR network with one method (docs/reference.md §4-§5, §9).
 
 Every default is the paper's recipe (TrainConfig). Re-running the same command resumes from last.pt.
 Under ``torchrun --nproc_per_node K -m training.train ...`` it trains with DistributedDataParallel.
@@ -9,12 +9,13 @@ import argparse
 import sys
 from typing import Sequence
 
-from training.cli import Parser, add_common_flags, log, run_cli
+from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_float, nonnegative_int,
+                          positive_float, positive_int, run_cli)
 from training.config import RuntimeOptions, TrainConfig
-from training.data import DATASETS
+from training.data import DATASETS, NORMALIZATIONS
 from training.fit import fit
 from training.methods import METHODS
-from training.models import MODELS
+from training.models import MODELS, SHORTCUTS
 
 D = TrainConfig()
 
@@ -24,42 +25,57 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m training.train",
         description="Train a CIFAR ResNet with scratch / CutMix / label KD / feature KD (paper recipe by default). "
                     "Writes OUT_DIR/config.json, metrics.jsonl, last.pt and ckpt_eXXX.pt at the last epoch before "
-                    "each LR decay and at the final epoch. Re-run the same command to resume.",
+                    "each LR decay and at the final epoch (and every --save-every epochs). Re-run the same command to resume; "
+                    "one run directory takes one process at a time.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--method", default=D.method, choices=list(METHODS),
                    help="objective: " + "; ".join(f"{k} = {v.description}" for k, v in METHODS.items()))
     p.add_argument("--model", default=D.model, choices=list(MODELS), help="architecture (CIFAR ResNet-6n+2)")
-    p.add_argument("--width", type=int, default=D.width, help="channels of the first stage (16 = paper)")
+    p.add_argument("--width", type=positive_int, default=D.width, help="channels of the first stage (16 = paper)")
+    p.add_argument("--shortcut", default=D.shortcut, choices=SHORTCUTS,
+                   help="shortcut of the two stride-2 blocks: pad = 2x2 average pool + zero channels with gradient; "
+                        "pad-detached = the same without gradient (rethinking-network-pruning); conv = 1x1 conv + BN "
+                        "(Li et al.'s trainer)")
     p.add_argument("--dataset", default=D.dataset, choices=list(DATASETS),
-                   help="cifar10/cifar100 in torchvision's on-disk format, or npz files (see shared/data/README.md)")
+                   help="cifar10/cifar100 in torchvision's on-disk format under --data-dir, or npz = a --data-dir with one "
+                        "*-train.npz and one *-test.npz (uint8 images N x 32 x 32 x 3, int64 labels)")
+    p.add_argument("--normalization", default=D.normalization, choices=NORMALIZATIONS,
+                   help="input mean/std: cifar = the dataset's true statistics; rethinking = std 0.2023/0.1994/0.2010 "
+                        "as in rethinking-network-pruning; recorded in the checkpoint, so analyses normalize alike")
     p.add_argument("--out-dir", required=True, help="run directory (created; resumed when it holds the same config)")
     p.add_argument("--teacher", default=D.teacher, help="orthokd checkpoint of the teacher (required by the KD methods)")
-    p.add_argument("--seed", type=int, default=D.seed, help="seed of init, data order, augmentation and CutMix")
-    p.add_argument("--epochs", type=int, default=D.epochs, help="training epochs")
-    p.add_argument("--lr-milestones", type=int, nargs="*", default=list(D.lr_milestones),
-                   help="epochs after which the lr is multiplied by --lr-gamma; each also gets a ckpt_eXXX.pt")
-    p.add_argument("--lr-gamma", type=float, default=D.lr_gamma, help="lr decay factor at each milestone")
-    p.add_argument("--batch-size", type=int, default=D.batch_size, help="global batch size (split over torchrun ranks)")
-    p.add_argument("--lr", type=float, default=D.lr, help="SGD learning rate")
-    p.add_argument("--momentum", type=float, default=D.momentum, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=D.weight_decay, help="SGD weight decay (all parameters)")
-    p.add_argument("--kd-alpha", type=float, default=D.kd_alpha, help="label KD: weight alpha of the KL term, eq. (1)")
-    p.add_argument("--kd-temperature", type=float, default=D.kd_temperature, help="label KD: temperature T, eq. (1)")
-    p.add_argument("--feature-beta", type=float, default=D.feature_beta,
+    p.add_argument("--seed", type=nonnegative_int, default=D.seed, help="seed of init, data order, augmentation and CutMix")
+    p.add_argument("--epochs", type=positive_int, default=D.epochs, help="training epochs")
+    p.add_argument("--lr-milestones", type=positive_int, nargs="*", default=list(D.lr_milestones),
+                   help="increasing epochs after which the lr is multiplied by --lr-gamma; each also gets a "
+                        "ckpt_eXXX.pt; milestones at or past --epochs never apply")
+    p.add_argument("--lr-gamma", type=positive_float, default=D.lr_gamma, help="lr decay factor at each milestone")
+    p.add_argument("--batch-size", type=positive_int, default=D.batch_size, help="global batch size (split over torchrun ranks)")
+    p.add_argument("--lr", type=positive_float, default=D.lr, help="SGD learning rate")
+    p.add_argument("--momentum", type=nonnegative_float, default=D.momentum, help="SGD momentum, in [0, 1)")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=D.weight_decay, help="SGD weight decay (all parameters)")
+    p.add_argument("--kd-alpha", type=finite_float, default=D.kd_alpha,
+                   help="label KD: weight alpha of the KL term, eq. (1), in [0, 1]")
+    p.add_argument("--kd-temperature", type=positive_float, default=D.kd_temperature, help="label KD: temperature T, eq. (1)")
+    p.add_argument("--feature-beta", type=nonnegative_float, default=D.feature_beta,
                    help="feature KD: beta of eq. (2); default per architecture (500 for ResNets)")
-    p.add_argument("--cutmix-prob", type=float, default=D.cutmix_prob, help="CutMix: probability a batch is mixed")
-    p.add_argument("--cutmix-beta", type=float, default=D.cutmix_beta, help="CutMix: lambda ~ Beta(beta, beta)")
-    p.add_argument("--max-train-images", type=int, default=D.max_train_images,
+    p.add_argument("--cutmix-prob", type=finite_float, default=D.cutmix_prob,
+                   help="CutMix: probability a batch is mixed, in [0, 1]")
+    p.add_argument("--cutmix-beta", type=positive_float, default=D.cutmix_beta, help="CutMix: lambda ~ Beta(beta, beta)")
+    p.add_argument("--max-train-images", type=positive_int, default=D.max_train_images,
                    help="use only the first N training images (for quick runs)")
-    p.add_argument("--eval-batch-size", type=int, default=D.eval_batch_size, help="images per forward when evaluating")
+    p.add_argument("--eval-batch-size", type=positive_int, default=D.eval_batch_size, help="images per forward when evaluating")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA (faster; not the exact fp32 recipe)")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW activations (channels_last is faster)")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run in --out-dir and start again")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to OUT_DIR/tb")
-    p.add_argument("--stop-after-epoch", type=int, default=None,
+    p.add_argument("--stop-after-epoch", type=positive_int, default=None,
                    help="stop cleanly after this epoch (for time-limited jobs); re-run the command to continue")
+    p.add_argument("--save-every", type=nonnegative_int, default=RuntimeOptions.save_every, metavar="K",
+                   help="also keep ckpt_eXXX.pt every K epochs, e.g. for loss-surface trajectories with more than "
+                        "three points; 0 = only the milestone checkpoints")
     add_common_flags(p)
     return p
 
@@ -72,13 +88,14 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         momentum=a.momentum, weight_decay=a.weight_decay, kd_alpha=a.kd_alpha, kd_temperature=a.kd_temperature,
         feature_beta=a.feature_beta, cutmix_prob=a.cutmix_prob, cutmix_beta=a.cutmix_beta,
         eval_batch_size=a.eval_batch_size, amp_bf16=a.bf16, channels_last=not a.no_channels_last, compile=a.compile,
+        shortcut=a.shortcut, normalization=a.normalization,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opts = RuntimeOptions(device=args.device, quiet=args.quiet, tensorboard=args.tensorboard,
-                          stop_after_epoch=args.stop_after_epoch)
+                          stop_after_epoch=args.stop_after_epoch, save_every=args.save_every)
     last = fit(config_from_args(args), args.out_dir, opts, overwrite=args.overwrite)
     log(f"done: {last}", args.quiet)
     return 0

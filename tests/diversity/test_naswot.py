@@ -1,4 +1,4 @@
-"""The NASWOT v1 score against its formula, numpy, and per-image autograd (DESIGN §7.1)."""
+"""The NASWOT v1 score against its formula, numpy, and per-image autograd."""
 import math
 
 import numpy as np

@@ -1,4 +1,6 @@
-"""Table 6 statistics, run discovery, the CLI and its bad inputs."""
+"""Table 6 statistics, run discovery, the CLI, its outputs and its bad inputs."""
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import torch
 from diversity.runs import discover_runs
 from diversity.score import main
 from diversity.stats import summarize, summarize_groups
+from training.checkpoint import sha256_file
 
 from .conftest import edit_config
 
@@ -40,7 +43,7 @@ def test_discover_groups_by_method(runs_dir):
     assert all(i.path.name == "ckpt_e001.pt" for g in groups.values() for i in g)
 
 
-def test_cli_scores_and_writes_outputs(runs_dir, tmp_path, capsys):
+def test_cli_scores_and_writes_outputs(runs_dir, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["--runs-dir", str(runs_dir), "--runs", "2", "--batch-size", "32", "--batches", "2",
                  "--out", str(out), "--pairwise", "--pairwise-images", "100", "--quiet"]) == 0
@@ -53,6 +56,20 @@ def test_cli_scores_and_writes_outputs(runs_dir, tmp_path, capsys):
     csv_lines = (out / "scores.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + 4 * 2 and "bn_mode" in csv_lines[0]
     assert (out / "scores.png").stat().st_size > 5000 and (out / "pairwise.csv").is_file()
+    # Every file names what was scored: model and width, dataset, images (batches x size, split, seed), epochs, teacher.
+    teacher = sha256_file(tiny_checkpoint)
+    assert doc["caption"].startswith("resnet8 width 4; cifar10 (embedded")
+    for text in ("256 training images", "1 epochs", f"teacher sha256 {teacher[:12]}", "2 x 32 = 64 train images",
+                 "draw seed 0"):
+        assert text in doc["caption"], text
+    assert doc["images"]["images"] == 64 and doc["images"]["split"] == "train"
+    rows = list(csv.DictReader(io.StringIO((out / "scores.csv").read_text())))
+    assert {(r["model"], r["width"], r["dataset"], r["epochs"], r["train_images"], r["scored_images"], r["scored_split"],
+             r["draw_seed"]) for r in rows} == {("resnet8", "4", "cifar10", "1", "256", "64", "train", "0")}
+    assert {r["method"]: r["teacher_sha256"] for r in rows} == {"scratch": "", "label_kd": teacher}
+    pw_rows = list(csv.DictReader(io.StringIO((out / "pairwise.csv").read_text())))
+    assert {(r["model"], r["width"], r["dataset"], r["epochs"], r["images"], r["split"], r["table_teacher_sha256"])
+            for r in pw_rows} == {("resnet8", "4", "cifar10", "1", "100", "test", teacher)}
     pw = {(r["method_a"], r["method_b"]): r for r in doc["pairwise"]}
     assert 0 <= pw[("scratch", "label_kd")]["disagreement"] <= 1 and 0 < pw[("scratch", "scratch")]["cka"] <= 1
     # Same fixed batches for every checkpoint: re-scoring one checkpoint alone gives its numbers again.
@@ -82,7 +99,7 @@ def test_mixed_architecture_in_a_method(copy_runs):
     ck["model"] = build_model("resnet14", 10, width=4).state_dict()
     save_checkpoint({k: v for k, v in ck.items() if k not in ("format", "version")}, runs / "scratch-s1" / "ckpt_e001.pt")
     rc, _, err = _cli("--runs-dir", str(runs), "--runs", "2", "--quiet", "--batch-size", "16")
-    assert rc == 2 and "mixes architectures" in err and len(err.strip().splitlines()) == 1
+    assert rc == 2 and "scratch-s0 and scratch-s1 differ in arch" in err and len(err.strip().splitlines()) == 1
 
 
 def test_mixed_dataset_in_a_method(copy_runs):
@@ -92,7 +109,7 @@ def test_mixed_dataset_in_a_method(copy_runs):
     ck["config"]["data_dir"] = "/elsewhere"
     torch.save(ck, runs / "scratch-s1" / "ckpt_e001.pt")
     rc, _, err = _cli("--runs-dir", str(runs), "--runs", "2", "--quiet", "--batch-size", "16")
-    assert rc == 2 and "mixes datasets" in err
+    assert rc == 2 and "scratch-s0 and scratch-s1 differ in data_dir" in err and "/elsewhere" in err
 
 
 def test_missing_and_corrupt_checkpoints(copy_runs, tmp_path):
@@ -114,3 +131,14 @@ def test_existing_output_needs_overwrite(runs_dir, tmp_path):
     (out / "scores.json").write_text("{}")
     rc, _, err = _cli("--runs-dir", str(runs_dir), "--runs", "2", "--out", str(out), "--quiet")
     assert rc == 2 and "--overwrite" in err and (out / "scores.json").read_text() == "{}"
+
+
+def test_defaults_are_the_studys_and_help_is_plain_text():
+    from diversity.config import ScoreConfig
+    from diversity.score import build_parser
+    from figures.plan import FULL
+
+    assert (ScoreConfig().batches, ScoreConfig().batch_size, ScoreConfig().k) == (FULL.score_batches, FULL.score_batch_size, 1e-5)
+    text = build_parser().format_help()
+    assert "fixed batches per checkpoint, shared by all; the score is their mean [5]" in " ".join(text.split())
+    assert "`" not in text and "DESIGN" not in text and "§" not in text

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from landscape.plot import main
-from landscape.store import load_surface, read_li_h5
+from landscape.li import read_li_h5
+from landscape.store import load_surface
 
 
 def _read_vtk(path):
@@ -47,12 +48,14 @@ def test_vtk_readback_keeps_topology(nonsquare, suffix):
         dims = [0, 0, 0]
         out.GetDimensions(dims)
         assert dims == [5, 3, 1]
-    # Every point sits at (x_i, y_j, loss_ij) and carries loss_ij, whatever the point order.
+    # Every point sits at (x_i, y_j, loss_ij * z_scale) and carries the unscaled loss_ij, whatever the point order.
+    k = meta["vtk_heights"]["z_scale"]
+    assert k > 0 and k == pytest.approx(0.5 * 1.5 / (np.nanmax(s.loss) - np.nanmin(s.loss)), rel=1e-6)
     for p, loss, acc, err in zip(pts, arrays["loss"], arrays["accuracy"], arrays["error"]):
         i = int(np.argmin(np.abs(s.xcoords - p[0])))
         j = int(np.argmin(np.abs(s.ycoords - p[1])))
         assert p[0] == pytest.approx(s.xcoords[i]) and p[1] == pytest.approx(s.ycoords[j])
-        assert loss == pytest.approx(s.loss[i, j], rel=1e-6) and p[2] == pytest.approx(loss, rel=1e-5)
+        assert loss == pytest.approx(s.loss[i, j], rel=1e-6) and p[2] == pytest.approx(loss * k, rel=1e-5)
         assert acc + err == pytest.approx(100.0)
     assert len(pts) == 15
 
@@ -67,17 +70,20 @@ def test_h5_and_npz_layout(nonsquare):
     import h5py
 
     with h5py.File(nonsquare / "surf.h5") as f:
-        assert {"xcoordinates", "ycoordinates", "train_loss", "train_acc"} <= set(f.keys())
+        assert {"xcoordinates", "ycoordinates", "train_loss", "train_acc", "dir_file"} <= set(f.keys())
+        assert f["train_loss"].shape == (3, 5)  # Li's [iy, ix]
+        np.testing.assert_array_equal(f["train_loss"][:], s.loss.T)
+        assert (nonsquare / "surf_directions.h5").is_file()
 
 
 def test_png_contour_sharpness_and_interpolation(tiny_run_dir, tmp_path, capsys):
     ck = tiny_run_dir / "ckpt_e003.pt"
     assert main([str(ck), "--out", str(tmp_path / "s.vts"), "--steps", "4", "--max-images", "64", "--quiet",
                  "--png", str(tmp_path / "s.png"), "--contour", str(tmp_path / "c.png"), "--sharpness",
-                 "--sharpness-images", "32", "--trajectory", str(tiny_run_dir)]) == 0
+                 "--sharpness-images", "16", "--trajectory", str(tiny_run_dir)]) == 0
     assert (tmp_path / "s.png").stat().st_size > 5000 and (tmp_path / "c.png").stat().st_size > 5000
     rep = json.loads((tmp_path / "s_sharpness.json").read_text())
-    assert rep["lambda_max"] > 0 and "rise_within_r0.5" in rep
+    assert rep["lambda_max"] > 0 and "rise_within_1_cells" in rep
     assert (tmp_path / "s_trajectory.vtp").is_file()
     # Interpolation: alpha = 0 and 1 reproduce the two checkpoints' own losses.
     a, b = tiny_run_dir / "ckpt_e001.pt", ck
@@ -147,3 +153,7 @@ def test_directions_reused_from_another_surface(tiny_run_dir, tmp_path):
         assert all(np.array_equal(da[k].numpy(), db[k].numpy()) for k in da)
     assert main([str(a), "--out", str(tmp_path / "c.npz"), "--1d", *common]) == 0
     assert load_surface(tmp_path / "c.npz").loss.shape == (3,)
+    # Our .h5 output's Li direction file carries the same directions back in.
+    assert main([str(a), "--out", str(tmp_path / "a.h5"), *common]) == 0
+    assert main([str(b), "--out", str(tmp_path / "d.npz"), "--directions", str(tmp_path / "a_directions.h5"), *common]) == 0
+    assert load_surface(tmp_path / "d.npz").meta["directions_sha"] == sa.meta["directions_sha"]

@@ -16,7 +16,8 @@ TINY = ["--model", "resnet8", "--width", "4", "--device", "cpu", "--quiet", "--m
 
 
 def _files(d: Path) -> set[str]:
-    return {p.name for p in d.iterdir()}
+    """The run's files, without the lock file (.lock) of the process that trained it."""
+    return {p.name for p in d.iterdir() if p.name != ".lock"}
 
 
 def test_milestone_checkpoints_at_each_decay(tmp_path):
@@ -47,7 +48,7 @@ def test_checkpoint_schema_and_weights_only_round_trip(tiny_checkpoint):
         assert key in raw
     assert not any(k.startswith(("module.", "_orig_mod.")) for k in raw["model"])
     model, ck = load_model(tiny_checkpoint)
-    assert ck["arch"] == {"name": "resnet8", "num_classes": 10, "width": 4}
+    assert ck["arch"] == {"name": "resnet8", "num_classes": 10, "width": 4, "shortcut": "pad"}
     for k, v in model.state_dict().items():
         assert torch.equal(v, raw["model"][k])
 
