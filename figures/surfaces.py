@@ -22,12 +22,17 @@ from landscape.vtkio import write_vtk
 from training.errors import UserError
 from training.rundir import milestone_name
 
+def rise_label(cells: int) -> str:
+    """The flatness table's column for the loss rise within ``cells`` grid cells of the centre."""
+    return f"rise within {cells} cell{'s' if cells > 1 else ''}"
+
+
 HESSIAN_COLUMNS = ["method", "epoch", "images", "centre loss", "lambda_max", "lambda_max iterations",
                    "lambda_max converged", "Hessian trace", "trace SE", "Hutchinson samples", "Hutch++ sketch", "trace converged"]
 FLATNESS_CELLS = (1, 2, 5)  # rise radii in grid cells
 FLATNESS_DELTAS = (0.1, 0.5, 1)  # basin thresholds: loss <= centre loss + delta
 FLATNESS_COLUMNS = ["method", "epoch", "surface images", "surface centre loss",
-                    *[f"rise within {k} cells" for k in FLATNESS_CELLS],
+                    *[rise_label(k) for k in FLATNESS_CELLS],
                     *[f"basin cells below centre + {d:g}" for d in FLATNESS_DELTAS]]
 
 
@@ -82,7 +87,7 @@ def flatness_row(label: str, epoch: int, s: Surface, cfg: dict[str, Any]) -> dic
     f = flatness(s)
     return {"method": label, "epoch": epoch, "surface images": f["surface_images"],
             "surface centre loss": f["surface_centre_loss"],
-            **{f"rise within {k} cells": f[f"rise_within_{k}_cells"] for k in FLATNESS_CELLS},
+            **{rise_label(k): f[f"rise_within_{k}_cells"] for k in FLATNESS_CELLS},
             **{f"basin cells below centre + {d:g}": f[f"basin_area_below_centre_plus_{d:g}"] for d in FLATNESS_DELTAS},
             "setup": setup_line(cfg, f["surface_images"])}
 

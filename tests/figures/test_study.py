@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from figures.paper import TABLE6, TABLE6_ROWS
+from figures.paper import TABLE6_ROWS
 from figures.study import main as study_main
 
 SETUP = ("resnet8 width 4", "cifar10 (embedded 5,000-image subset)", "256 training images", "3 epochs")

@@ -24,3 +24,27 @@ def naive_loss(model, directions, coords, x, y):
                 p.add_(c * d[name])
         logits = m(x)
     return torch.nn.functional.cross_entropy(logits, y).item(), 100.0 * (logits.argmax(1) == y).float().mean().item()
+
+
+def _read_vtk(path):
+    """A VTK file read back with plain vtk readers: (dataset, points, point arrays, meta_json as a dict)."""
+    import json
+
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    reader = {".vtk": vtk.vtkStructuredGridReader, ".vts": vtk.vtkXMLStructuredGridReader,
+              ".vtp": vtk.vtkXMLPolyDataReader}[path.suffix]()
+    reader.SetFileName(str(path))
+    reader.Update()
+    out = reader.GetOutput()
+    pd = out.GetPointData()
+    arrays = {pd.GetArrayName(i): vtk_to_numpy(pd.GetArray(i)) for i in range(pd.GetNumberOfArrays())}
+    meta = json.loads(out.GetFieldData().GetAbstractArray("meta_json").GetValue(0))
+    return out, vtk_to_numpy(out.GetPoints().GetData()), arrays, meta
+
+
+@pytest.fixture(scope="session")
+def read_vtk():
+    """The function _read_vtk, for tests that read VTK files back."""
+    return _read_vtk

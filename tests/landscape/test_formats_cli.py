@@ -11,22 +11,6 @@ from landscape.li import read_li_h5
 from landscape.store import load_surface
 
 
-def _read_vtk(path):
-    import vtk
-    from vtk.util.numpy_support import vtk_to_numpy
-
-    reader = {".vtk": vtk.vtkStructuredGridReader, ".vts": vtk.vtkXMLStructuredGridReader,
-              ".vtp": vtk.vtkXMLPolyDataReader}[path.suffix]()
-    reader.SetFileName(str(path))
-    reader.Update()
-    out = reader.GetOutput()
-    pts = vtk_to_numpy(out.GetPoints().GetData())
-    arrays = {out.GetPointData().GetArrayName(i): vtk_to_numpy(out.GetPointData().GetArray(i))
-              for i in range(out.GetPointData().GetNumberOfArrays())}
-    meta = out.GetFieldData().GetAbstractArray("meta_json").GetValue(0)
-    return out, pts, arrays, json.loads(meta)
-
-
 @pytest.fixture(scope="module")
 def nonsquare(tiny_checkpoint, tmp_path_factory):
     """A 5 x 3 surface on an asymmetric range, exported to every format."""
@@ -39,9 +23,9 @@ def nonsquare(tiny_checkpoint, tmp_path_factory):
 
 
 @pytest.mark.parametrize("suffix", [".vtk", ".vts", ".vtp"])
-def test_vtk_readback_keeps_topology(nonsquare, suffix):
+def test_vtk_readback_keeps_topology(nonsquare, suffix, read_vtk):
     s = load_surface(nonsquare / "surf.npz")
-    out, pts, arrays, meta = _read_vtk(nonsquare / f"surf{suffix}")
+    out, pts, arrays, meta = read_vtk(nonsquare / f"surf{suffix}")
     assert set(arrays) >= {"loss", "log_loss", "accuracy", "error"}
     assert meta["checkpoint_sha256"] == s.meta["checkpoint_sha256"] and meta["grid"]["xsteps"] == 5
     if suffix != ".vtp":

@@ -1,7 +1,6 @@
 """Heights (clip then log, z scale, non-finite losses), contour levels and the pictures a reader sees:
 labels, colour bars, ticks that do not run together, titles from the metadata, both checkpoints marked."""
 import itertools
-import json
 import math
 
 import numpy as np
@@ -12,20 +11,6 @@ from landscape.plot import main
 from landscape.store import Surface, load_surface
 from landscape.vtkio import Z_EXTENT_RATIO, heights, write_vtk
 from training.cli import run_cli
-
-
-def _read(path):
-    import vtk
-    from vtk.util.numpy_support import vtk_to_numpy
-
-    reader = {".vtk": vtk.vtkStructuredGridReader, ".vts": vtk.vtkXMLStructuredGridReader,
-              ".vtp": vtk.vtkXMLPolyDataReader}[path.suffix]()
-    reader.SetFileName(str(path))
-    reader.Update()
-    out = reader.GetOutput()
-    pd, fd = out.GetPointData(), out.GetFieldData()
-    arrays = {pd.GetArrayName(i): vtk_to_numpy(pd.GetArray(i)) for i in range(pd.GetNumberOfArrays())}
-    return vtk_to_numpy(out.GetPoints().GetData()), arrays, fd
 
 
 @pytest.fixture(scope="module")
@@ -76,34 +61,33 @@ def test_log_zmax_clips_the_loss_then_takes_the_log():
     np.testing.assert_allclose(heights(s, zmax=5.0), [0.5, 3.0, 5.0, np.nan, 5.0])
 
 
-def test_vtk_log_zmax_heights_in_the_file(real, tmp_path):
+def test_vtk_log_zmax_heights_in_the_file(real, tmp_path, read_vtk):
     _, s = real
     zmax = float(np.median(s.loss))
     write_vtk(s, tmp_path / "l.vts", zmax=zmax, log=True, zscale=1.0)
-    pts, arrays, fd = _read(tmp_path / "l.vts")
+    _, pts, arrays, _ = read_vtk(tmp_path / "l.vts")
     np.testing.assert_allclose(pts[:, 2], np.log(np.minimum(arrays["loss"], zmax) + 0.1), rtol=1e-5)
     np.testing.assert_allclose(arrays["log_loss"], np.log(arrays["loss"] + 0.1), rtol=1e-5)  # unclipped array
 
 
-def test_default_vtk_is_a_bowl_not_a_needle(real):
+def test_default_vtk_is_a_bowl_not_a_needle(real, read_vtk):
     d, s = real
-    pts, arrays, fd = _read(d / "s.vts")
+    out, pts, arrays, meta = read_vtk(d / "s.vts")
     extent = pts.max(0) - pts.min(0)
     assert extent[2] == pytest.approx(Z_EXTENT_RATIO * max(extent[0], extent[1]), rel=1e-5)
-    k = fd.GetArray("z_scale").GetValue(0)
-    meta = json.loads(fd.GetAbstractArray("meta_json").GetValue(0))
+    k = out.GetFieldData().GetArray("z_scale").GetValue(0)
     assert meta["vtk_heights"]["z_scale"] == pytest.approx(k)
     np.testing.assert_allclose(pts[:, 2], arrays["loss"] * k, rtol=1e-5)  # arrays stay unscaled
     assert arrays["loss"].min() == pytest.approx(np.nanmin(s.loss), rel=1e-6)
     assert (d / "s.vts.pvpython.py").is_file()
 
 
-def test_zscale_override_and_non_finite_losses(real, tmp_path):
+def test_zscale_override_and_non_finite_losses(real, tmp_path, read_vtk):
     _, s = real
     bad = _with_bad_points(s)
     write_vtk(bad, tmp_path / "b.vtk", zscale=2.0)
-    pts, arrays, fd = _read(tmp_path / "b.vtk")
-    assert fd.GetArray("z_scale").GetValue(0) == 2.0 and np.isfinite(pts).all() and len(pts) == s.loss.size
+    out, pts, arrays, _ = read_vtk(tmp_path / "b.vtk")
+    assert out.GetFieldData().GetArray("z_scale").GetValue(0) == 2.0 and np.isfinite(pts).all() and len(pts) == s.loss.size
     finite = np.isfinite(arrays["loss"])
     assert (~finite).sum() == 2 and (arrays["valid"] == finite).all()
     np.testing.assert_allclose(pts[finite, 2], 2.0 * arrays["loss"][finite], rtol=1e-5)
