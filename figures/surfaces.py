@@ -15,7 +15,7 @@ from figures.tables import write_table
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
 from landscape.paraview import script_path
-from landscape.render import animate, panels_png
+from landscape.panels import animate, panels_png
 from landscape.sharpness import flatness
 from landscape.store import Surface
 from landscape.vtkio import write_vtk

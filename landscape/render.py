@@ -1,6 +1,6 @@
 """Pictures of surfaces: a 3-D render (pyvista off-screen through EGL in a child process, matplotlib when that
-fails), a 2-D contour map, a 1-D curve, a multi-panel figure (rows x columns of surfaces on one colour scale)
-and an animation across several surfaces (GIF).
+fails), a 2-D contour map and a 1-D curve, one surface each (landscape.panels draws several: the Tables 7-8 panels
+and the GIF).
 
 Heights are min(loss, zmax) or ln(min(loss, zmax) + 0.1) (landscape.vtkio.heights). Titles name method, epoch,
 architecture, grid and images from the surface metadata; axes are the filter-normalized directions (alpha for an
@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -31,7 +30,7 @@ CMAP = "viridis"
 NONFINITE_COLOUR = "red"
 
 
-def _mpl():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,13 +39,13 @@ def _mpl():
     return plt
 
 
-def _save(fig, path: Path, dpi: int = 110) -> None:
-    plt = _mpl()
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    plt = pyplot()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi), keep_suffix=True)
     plt.close(fig)
 
 
-def _finite_heights(s: Surface, zmax: float | None, log: bool) -> np.ndarray:
+def finite_heights(s: Surface, zmax: float | None, log: bool) -> np.ndarray:
     """Heights with non-finite values as NaN (matplotlib leaves them blank)."""
     z = heights(s, zmax, log)
     return np.where(np.isfinite(z), z, np.nan)
@@ -70,7 +69,7 @@ def contour_levels(s: Surface, zmax: float | None = None, log: bool = False, vmi
             raise UserError(f"--vmin {lo} --vmax {hi} --vlevel {step} give fewer than 2 contour levels; "
                             "use a smaller --vlevel")
         return levels
-    z = _finite_heights(s, zmax, log)
+    z = finite_heights(s, zmax, log)
     if not np.isfinite(z).any():
         raise UserError("the surface has no finite loss to draw contours of; check the checkpoint's weights")
     lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
@@ -102,11 +101,11 @@ def _mark_nonfinite(ax, s: Surface) -> None:
                 label=f"loss not finite ({int(bad.sum())})")
 
 
-def _draw_contour(ax, s: Surface, zmax: float | None, log: bool, levels: np.ndarray, small: bool = False):
+def draw_contour(ax, s: Surface, zmax: float | None, log: bool, levels: np.ndarray, small: bool = False):
     from matplotlib.colors import BoundaryNorm
     from matplotlib.ticker import MaxNLocator
 
-    z = _finite_heights(s, zmax, log)
+    z = finite_heights(s, zmax, log)
     X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
     below, above = np.nanmin(z) < levels[0], np.nanmax(z) > levels[-1]  # show out-of-range values too
     extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((below, above), "neither")
@@ -132,10 +131,10 @@ def _draw_contour(ax, s: Surface, zmax: float | None, log: bool, levels: np.ndar
 def contour_figure(s: Surface, zmax: float | None = None, log: bool = False, title: str | None = None,
                    levels: np.ndarray | None = None):
     """2-D contour map (filled, with lines) of the heights, labelled axes and colour bar, equal aspect."""
-    plt = _mpl()
+    plt = pyplot()
     levels = contour_levels(s, zmax, log) if levels is None else levels
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    cs = _draw_contour(ax, s, zmax, log, levels)
+    cs = draw_contour(ax, s, zmax, log, levels)
     _colour_bar(fig, cs, levels, height_label(zmax, log), ax=ax, shrink=0.85)
     ax.set_title(surface_title(s.meta) if title is None else title, fontsize=9)
     fig.tight_layout()
@@ -144,13 +143,13 @@ def contour_figure(s: Surface, zmax: float | None = None, log: bool = False, tit
 
 def contour_png(s: Surface, path: Path, zmax: float | None = None, log: bool = False, title: str | None = None,
                 levels: np.ndarray | None = None) -> None:
-    _save(contour_figure(s, zmax, log, title, levels), path)
+    save_figure(contour_figure(s, zmax, log, title, levels), path)
 
 
-def _draw_3d(ax, s: Surface, zmax, log, vmin=None, vmax=None, small: bool = False):
+def draw_3d(ax, s: Surface, zmax, log, vmin=None, vmax=None, small: bool = False):
     from matplotlib.ticker import MaxNLocator
 
-    z = _finite_heights(s, zmax, log)
+    z = finite_heights(s, zmax, log)
     X, Y = np.meshgrid(s.xcoords, s.ycoords, indexing="ij")
     surf = ax.plot_surface(X, Y, z, cmap=CMAP, vmin=vmin, vmax=vmax, linewidth=0, antialiased=True)
     xl, yl = axis_labels(s.meta)
@@ -170,10 +169,10 @@ def _draw_3d(ax, s: Surface, zmax, log, vmin=None, vmax=None, small: bool = Fals
 
 def surface3d_figure(s: Surface, zmax: float | None = None, log: bool = False, title: str | None = None):
     """The matplotlib 3-D render: labelled axes, colour bar beside (not over) the surface, a title."""
-    plt = _mpl()
+    plt = pyplot()
     fig = plt.figure(figsize=(8, 6))
     ax = fig.add_subplot(projection="3d")
-    surf = _draw_3d(ax, s, zmax, log)
+    surf = draw_3d(ax, s, zmax, log)
     bar = fig.colorbar(surf, ax=ax, shrink=0.6, pad=0.08)
     bar.set_label(height_label(zmax, log))
     bad = int((~np.isfinite(s.loss)).sum())
@@ -221,14 +220,14 @@ def render_png(s: Surface, path: Path, zmax: float | None = None, log: bool = Fa
         render_png_pyvista(s, path, zmax, log, title)
         return "pyvista"
     except (RuntimeError, OSError, subprocess.SubprocessError):  # no usable off-screen OpenGL: fall back
-        _save(surface3d_figure(s, zmax, log, title), path)
+        save_figure(surface3d_figure(s, zmax, log, title), path)
         return "matplotlib"
 
 
 def curve_figure(s: Surface, title: str | None = None):
     """1-D loss (left axis) and accuracy (right axis) against alpha or x; the checkpoints are marked (alpha = 0
     and 1 for an interpolation, x = 0 otherwise) and non-finite losses are shown on the bottom edge."""
-    plt = _mpl()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
     x, loss = s.xcoords, np.asarray(s.loss, dtype=float)
     ok = np.isfinite(loss)
@@ -264,88 +263,5 @@ def _short(path: str) -> str:
 
 
 def plot_curve(s: Surface, path: Path, title: str | None = None) -> str:
-    _save(curve_figure(s, title), path)
+    save_figure(curve_figure(s, title), path)
     return "matplotlib"
-
-
-def shared_limits(surfaces: Sequence[Surface], zmax: float | None, log: bool) -> tuple[float, float]:
-    zs = np.concatenate([_finite_heights(s, zmax, log).ravel() for s in surfaces])
-    return float(np.nanmin(zs)), float(np.nanmax(zs))
-
-
-def panels_figure(grid: Sequence[Sequence[Surface]], row_labels: Sequence[str], col_labels: Sequence[str],
-                  zmax: float | None = None, log: bool = False, title: str = ""):
-    """Rows x columns of surfaces, each a 3-D view beside its contour map, all on one colour scale; row labels
-    on the left, column labels on top, one labelled colour bar. Returns (figure, panel titles in drawing order)."""
-    plt = _mpl()
-    rows, cols = len(grid), len(grid[0])
-    vmin, vmax = shared_limits([s for r in grid for s in r], zmax, log)
-    levels = np.linspace(vmin, vmax, 21) if vmax > vmin else np.array([vmin - 0.5, vmin + 0.5])
-    drawn: list[str] = []
-    fig = plt.figure(figsize=(6.2 * cols + 1.6, 3.0 * rows + 1.0))
-    top = 1 - 0.9 / (3.0 * rows + 1.0)
-    gs = fig.add_gridspec(rows, 2 * cols, width_ratios=[1.2, 1.0] * cols, wspace=0.35, hspace=0.35,
-                          left=0.07, right=0.9, top=top, bottom=0.6 / (3.0 * rows + 1.0))
-    for i, row in enumerate(grid):
-        for j, s in enumerate(row):
-            ax3 = fig.add_subplot(gs[i, 2 * j], projection="3d")
-            _draw_3d(ax3, s, zmax, log, vmin, vmax, small=True)
-            ax3.set_zlim(vmin, vmax)
-            axc = fig.add_subplot(gs[i, 2 * j + 1])
-            _draw_contour(axc, s, zmax, log, levels, small=True)
-            axc.tick_params(labelsize=6)
-            if i == 0:
-                x_mid = (gs[0, 2 * j].get_position(fig).x0 + gs[0, 2 * j + 1].get_position(fig).x1) / 2
-                fig.text(x_mid, top + 0.25 / (3.0 * rows + 1.0), col_labels[j], ha="center", va="bottom",
-                         fontsize=10, weight="bold")
-            if j == 0:
-                pos = gs[i, 0].get_position(fig)
-                fig.text(0.012, (pos.y0 + pos.y1) / 2, row_labels[i], rotation=90, ha="left", va="center",
-                         fontsize=10, weight="bold")
-            drawn.append(f"{row_labels[i]} | {col_labels[j]}")
-    sm = plt.cm.ScalarMappable(cmap=CMAP, norm=plt.Normalize(vmin, vmax))
-    fig.colorbar(sm, cax=fig.add_axes([0.925, 0.15, 0.012, 0.7])).set_label(height_label(zmax, log), fontsize=11)
-    if title:
-        fig.suptitle(title, y=0.995, fontsize=11)
-    return fig, drawn
-
-
-def panels_png(grid: Sequence[Sequence[Surface]], row_labels: Sequence[str], col_labels: Sequence[str], path: Path,
-               zmax: float | None = None, log: bool = False, title: str = "") -> list[str]:
-    """Write panels_figure to ``path``; returns the panel titles in drawing order."""
-    fig, drawn = panels_figure(grid, row_labels, col_labels, zmax, log, title)
-    _save(fig, path, dpi=120)
-    return drawn
-
-
-def animation_frames(surfaces: Sequence[Surface], labels: Sequence[str], zmax: float | None = None,
-                     log: bool = False):
-    """The figure of the animation and frame(k), which draws surface k on the shared colour scale with its
-    label, the surface's method, epoch, grid and images as title, labelled axes and one colour bar."""
-    plt = _mpl()
-    vmin, vmax = shared_limits(surfaces, zmax, log)
-    fig = plt.figure(figsize=(7.5, 5.6))
-    ax = fig.add_subplot(projection="3d")
-    sm = plt.cm.ScalarMappable(cmap=CMAP, norm=plt.Normalize(vmin, vmax))
-    fig.colorbar(sm, ax=ax, shrink=0.6, pad=0.08).set_label(height_label(zmax, log))
-
-    def frame(k: int):
-        ax.clear()
-        _draw_3d(ax, surfaces[k], zmax, log, vmin, vmax)
-        ax.set_zlim(vmin, vmax)
-        ax.set_title(f"{labels[k]}\n{surface_title(surfaces[k].meta)}", fontsize=9)
-        return ax
-
-    return fig, frame
-
-
-def animate(surfaces: Sequence[Surface], labels: Sequence[str], path: Path, zmax: float | None = None,
-            log: bool = False, fps: int = 1) -> None:
-    """A GIF stepping through ``surfaces`` (e.g. one method at each LR decay), frames from animation_frames."""
-    plt = _mpl()
-    from matplotlib.animation import FuncAnimation, PillowWriter
-
-    fig, frame = animation_frames(surfaces, labels, zmax, log)
-    anim = FuncAnimation(fig, frame, frames=len(surfaces))
-    atomic_write(path, lambda tmp: anim.save(tmp, writer=PillowWriter(fps=fps)), keep_suffix=True)
-    plt.close(fig)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from landscape import render
+from landscape import panels, render
 from landscape.plot import main
 from landscape.store import Surface, load_surface
 from landscape.vtkio import Z_EXTENT_RATIO, heights, write_vtk
@@ -187,7 +187,7 @@ def test_panels_rows_columns_one_bar_readable_ticks(real, tmp_path):
     _, s = real
     rows = ["Scratch", "CutMix", "Label KD", "Feature KD", "CutMix+Feature KD"]
     cols = ["end of LR step 1", "end of LR step 2"]
-    fig, drawn = render.panels_figure([[s, s] for _ in rows], rows, cols, log=True)
+    fig, drawn = panels.panels_figure([[s, s] for _ in rows], rows, cols, log=True)
     texts = [t.get_text() for t in fig.texts]
     assert all(r in texts for r in rows) and all(c in texts for c in cols)
     bars = [a for a in fig.axes if a.get_ylabel() == "ln(loss + 0.1)" and a.name != "3d" and not a.get_xlabel()]
@@ -196,17 +196,17 @@ def test_panels_rows_columns_one_bar_readable_ticks(real, tmp_path):
     assert len(contours) == len(rows) * len(cols)
     assert all(a.get_ylabel() == "direction 2 (filter-normalized)" for a in contours)
     assert not any(_ticks_overlap(fig, a) for a in contours)
-    assert len(drawn) == 10 and render.panels_png([[s, s]], rows[:1], cols, tmp_path / "p.png") == drawn[:2]
+    assert len(drawn) == 10 and panels.panels_png([[s, s]], rows[:1], cols, tmp_path / "p.png") == drawn[:2]
     assert _nonblank(tmp_path / "p.png") > 100
 
 
 def test_animation_frames_are_titled_and_labelled(real, tmp_path):
     _, s = real
-    fig, frame = render.animation_frames([s, s], ["Scratch, step 1", "Scratch, step 2"], log=True)
+    fig, frame = panels.animation_frames([s, s], ["Scratch, step 1", "Scratch, step 2"], log=True)
     ax = frame(1)
     assert ax.get_title().startswith("Scratch, step 2\nscratch, epoch 3") and ax.get_zlabel() == "ln(loss + 0.1)"
     assert ax.get_xlabel() == "direction 1 (filter-normalized)"
-    render.animate([s, s], ["a", "b"], tmp_path / "a.gif")
+    panels.animate([s, s], ["a", "b"], tmp_path / "a.gif")
     from PIL import Image
 
     assert Image.open(tmp_path / "a.gif").n_frames == 2
