@@ -122,15 +122,20 @@ def draw_contour(ax, s: Surface, zmax: float | None, log: bool, levels: np.ndarr
     ax.set_ylabel(yl, fontsize=7 if small else 10)
     ax.xaxis.set_major_locator(MaxNLocator(4 if small else 6))
     ax.yaxis.set_major_locator(MaxNLocator(4 if small else 6))
-    ax.set_aspect("equal")
+    # Equal units on both axes keep distances true, unless one range is far longer (a trajectory's PC2 often
+    # spans 1% of PC1): then the map would be a sliver, so the axes fill the panel and the ticks give the scale.
+    ratio = np.ptp(s.xcoords) / max(np.ptp(s.ycoords), 1e-300)
+    if 0.25 <= ratio <= 4:
+        ax.set_aspect("equal")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper right", fontsize=6 if small else 8)
+        ax.legend(loc="best", fontsize=6 if small else 8)
     return cs
 
 
 def contour_figure(s: Surface, zmax: float | None = None, log: bool = False, title: str | None = None,
                    levels: np.ndarray | None = None):
-    """2-D contour map (filled, with lines) of the heights, labelled axes and colour bar, equal aspect."""
+    """2-D contour map (filled, with lines) of the heights, labelled axes and colour bar; equal aspect unless one
+    range is more than 4 times the other."""
     plt = pyplot()
     levels = contour_levels(s, zmax, log) if levels is None else levels
     fig, ax = plt.subplots(figsize=(6.4, 5.6))

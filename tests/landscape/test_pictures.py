@@ -143,6 +143,21 @@ def test_trajectory_axes_name_the_principal_components(real):
     assert ax.get_xlabel() == "PC1 (91.2% var)" and ax.get_ylabel() == "PC2 (5.0% var)"
 
 
+def test_a_long_thin_trajectory_map_fills_its_panel(real):
+    """A trajectory's PC2 range is often ~1% of PC1's: equal aspect would draw a sliver with crowded ticks."""
+    _, s = real
+    coords = [[-1.1, 0.06], [-0.1, 0.11], [0.0, 0.0]]
+    meta = dict(s.meta, kind="trajectory", trajectory_coords=coords, trajectory_explained_variance_ratio=[0.99, 0.01])
+    thin = Surface(np.linspace(-1.35, 0.25, s.loss.shape[0]), np.linspace(-0.02, 0.13, s.loss.shape[1]), s.loss,
+                   s.acc, meta)
+    fig = render.contour_figure(thin)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    box = ax.get_window_extent()
+    assert box.height > 0.5 * box.width and not _ticks_overlap(fig, ax)
+    assert ax.get_legend().get_texts()[0].get_text() == "training path"
+
+
 def test_3d_renders_have_axes_title_and_a_bar_beside_the_mesh(real, tmp_path, monkeypatch):
     d, s = real
     assert _nonblank(d / "s3d.png") > 100
