@@ -2,14 +2,9 @@
 data, split, kind): e.g. "scratch, epoch 160; resnet56; 51x51 grid; 50,000 train images"."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
-
-def images_used(meta: dict[str, Any]) -> int | None:
-    """The image count in the metadata's data description ("... (50000 images)"), or None."""
-    m = re.search(r"\((\d+) images\)", str(meta.get("data", "")))
-    return int(m.group(1)) if m else None
+from landscape.store import images_used
 
 
 def grid_text(meta: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from landscape.config import GridSpec
 from landscape.li import write_li_h5
 from landscape.paraview import script_path
 from landscape.render import contour_levels, contour_png, render_png
-from landscape.store import Surface, store_path
+from landscape.store import Surface, images_used, store_path
 from landscape.vtkio import VTK_SUFFIXES, trajectory_polyline, write_vtk
 from training.checkpoint import atomic_write, atomic_write_text, load_model
 from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_int, positive_float, positive_int,
@@ -155,11 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"surface {s.loss.shape} of {a.checkpoint}: centre loss {centre:.4f}, min {s.loss.min():.4f}, "
               f"max {s.loss.max():.4f}, cos(x, y) = {s.meta['cos_xy'] if s.meta['cos_xy'] is not None else 'n/a'}")
         if a.sharpness:
-            from landscape.sharpness import sharpness_report, summary_line, surface_images
+            from landscape.sharpness import sharpness_report, summary_line
             from training.data import checkpoint_split
 
             model, ck = load_model(a.checkpoint)
-            surface_n = surface_images(s)
+            surface_n = images_used(s.meta)
             n = a.sharpness_images if surface_n is None else min(surface_n, a.sharpness_images)
             data = checkpoint_split(ck["config"], a.split, n, a.dataset, a.data_dir)
             report = sharpness_report(model.to(device), data.normalized(device), data.labels.to(device), s)

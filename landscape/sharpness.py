@@ -23,7 +23,6 @@ Flatness of a computed surface, in grid units: see ``flatness``.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -35,7 +34,7 @@ from scipy import ndimage
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
-from landscape.store import Surface
+from landscape.store import Surface, images_used
 from training.errors import UserError
 
 Params = dict[str, torch.Tensor]
@@ -190,14 +189,6 @@ def sharpness_report(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     return report
 
 
-def surface_images(surface: Surface) -> int | None:
-    """Images behind each surface point: meta "images", else the "(N images)" of meta "data"; None if unknown."""
-    if isinstance(surface.meta.get("images"), int):
-        return surface.meta["images"]
-    found = re.search(r"\((\d+) images\)", str(surface.meta.get("data", "")))
-    return int(found.group(1)) if found else None
-
-
 def flatness(surface: Surface, cells: tuple[int, ...] = (1, 2, 5),
              deltas: tuple[float, ...] = (0.1, 0.5, 1.0)) -> dict[str, Any]:
     """Flatness of a computed surface around its centre c (the grid point nearest the origin), in grid units:
@@ -217,7 +208,7 @@ def flatness(surface: Surface, cells: tuple[int, ...] = (1, 2, 5),
     c = surface.centre_index()
     centre = float(loss[c])
     high = np.where(np.isfinite(loss), loss, np.inf)
-    out: dict[str, Any] = {"surface_centre_loss": centre, "surface_images": surface_images(surface),
+    out: dict[str, Any] = {"surface_centre_loss": centre, "surface_images": images_used(surface.meta),
                            "grid_points": int(loss.size), "grid_cell_x": _spacing(surface.xcoords),
                            "grid_cell_y": None if surface.is_1d else _spacing(surface.ycoords)}
     for k in cells:

@@ -5,6 +5,7 @@ only the points the mask marks as missing. Li et al.'s HDF5 files are read and w
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,13 @@ class Surface:
     def centre_index(self) -> tuple[int, ...]:
         ix = int(np.argmin(np.abs(self.xcoords)))
         return (ix,) if self.is_1d else (ix, int(np.argmin(np.abs(self.ycoords))))
+
+
+def images_used(meta: dict[str, Any]) -> int | None:
+    """Images behind each surface point: the count in the metadata's data description ("... (50000 images)",
+    as compute_surface writes it), or None when the metadata has none."""
+    m = re.search(r"\((\d+) images\)", str(meta.get("data", "")))
+    return int(m.group(1)) if m else None
 
 
 def store_path(out: Path) -> Path:
