@@ -98,6 +98,12 @@ class TrainConfig:
         return sorted({e for e in self.lr_milestones if 0 < e < self.epochs} | {self.epochs})
 
 
+def with_defaults(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored config.json record with every TrainConfig key it lacks (written before the key existed) at its
+    default, so an older run compares equal to a new one made with the same flags."""
+    return {**TrainConfig().to_json(), **record}
+
+
 # Runtime options that do not change the result; they are not part of config.json.
 @dataclass(frozen=True)
 class RuntimeOptions:

@@ -135,8 +135,7 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
     test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
     teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
     record = {**cfg.to_json(), "teacher_sha256": teacher_sha, "train_images": len(train_set)}
-    defaults = TrainConfig().to_json()
-    decision = check_run_dir(out_dir, record, overwrite, defaults)  # refuse before creating or locking anything
+    decision = check_run_dir(out_dir, record, overwrite)  # refuse before creating or locking anything
     late = [e for e in cfg.lr_milestones if e >= cfg.epochs]
     if late:
         log(f"note: --lr-milestones {late} lie at or past --epochs {cfg.epochs} and do not apply in this run", quiet)
@@ -144,7 +143,7 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir, f"run directory {out_dir}") if dist.is_main else contextlib.nullcontext():
         if dist.is_main:
-            decision = check_run_dir(out_dir, record, overwrite, defaults)  # again: nobody else changes it now
+            decision = check_run_dir(out_dir, record, overwrite)  # again: nobody else changes it now
             start_run_dir(out_dir, record, decision)
         barrier(dist)
         return _train(cfg, out_dir, opts, decision == "resume", device, dist, train_set, test_set, teacher, teacher_sha)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from training.config import TrainConfig
+from training.config import with_defaults
 from training.errors import UserError
 
 # config.json keys that never change a result (speed, bookkeeping) or that name a file whose sha256 is compared.
@@ -34,8 +34,7 @@ def check_poolable(runs: Sequence[tuple[str, dict[str, Any]]], scope: str = "row
     skip = IGNORED if scope == "row" else IGNORED | METHOD_KEYS
     if not runs:
         return
-    defaults = TrainConfig().to_json()  # keys added after a run was trained take their default value
-    runs = [(label, {**defaults, **cfg}) for label, cfg in runs]
+    runs = [(label, with_defaults(cfg)) for label, cfg in runs]  # keys added after a run was trained
     first_label, first = runs[0]
     for label, cfg in runs[1:]:
         key = _differing_key(first, cfg, skip)

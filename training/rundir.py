@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from training.checkpoint import atomic_write_text
+from training.config import with_defaults
 from training.errors import UserError
 from training.lock import lock_path
 
@@ -37,12 +38,11 @@ def read_config(out_dir: Path) -> dict[str, Any] | None:
         raise UserError(f"{path} is not valid JSON; fix or delete it, or pass --overwrite") from None
 
 
-def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool,
-                  defaults: dict[str, Any] | None = None) -> str:
+def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str:
     """Decide what to do with ``out_dir`` without touching it: 'fresh', 'resume' or 'overwrite'.
 
     A directory holding another config, or other files, is refused unless ``overwrite``. A key missing from
-    the stored config.json (written before the key existed) counts as its value in ``defaults``."""
+    the stored config.json (written before the key existed) counts as its TrainConfig default."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out-dir {out_dir} is a file, not a directory; choose another --out-dir")
     lock_name = lock_path(out_dir).name
@@ -51,10 +51,9 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool,
     if overwrite:
         return "overwrite"
     old = read_config(out_dir)
-    if old is not None:
-        old = {**{k: v for k, v in (defaults or {}).items() if k in config}, **old}
     if old is None:
         raise UserError(f"--out-dir {out_dir} exists and is not an orthokd run directory; choose a new --out-dir or pass --overwrite")
+    old = with_defaults(old)
     if old != config:
         keys = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
         raise UserError(
