@@ -13,7 +13,7 @@ from diversity.config import ScoreConfig
 from diversity.scoring import CheckpointScore
 from diversity.stats import Summary
 from training.checkpoint import atomic_write_text, provenance
-from training.pooling import describe_config
+from training.pooling import describe_config, table_config
 
 HEADER = f"{'method':<20} {'n':>3} {'mean':>10} {'std':>7} {'ErrMargin':>9} {'99% (z)':>9} {'99% (t)':>9} {'Welch p':>9}"
 
@@ -47,15 +47,9 @@ def scored_images(cfg: ScoreConfig, config: dict[str, Any]) -> dict[str, Any]:
             "seed": cfg.seed, "transform": cfg.transform}
 
 
-def table_config(scores: Sequence[CheckpointScore]) -> dict[str, Any]:
-    """The config that speaks for the whole table: pooled runs agree on all but the method's keys, so it is the
-    first one that names a teacher (the table's one teacher), else the first."""
-    return next((s.config for s in scores if s.config.get("teacher_sha256")), scores[0].config)
-
-
 def caption(cfg: ScoreConfig, scores: Sequence[CheckpointScore]) -> str:
     """One line: the runs' training setup (training.pooling.describe_config) and the scored images."""
-    trained = describe_config(table_config(scores))
+    trained = describe_config(table_config([s.config for s in scores]))
     im = scored_images(cfg, scores[0].config)
     where = im["data_dir"] or "embedded subset"
     return (f"{trained}; scored on {im['batches']} x {im['batch_size']} = {im['images']} {im['split']} images of "
@@ -85,7 +79,7 @@ def write_results(out_dir: Path, cfg: ScoreConfig, scores: Sequence[CheckpointSc
                         im["batch_size"], im["batches"], im["seed"], s.sha256, s.path])
     atomic_write_text(paths[1], buf.getvalue())
     if pairwise:
-        setup = training_columns(table_config(scores))
+        setup = training_columns(table_config([s.config for s in scores]))
         setup["table_teacher_sha256"] = setup.pop("teacher_sha256")  # the KD rows' teacher, named for the whole table
         rows = [{**r, **setup} for r in pairwise]
         buf = io.StringIO()

@@ -14,7 +14,7 @@ from diversity.runs import RunCheckpoint, run_record
 from training.checkpoint import load_model, sha256_file
 from training.data import ImageSet, checkpoint_split
 from training.errors import UserError
-from training.pooling import check_poolable
+from training.pooling import check_table
 
 
 @dataclass
@@ -61,12 +61,15 @@ def pooled_config(item: RunCheckpoint, ckpt: dict) -> dict[str, Any]:
             "teacher_sha256": ckpt["method"].get("teacher_sha256"), "checkpoint_epoch": ckpt["epoch"]}
 
 
-def check_pooled(loaded: Sequence[Loaded]) -> None:
-    """The runs of each method may form one row, and all rows one table (training.pooling.check_poolable)."""
-    runs = [(it.method, label(it), pooled_config(it, ck)) for it, ck, _ in loaded]
-    for method in dict.fromkeys(m for m, _, _ in runs):
-        check_poolable([(name, c) for m, name, c in runs if m == method], scope="row")
-    check_poolable([(name, c) for _, name, c in runs], scope="table")
+def pooled_configs(loaded: Sequence[Loaded]) -> list[dict[str, Any]]:
+    """pooled_config of every checkpoint, after checking that the runs of each method may form one row and all
+    rows one table (training.pooling.check_table)."""
+    configs = [pooled_config(it, ck) for it, ck, _ in loaded]
+    rows: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for (it, _, _), config in zip(loaded, configs):
+        rows.setdefault(it.method, []).append((label(it), config))
+    check_table(rows)
+    return configs
 
 
 def scoring_images(cfg: ScoreConfig, config: dict) -> ImageSet:
@@ -80,7 +83,7 @@ def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.
     """Every checkpoint scored on the same ``cfg.batches`` batches; TF32 is switched off for the duration."""
     from tqdm.auto import tqdm
 
-    check_pooled(loaded)
+    configs = pooled_configs(loaded)
     images = scoring_images(cfg, loaded[0][1]["config"])
     batches = [b.to(device) for b in draw_batches(images, cfg.batch_size, cfg.batches, cfg.seed, cfg.transform)]
     tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
@@ -88,9 +91,9 @@ def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.
     results = []
     try:
         bar = tqdm(total=len(loaded) * len(batches), desc="score", unit="batch", file=sys.stderr, disable=quiet)
-        for it, ck, model in loaded:
+        for (it, ck, model), config in zip(loaded, configs):
             res = CheckpointScore(it.method, label(it), str(it.path), sha256_file(it.path), it.seed, dict(ck["arch"]),
-                                  pooled_config(it, ck))
+                                  config)
             # One copy per checkpoint: in train mode BN normalizes with each batch's own statistics, so the
             # running statistics the copy accumulates never reach an output; the checkpoint's stay untouched.
             m = scoring_copy(model, cfg.bn_mode).to(device)

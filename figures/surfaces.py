@@ -10,7 +10,7 @@ import torch
 from diversity.runs import discover_runs
 from figures.hessian import HessianSettings, hessian_numbers
 from figures.paper import SURFACE_TABLES
-from figures.pooled import check_table, read_run_config, setup_line, table_setup
+from figures.pooled import read_run_config, setup_line, table_setup
 from figures.tables import write_table
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
@@ -20,6 +20,7 @@ from landscape.sharpness import flatness
 from landscape.store import Surface
 from landscape.vtkio import write_vtk
 from training.errors import UserError
+from training.pooling import check_table
 from training.rundir import milestone_name
 
 def rise_label(cells: int) -> str:

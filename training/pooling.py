@@ -7,7 +7,7 @@ Anything else is refused with one line that names the key and two runs that disa
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from training.config import with_defaults
 from training.errors import UserError
@@ -48,6 +48,20 @@ def check_poolable(runs: Sequence[tuple[str, dict[str, Any]]], scope: str = "row
             if cfg["teacher_sha256"] != taught[0][1]["teacher_sha256"]:
                 raise UserError(f"runs {taught[0][0]} and {label} differ in teacher_sha256 (distilled from different "
                                 "teachers); one table needs one teacher: retrain with the same --teacher")
+
+
+def check_table(rows: Mapping[str, Sequence[tuple[str, dict[str, Any]]]]) -> None:
+    """``rows`` = {row name: [(label, config), ...]}: every row's runs may be pooled into one row
+    (``check_poolable`` scope "row"), and all runs of all rows into one table (scope "table")."""
+    for runs in rows.values():
+        check_poolable(list(runs), scope="row")
+    check_poolable([r for runs in rows.values() for r in runs], scope="table")
+
+
+def table_config(configs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The config that speaks for a whole table in a caption: runs of one table agree on all but the method's
+    keys, so it is the first that names a teacher (check_table makes that the table's one teacher), else the first."""
+    return next((c for c in configs if c.get("teacher_sha256")), configs[0])
 
 
 def describe_config(cfg: dict[str, Any], images: int | None = None) -> str:

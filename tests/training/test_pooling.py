@@ -34,3 +34,14 @@ def test_a_config_written_before_a_key_existed_pools_with_its_default():
     check_poolable([("old", old), ("new", _cfg(seed=1))], "row")
     with pytest.raises(UserError, match="differ in shortcut"):
         check_poolable([("old", old), ("new", _cfg(seed=1, shortcut="conv"))], "row")
+
+
+def test_check_table_checks_rows_then_the_table_and_table_config_names_its_teacher():
+    from training.pooling import check_table, table_config
+
+    scratch, kd = _cfg(), {**_cfg(method="label_kd", teacher="t.pt"), "teacher_sha256": "x"}
+    with pytest.raises(UserError, match="runs s0 and s1 differ in width"):
+        check_table({"scratch": [("s0", scratch), ("s1", _cfg(seed=1, width=8))], "label_kd": [("k0", kd)]})
+    with pytest.raises(UserError, match="runs s0 and k0 differ in lr"):
+        check_table({"scratch": [("s0", scratch)], "label_kd": [("k0", {**kd, "lr": 0.05})]})
+    assert table_config([scratch, kd]) is kd and table_config([scratch]) is scratch
