@@ -63,13 +63,12 @@ def preset_sizes(spec: StudySpec) -> str:
 
 def sized(a, spec: StudySpec) -> tuple[ScoreConfig, GridSpec, int, int, HessianSettings]:
     """Score config, grid, runs per method, surface seed and Hessian settings: each flag, else its preset value."""
-    cfg = ScoreConfig(batch_size=a.batch_size or spec.score_batch_size, batches=a.batches or spec.score_batches,
-                      bn_mode=a.bn_mode)
-    steps = a.steps or spec.surface_steps
-    grid = GridSpec(xsteps=steps, ysteps=steps, max_images=a.max_images or spec.surface_max_images)
+    spec = replace(spec, surface_steps=a.steps or spec.surface_steps,
+                   surface_max_images=a.max_images or spec.surface_max_images,
+                   score_batch_size=a.batch_size or spec.score_batch_size, score_batches=a.batches or spec.score_batches,
+                   sharpness=replace(spec.sharpness, images=a.sharpness_images or spec.sharpness.images))
     seed = spec.surface_seed if a.surface_seed is None else a.surface_seed
-    sharpness = replace(spec.sharpness, images=a.sharpness_images or spec.sharpness.images)
-    return cfg, grid, a.runs or len(spec.seeds), seed, sharpness
+    return spec.score_config(a.bn_mode), spec.grid(), a.runs or len(spec.seeds), seed, spec.sharpness
 
 
 def require_real_data_runs(runs_dir: Path) -> None:

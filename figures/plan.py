@@ -11,8 +11,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from diversity.config import ScoreConfig
 from figures.hessian import HessianSettings
 from figures.paper import SURFACE_TABLES, TABLE6_ROWS
+from landscape.config import GridSpec
 from training.errors import UserError
 
 
@@ -44,6 +46,14 @@ class StudySpec:
     def surface_methods(self) -> tuple[str, ...]:
         wanted = {m for rows in SURFACE_TABLES.values() for m in rows}
         return tuple(m for m in self.methods if m in wanted)
+
+    def grid(self) -> GridSpec:
+        """The surfaces' grid: surface_steps x surface_steps on Li's [-1, 1]^2, on surface_max_images images."""
+        return GridSpec(xsteps=self.surface_steps, ysteps=self.surface_steps, max_images=self.surface_max_images)
+
+    def score_config(self, bn_mode: str = ScoreConfig.bn_mode) -> ScoreConfig:
+        """Table 6's NASWOT scoring: score_batches shared batches of score_batch_size images."""
+        return ScoreConfig(batch_size=self.score_batch_size, batches=self.score_batches, bn_mode=bn_mode)
 
 
 FULL = StudySpec()

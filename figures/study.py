@@ -15,14 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from diversity.config import ScoreConfig
 from figures.jobs import Job, manifest_path, outputs_complete, run_jobs, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
 from figures.probe import Rates, probe
 from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
-from landscape.config import GridSpec
 from landscape.store import load_surface
 from training.cli import Parser, add_common_flags, log, positive_int, resolve_device, run_cli
 from training.data import checkpoint_split
@@ -68,21 +66,13 @@ def study_spec(a) -> StudySpec:
     return spec
 
 
-def grid_of(spec: StudySpec) -> GridSpec:
-    return GridSpec(xsteps=spec.surface_steps, ysteps=spec.surface_steps, max_images=spec.surface_max_images)
-
-
-def score_config(spec: StudySpec) -> ScoreConfig:
-    return ScoreConfig(batch_size=spec.score_batch_size, batches=spec.score_batches)
-
-
 def _surface_done(path: Path) -> bool:
     return path.is_file() and load_surface(path).done
 
 
 def analysis_jobs(spec: StudySpec, runs_dir: Path, figs: Path, rates: Rates, device) -> list[Job]:
     """Surfaces, Table 6 and Tables 7-8; a table job is done when its manifest and every file it lists exist."""
-    grid = grid_of(spec)
+    grid = spec.grid()
     n_surf = spec.surface_max_images or len(checkpoint_split(train_config(spec, "scratch", 0, None).to_json(), "train"))
     seed = spec.surface_seed
     jobs = []
@@ -93,7 +83,7 @@ def analysis_jobs(spec: StudySpec, runs_dir: Path, figs: Path, rates: Rates, dev
                             lambda p=path: _surface_done(p),
                             lambda m=method, ep=e: ensure_surface(runs_dir, m, seed, ep, grid, device)))
     n_ckpt = len(spec.methods) * len(spec.seeds)
-    cfg = score_config(spec)
+    cfg = spec.score_config()
     table6 = manifest_path(figs, "table6")
     jobs.append(Job("score", "table6", n_ckpt * cfg.batches * cfg.batch_size / rates.train_images_per_s + 5,
                     lambda: outputs_complete(table6),
