@@ -37,13 +37,18 @@ def log_loss(loss: np.ndarray) -> np.ndarray:
     return np.log(np.asarray(loss, dtype=float) + 0.1)
 
 
-def heights(s: Surface, zmax: float | None = None, log: bool = False, zscale: float = 1.0) -> np.ndarray:
-    """zscale * [ln](min(loss, zmax) [+ 0.1]): clip at zmax first, then the log. Non-finite losses stay
-    non-finite (NaN clipped stays NaN; +inf clipped becomes zmax)."""
-    z = np.asarray(s.loss, dtype=float)
+def loss_heights(loss: np.ndarray, zmax: float | None = None, log: bool = False) -> np.ndarray:
+    """[ln](min(loss, zmax) [+ 0.1]): clip at zmax first, then the log. Non-finite losses stay non-finite
+    (NaN clipped stays NaN; +inf clipped becomes zmax)."""
+    z = np.asarray(loss, dtype=float)
     if zmax is not None:
         z = np.minimum(z, zmax)
-    return (log_loss(z) if log else z) * zscale
+    return log_loss(z) if log else z
+
+
+def heights(s: Surface, zmax: float | None = None, log: bool = False, zscale: float = 1.0) -> np.ndarray:
+    """zscale * loss_heights of the surface's losses."""
+    return loss_heights(s.loss, zmax, log) * zscale
 
 
 def height_label(zmax: float | None, log: bool) -> str:
@@ -88,7 +93,7 @@ def surface_mesh(s: Surface, zmax: float | None = None, log: bool = False, zscal
     x, y = s.xcoords, (s.ycoords if not s.is_1d else np.zeros(1))
     loss = np.asarray(s.loss, dtype=float).reshape(len(x), len(y))
     acc = np.asarray(s.acc, dtype=float).reshape(len(x), len(y))
-    z = _filled(heights(Surface(x, y, loss, acc, s.meta), zmax, log)) * k
+    z = _filled(loss_heights(loss, zmax, log)) * k
     X, Y = np.meshgrid(x, y, indexing="ij")
     grid = pv.StructuredGrid(X, Y, z)
     arrays = (("loss", loss), ("log_loss", log_loss(loss)), ("accuracy", acc), ("error", 100.0 - acc),
@@ -141,8 +146,7 @@ def trajectory_polyline(s: Surface, zmax: float | None = None, log: bool = False
     if not coords or not losses or s.is_1d:
         return None
     k = resolve_zscale(s, zmax, log, zscale)
-    path = Surface(np.zeros(0), np.zeros(0), np.asarray(losses, dtype=float), np.zeros(len(losses)), {})
     c = np.asarray(coords, dtype=float)
-    line = pv.lines_from_points(np.column_stack([c[:, 0], c[:, 1], _filled(heights(path, zmax, log)) * k]))
+    line = pv.lines_from_points(np.column_stack([c[:, 0], c[:, 1], _filled(loss_heights(losses, zmax, log)) * k]))
     line.point_data["loss"] = np.asarray(losses, dtype=float)
     return line
