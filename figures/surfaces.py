@@ -56,11 +56,18 @@ def surface_path(runs_dir: Path, method: str, seed: int, epoch: int) -> Path:
     return runs_dir / "surfaces" / f"{method}-s{seed}_e{epoch:03d}.npz"
 
 
-def ensure_surface(runs_dir: Path, method: str, seed: int, epoch: int, spec: GridSpec, device: torch.device,
-                   quiet: bool = True) -> Surface:
-    run_dir, _ = surface_run(runs_dir, method, seed)
+def run_surface(run_dir: Path, runs_dir: Path, method: str, seed: int, epoch: int, spec: GridSpec,
+                device: torch.device, quiet: bool = True) -> Surface:
+    """The surface of ``run_dir``'s checkpoint of ``epoch``, computed or resumed in its store under RUNS_DIR/surfaces/."""
     return compute_surface(run_dir / milestone_name(epoch), spec, surface_path(runs_dir, method, seed, epoch), device,
                            EngineOptions(), quiet=quiet)
+
+
+def ensure_surface(runs_dir: Path, method: str, seed: int, epoch: int, spec: GridSpec, device: torch.device,
+                   quiet: bool = True) -> Surface:
+    """run_surface of the run of ``method`` with ``seed``, found under ``runs_dir`` (surface_run)."""
+    run_dir, _ = surface_run(runs_dir, method, seed)
+    return run_surface(run_dir, runs_dir, method, seed, epoch, spec, device, quiet)
 
 
 def table_runs(table: int, runs_dir: Path, seed: int) -> tuple[dict[str, Path], list[int], dict[str, dict]]:
@@ -104,7 +111,7 @@ def make_surface_table(table: int, runs_dir: Path, out_dir: Path, spec: GridSpec
     grid: list[list[Surface]] = []
     hessian, flat = [], []
     for method, label in labels.items():
-        row = [ensure_surface(runs_dir, method, seed, e, spec, device, quiet) for e in epochs]
+        row = [run_surface(runs[method], runs_dir, method, seed, e, spec, device, quiet) for e in epochs]
         grid.append(row)
         for e, s in zip(epochs, row):
             cache = surface_path(runs_dir, method, seed, e).with_suffix(".hessian.json")
