@@ -44,11 +44,15 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: 
 
 
 class Targets(NamedTuple):
-    """Labels of a (possibly mixed) batch: the loss is lam*CE(s, a) + (1-lam)*CE(s, b)."""
+    """Labels of a (possibly mixed) batch: the loss is lam*CE(s, a) + (1-lam)*CE(s, b).
+
+    ``weight`` multiplies this process's loss so that DDP's mean over W ranks is the mean over the global batch:
+    W * n_local / n_global (1 when the ranks hold equal shares, and in a single process)."""
 
     a: torch.Tensor
     b: torch.Tensor
     lam: float
+    weight: float = 1.0
 
 
 def cutmix_box(h: int, w: int, lam: float, cy: int, cx: int) -> tuple[int, int, int, int]:

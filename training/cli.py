@@ -87,8 +87,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
-        if name == "cuda" and "LOCAL_RANK" in os.environ:
-            name = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+        local = os.environ.get("LOCAL_RANK")
+        if name == "cuda" and local is not None:
+            name = f"cuda:{int(local)}"
+        elif local is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1 and name != f"cuda:{int(local)}":
+            raise UserError(f"--device {name} under torchrun would put several ranks on one GPU; pass --device cuda "
+                            "(each rank then takes cuda:LOCAL_RANK)")
     try:
         return torch.device(name)
     except RuntimeError:

@@ -67,6 +67,8 @@ class TrainConfig:
     # Added after the first release; defaults keep older config.json files meaning what they meant.
     shortcut: str = "pad"  # stride-2 shortcut: pad (grad flows), pad-detached (rethinking-network-pruning), conv (1x1, Li)
     normalization: str = "cifar"  # mean/std preset: cifar (true CIFAR std) or rethinking (std 0.2023/0.1994/0.2010)
+    tf32: bool = False  # TF32 convolutions/matmuls on CUDA (PyTorch's default for convs); off = IEEE fp32 (§13)
+    sync_bn: bool = True  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm), as one process
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -100,8 +102,9 @@ class TrainConfig:
 
 def with_defaults(record: dict[str, Any]) -> dict[str, Any]:
     """A stored config.json record with every TrainConfig key it lacks (written before the key existed) at its
-    default, so an older run compares equal to a new one made with the same flags."""
-    return {**TrainConfig().to_json(), **record}
+    default, so an older run compares equal to a new one made with the same flags. Records written before
+    ``world_size`` was recorded come from one process."""
+    return {**TrainConfig().to_json(), "world_size": 1, **record}
 
 
 # Runtime options that do not change the result; they are not part of config.json.
@@ -112,6 +115,7 @@ class RuntimeOptions:
     tensorboard: bool = False  # write TensorBoard scalars under OUT_DIR/tb
     stop_after_epoch: int | None = None  # stop cleanly after this epoch (time-sliced jobs); a re-run resumes
     save_every: int = 0  # also keep ckpt_eXXX.pt every this many epochs (loss-surface trajectories); 0 = off
+    deterministic: bool = False  # deterministic GPU kernels, no cuDNN autotuning: bitwise-repeatable on a GPU, slower
 
     def __post_init__(self) -> None:
         if self.save_every < 0:

@@ -60,8 +60,10 @@ class ImageSet:
 
 
 def normalize(images_u8: torch.Tensor, mean, std, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    m = torch.tensor(mean, device=images_u8.device, dtype=dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=images_u8.device, dtype=dtype).view(1, -1, 1, 1)
+    """(x/255 - mean)/std per channel. ``mean``/``std`` are tuples or tensors; tensors already on the images' device
+    in ``dtype`` are used as they are (no host-to-device copy per batch)."""
+    m = torch.as_tensor(mean, device=images_u8.device, dtype=dtype).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, device=images_u8.device, dtype=dtype).view(1, -1, 1, 1)
     return (images_u8.to(dtype) / 255.0 - m) / s
 
 

@@ -1,5 +1,9 @@
-"""torch.distributed plumbing for ``torchrun`` (docs/reference.md §5): rank/world from the environment, NCCL on
-GPUs and gloo on CPUs, only rank 0 writes. Without torchrun everything degrades to one process."""
+"""torch.distributed plumbing for ``torchrun`` (docs/reference.md §5, §13): rank/world from the environment, NCCL on
+GPUs and gloo on CPUs, only rank 0 writes. Without torchrun everything degrades to one process.
+
+On GPUs each rank binds ``cuda:LOCAL_RANK`` with ``torch.cuda.set_device`` *before* the process group exists and
+passes it as ``device_id``, and barriers name that device, so no rank silently shares GPU 0 with rank 0.
+"""
 from __future__ import annotations
 
 import os
@@ -13,6 +17,7 @@ import torch.distributed as dist
 class DistInfo:
     rank: int = 0
     world_size: int = 1
+    device: torch.device | None = None  # this rank's CUDA device (None on CPU / gloo)
 
     @property
     def is_main(self) -> bool:
@@ -23,14 +28,24 @@ class DistInfo:
         return self.world_size > 1
 
 
+def requested_world_size() -> int:
+    """The number of processes torchrun started (WORLD_SIZE), 1 without torchrun."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group that torchrun describes in RANK / WORLD_SIZE / MASTER_ADDR."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if requested_world_size() <= 1:
         return DistInfo()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size())
+        if cuda:
+            dist.init_process_group(backend="nccl", device_id=device)
+        else:
+            dist.init_process_group(backend="gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), device if cuda else None)
 
 
 def shutdown(info: DistInfo) -> None:
@@ -40,7 +55,7 @@ def shutdown(info: DistInfo) -> None:
 
 def barrier(info: DistInfo) -> None:
     if info.enabled:
-        dist.barrier()
+        dist.barrier(device_ids=[info.device.index] if info.device is not None else None)
 
 
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:

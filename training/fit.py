@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from training.backends import configure_backends
 from training.checkpoint import load_checkpoint, load_model, provenance, save_checkpoint, sha256_file
 from training.cli import log, resolve_device
 from training.config import RuntimeOptions, TrainConfig
@@ -21,10 +22,11 @@ from training.data import ImageSet, load_split
 from training.distributed import DistInfo, barrier, init_distributed, shutdown
 from training.errors import CheckpointError, UserError
 from training.lock import exclusive_lock
-from training.loop import DeviceSplit, evaluate, train_one_epoch
+from training.loop import DeviceSplit, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
-from training.models import build_model
+from training.models import build_model, compile_model
 from training.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
+from training.syncbn import convert_sync_batchnorm
 
 RESUME_FIX = "pass --overwrite to start this run again"
 
@@ -41,6 +43,12 @@ def load_teacher(path: str, num_classes: int) -> tuple[nn.Module, str]:
             "pass a teacher trained on the same dataset"
         )
     return teacher, sha256_file(path)
+
+
+def run_record(cfg: TrainConfig, teacher_sha: str | None, train_images: int, world_size: int) -> dict[str, Any]:
+    """What config.json holds (equality decides resume): the config, the teacher's sha256, the number of training
+    images and of processes (a DDP run resumed under another process count is refused)."""
+    return {**cfg.to_json(), "teacher_sha256": teacher_sha, "train_images": train_images, "world_size": world_size}
 
 
 def _check_config(cfg: TrainConfig, dist: DistInfo) -> None:
@@ -60,6 +68,10 @@ class Run:
         self.arch = {"name": cfg.model, "num_classes": num_classes, "width": cfg.width, "shortcut": cfg.shortcut}
         torch.manual_seed(cfg.seed)
         student = build_model(cfg.model, num_classes, width=cfg.width, shortcut=cfg.shortcut)
+        if dist.enabled and cfg.sync_bn:
+            student = convert_sync_batchnorm(student, device)
+        if cfg.compile and teacher is not None:
+            compile_model(teacher)
         self.objective = build_objective(cfg.method, student, teacher, cfg).to(device)
         if cfg.channels_last:
             self.objective.to(memory_format=torch.channels_last)
@@ -71,9 +83,8 @@ class Run:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
         self.epoch, self.step = 0, 0
         if cfg.compile:
-            # In place, so state_dict keys stay clean; the loss terms stay eager, so CutMix's varying lambda
-            # does not trigger recompiles.
-            student.compile()
+            # The networks only: the loss terms stay eager, so CutMix's varying lambda does not trigger recompiles.
+            compile_model(student)
         self.train_module: nn.Module = self.objective
         if dist.enabled:
             self.train_module = DistributedDataParallel(self.objective, device_ids=[device.index] if device.type == "cuda" else None)
@@ -121,6 +132,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOpt
     lock on ``out_dir`` for the whole run, so a second process on the same directory is refused."""
     out_dir = Path(out_dir)
     device = resolve_device(opts.device)
+    configure_backends(cfg.tf32, opts.deterministic)
     dist = init_distributed(device)
     try:
         return _fit(cfg, out_dir, opts, overwrite, device, dist)
@@ -134,7 +146,7 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
     train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images, cfg.normalization)
     test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
     teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
-    record = {**cfg.to_json(), "teacher_sha256": teacher_sha, "train_images": len(train_set)}
+    record = run_record(cfg, teacher_sha, len(train_set), dist.world_size)
     decision = check_run_dir(out_dir, record, overwrite)  # refuse before creating or locking anything
     late = [e for e in cfg.lr_milestones if e >= cfg.epochs]
     if late:
@@ -163,14 +175,16 @@ def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, 
 
     train_data = DeviceSplit.from_imageset(train_set, device)
     test_data = DeviceSplit.from_imageset(test_set, device)
-    per_rank = math.ceil(len(train_data) / dist.world_size)
-    steps_per_epoch = math.ceil(per_rank / (cfg.batch_size // dist.world_size))
+    steps = steps_per_epoch(len(train_data), cfg.batch_size, dist.world_size)
     log(f"{cfg.method} {cfg.model} on {train_set.description}: {len(train_data)} train / {len(test_data)} test images, "
-        f"{cfg.epochs} epochs x {steps_per_epoch} steps, device {device}, {dist.world_size} process(es)", quiet)
+        f"{cfg.epochs} epochs x {steps} steps, device {device}, {dist.world_size} process(es)"
+        f"{', SyncBatchNorm' if dist.enabled and cfg.sync_bn else ''}, {'TF32' if cfg.tf32 else 'IEEE fp32'}"
+        f"{' + bf16 autocast' if cfg.amp_bf16 else ''}", quiet)
     writer = _tensorboard(out_dir, opts, dist)
-    bar = _progress(cfg, run.epoch, per_rank * dist.world_size, quiet)
+    bar = _progress(cfg, run.epoch, len(train_data), quiet)
     milestones = set(cfg.milestone_epochs())
-    rng_note = {"scheme": "per-epoch generators from numpy SeedSequence([seed, epoch, stream, rank])", "seed": cfg.seed}
+    rng_note = {"scheme": "per-epoch generators from numpy SeedSequence([seed, epoch, stream, 0]), the same on every rank",
+                "seed": cfg.seed}
     try:
         while run.epoch < cfg.epochs:
             epoch = run.epoch + 1

@@ -1,8 +1,10 @@
-"""One epoch of training and one evaluation pass (docs/reference.md §5), on data resident on the device.
+"""One epoch of training and one evaluation pass (docs/reference.md §5, §13), on data resident on the device.
 
-Randomness: each epoch draws from generators seeded by (seed, epoch[, rank]) through numpy's
-SeedSequence, so an epoch's data order, crops, flips and CutMix draws do not depend on what ran before:
-a run resumed from ``last.pt`` follows the same stream as an uninterrupted one.
+Randomness: each epoch draws from generators seeded by (seed, epoch) through numpy's SeedSequence, so an
+epoch's data order, crops, flips and CutMix draws do not depend on what ran before: a run resumed from
+``last.pt`` follows the same stream as an uninterrupted one. The generators do not depend on the rank:
+under torchrun every rank builds the same global batch and trains on its share of it, so W processes take
+exactly the steps one process takes (the paper's recipe: global batch 64, one CutMix draw per global batch).
 """
 from __future__ import annotations
 
@@ -23,66 +25,84 @@ from training.distributed import DistInfo, all_reduce_sum
 from training.errors import UserError
 from training.methods import method_spec
 
+# The last key of the augment/host streams was the rank before every rank drew the global batch; it stays 0
+# so single-process runs keep the streams (and the resume) of earlier releases.
+_STREAM_SUFFIX = 0
+
 
 @dataclass
 class EpochGenerators:
-    order: torch.Generator  # data permutation, identical on every rank
-    augment: torch.Generator  # crops, flips, CutMix partner permutation; per rank
-    host: np.random.Generator  # CutMix's per-batch scalars (coin, lambda, box centre); per rank
+    order: torch.Generator  # data permutation
+    augment: torch.Generator  # crops, flips, CutMix partner permutation
+    host: np.random.Generator  # CutMix's per-batch scalars (coin, lambda, box centre)
 
 
-def epoch_generators(seed: int, epoch: int, rank: int, device: torch.device) -> EpochGenerators:
+def epoch_generators(seed: int, epoch: int, device: torch.device) -> EpochGenerators:
+    """The generators of one epoch of the run seeded ``seed`` (the same on every rank)."""
     def torch_gen(*key: int) -> torch.Generator:
         g = torch.Generator(device=device)
         g.manual_seed(int(np.random.SeedSequence([seed, epoch, *key]).generate_state(1, np.uint64)[0] >> 1))
         return g
 
-    return EpochGenerators(torch_gen(0), torch_gen(1, rank), np.random.default_rng([seed, epoch, 2, rank]))
-
-
-def shard_indices(n: int, gens: EpochGenerators, dist: DistInfo, device: torch.device) -> torch.Tensor:
-    """This rank's share of a random permutation of range(n), padded by wrap-around so every rank has
-    the same length (as torch's DistributedSampler)."""
-    perm = torch.randperm(n, generator=gens.order, device=device)
-    per_rank = -(-n // dist.world_size)
-    if per_rank * dist.world_size > n:
-        perm = torch.cat([perm, perm[: per_rank * dist.world_size - n]])
-    return perm[dist.rank :: dist.world_size]
+    return EpochGenerators(torch_gen(0), torch_gen(1, _STREAM_SUFFIX),
+                           np.random.default_rng([seed, epoch, 2, _STREAM_SUFFIX]))
 
 
 @dataclass
 class DeviceSplit:
-    """A split resident on the device: uint8 images (for augmentation) and labels."""
+    """A split resident on the device: uint8 images (for augmentation), labels, and the normalization
+    constants as (3,) device tensors (no host-to-device copy per batch)."""
 
     images: torch.Tensor
     labels: torch.Tensor
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    mean: torch.Tensor
+    std: torch.Tensor
 
     @classmethod
     def from_imageset(cls, s: ImageSet, device: torch.device) -> "DeviceSplit":
-        return cls(s.images.to(device), s.labels.to(device), s.mean, s.std)
+        return cls(s.images.to(device), s.labels.to(device), torch.tensor(s.mean, device=device),
+                   torch.tensor(s.std, device=device))
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
 
+def rank_share(x: torch.Tensor, t: Targets, dist: DistInfo) -> tuple[torch.Tensor, Targets]:
+    """This rank's contiguous share of a global batch (shares differ by at most one image) and the loss weight
+    W * n_local / n_global that makes DDP's gradient mean over ranks the global batch mean."""
+    if not dist.enabled:
+        return x, t
+    n = x.shape[0]
+    lo, hi = n * dist.rank // dist.world_size, n * (dist.rank + 1) // dist.world_size
+    return x[lo:hi], Targets(t.a[lo:hi], t.b[lo:hi], t.lam, dist.world_size * (hi - lo) / n)
+
+
 def training_batches(data: DeviceSplit, cfg: TrainConfig, gens: EpochGenerators, dist: DistInfo
                      ) -> Iterator[tuple[torch.Tensor, Targets]]:
-    """Shuffled, augmented, normalized batches of ``cfg.batch_size / world_size`` images per rank:
-    per-image pad-crop + flip, then CutMix when the method has it, then normalization."""
+    """One epoch in batches of ``cfg.batch_size`` (the last one smaller): the epoch's permutation cut into
+    consecutive global batches, each augmented whole (per-image pad-crop + flip, then CutMix over the global
+    batch when the method has it), normalized, then cut to this rank's share (``rank_share``). Every image is used
+    once per epoch. Under torchrun a last batch with fewer images than ranks is dropped (no rank may be empty)."""
     use_cutmix = method_spec(cfg.method).cutmix
-    local_batch = cfg.batch_size // dist.world_size
-    idx = shard_indices(len(data), gens, dist, data.images.device)
+    perm = torch.randperm(len(data), generator=gens.order, device=data.images.device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    for start in range(0, idx.shape[0], local_batch):
-        b = idx[start : start + local_batch]
+    for start in range(0, perm.shape[0], cfg.batch_size):
+        b = perm[start : start + cfg.batch_size]
+        if b.shape[0] < dist.world_size:
+            break
         x, y = random_crop_flip(data.images[b], gens.augment), data.labels[b]
         if use_cutmix:
             x, targets = cutmix(x, y, gens.host, gens.augment, cfg.cutmix_prob, cfg.cutmix_beta)
         else:
             targets = Targets(y, y, 1.0)
+        x, targets = rank_share(x, targets, dist)
         yield normalize(x, data.mean, data.std).contiguous(memory_format=memory_format), targets
+
+
+def steps_per_epoch(n_images: int, batch_size: int, world_size: int) -> int:
+    """Optimizer steps in one epoch of ``training_batches``."""
+    full, rest = divmod(n_images, batch_size)
+    return full + (1 if rest >= max(world_size, 1) else 0)
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -106,7 +126,7 @@ def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data
     """SGD over one epoch. Loss sums stay on the device (no host sync per step); a non-finite loss is
     detected at the end of the epoch and raised naming the first bad step."""
     objective.train()
-    gens = epoch_generators(cfg.seed, epoch, dist.rank, device)
+    gens = epoch_generators(cfg.seed, epoch, device)
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.float64)
     first_bad = torch.full((), -1, device=device, dtype=torch.int64)
@@ -116,7 +136,7 @@ def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data
         with autocast(device, cfg.amp_bf16):
             res = objective(x, t)
         optimizer.zero_grad(set_to_none=True)
-        res.loss.backward()
+        (res.loss * t.weight if t.weight != 1.0 else res.loss).backward()
         optimizer.step()
         loss = res.loss.detach().float()
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), steps, first_bad)

@@ -12,8 +12,9 @@ from typing import Any, Mapping, Sequence
 from training.config import with_defaults
 from training.errors import UserError
 
-# config.json keys that never change a result (speed, bookkeeping) or that name a file whose sha256 is compared.
-IGNORED = frozenset({"seed", "eval_batch_size", "channels_last", "compile", "teacher"})
+# config.json keys that never change a result (speed, bookkeeping, the process count of a DDP run, which takes the
+# same steps as one process) or that name a file whose sha256 is compared.
+IGNORED = frozenset({"seed", "eval_batch_size", "channels_last", "compile", "teacher", "world_size"})
 # Keys that belong to a method: they may differ between the rows of one table.
 METHOD_KEYS = frozenset({"method", "kd_alpha", "kd_temperature", "feature_beta", "cutmix_prob", "cutmix_beta",
                          "teacher_sha256"})

@@ -56,6 +56,10 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str
     old = with_defaults(old)
     if old != config:
         keys = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        if keys == ["world_size"]:
+            raise UserError(f"{out_dir} was trained by {old['world_size']} process(es), this is {config['world_size']}; "
+                            f"resume it under the same count (torchrun --nproc_per_node {old['world_size']}, or no "
+                            "torchrun for 1), or use another --out-dir")
         raise UserError(
             f"{out_dir} holds a run with a different config (differs in: {', '.join(keys)}); "
             "use another --out-dir, re-run with the same flags to resume, or pass --overwrite to start again"

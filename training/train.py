@@ -68,7 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch-size", type=positive_int, default=D.eval_batch_size, help="images per forward when evaluating")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA (faster; not the exact fp32 recipe)")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW activations (channels_last is faster)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the student and the teacher (forward, and the feature entry points feature KD uses)")
+    p.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=D.tf32,
+                   help="TF32 convolutions and matmuls on CUDA (faster on Ampere+; recorded in config.json). --no-tf32 = "
+                        "IEEE fp32; PyTorch itself would use TF32 for convolutions unless told")
+    p.add_argument("--no-sync-bn", action="store_true",
+                   help="under torchrun, keep per-process BatchNorm statistics (default: SyncBatchNorm over the global "
+                        "batch, so W processes take the steps one process takes; recorded)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic GPU kernels and no cuDNN autotuning: a resumed GPU run then equals an uninterrupted "
+                        "one bitwise (slower); without it GPU runs agree to float tolerance (CPU runs are always bitwise)")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run in --out-dir and start again")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to OUT_DIR/tb")
     p.add_argument("--stop-after-epoch", type=positive_int, default=None,
@@ -88,14 +98,15 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         momentum=a.momentum, weight_decay=a.weight_decay, kd_alpha=a.kd_alpha, kd_temperature=a.kd_temperature,
         feature_beta=a.feature_beta, cutmix_prob=a.cutmix_prob, cutmix_beta=a.cutmix_beta,
         eval_batch_size=a.eval_batch_size, amp_bf16=a.bf16, channels_last=not a.no_channels_last, compile=a.compile,
-        shortcut=a.shortcut, normalization=a.normalization,
+        shortcut=a.shortcut, normalization=a.normalization, tf32=a.tf32, sync_bn=not a.no_sync_bn,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opts = RuntimeOptions(device=args.device, quiet=args.quiet, tensorboard=args.tensorboard,
-                          stop_after_epoch=args.stop_after_epoch, save_every=args.save_every)
+                          stop_after_epoch=args.stop_after_epoch, save_every=args.save_every,
+                          deterministic=args.deterministic)
     last = fit(config_from_args(args), args.out_dir, opts, overwrite=args.overwrite)
     log(f"done: {last}", args.quiet)
     return 0

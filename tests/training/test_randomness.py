@@ -1,11 +1,11 @@
-"""Per-epoch randomness and torchrun shards: every epoch draws a new order and new crops, the same
-(seed, epoch) draws the same ones, and the ranks of one epoch split the data without overlap."""
+"""Per-epoch randomness and torchrun shares: every epoch draws a new order and new crops, the same
+(seed, epoch) draws the same ones, and the ranks of one step split exactly the batch one process trains on."""
 import pytest
 import torch
 
 from training.config import TrainConfig
 from training.distributed import DistInfo
-from training.loop import DeviceSplit, epoch_generators, shard_indices, training_batches
+from training.loop import DeviceSplit, epoch_generators, steps_per_epoch, training_batches
 from training.data import load_split
 
 CPU = torch.device("cpu")
@@ -19,13 +19,13 @@ def split() -> DeviceSplit:
 def _epoch(split: DeviceSplit, seed: int, epoch: int, method: str = "scratch"):
     """All normalized batches and labels of one epoch, as one tensor each."""
     cfg = TrainConfig(model="resnet8", batch_size=32, seed=seed, method=method, channels_last=False)
-    gens = epoch_generators(seed, epoch, 0, CPU)
+    gens = epoch_generators(seed, epoch, CPU)
     xs, ys = zip(*[(x, t.a) for x, t in training_batches(split, cfg, gens, DistInfo())])
     return torch.cat(xs), torch.cat(ys)
 
 
-def _order(seed: int, epoch: int, n: int, rank: int = 0, world: int = 1) -> torch.Tensor:
-    return shard_indices(n, epoch_generators(seed, epoch, rank, CPU), DistInfo(rank, world), CPU)
+def _order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    return torch.randperm(n, generator=epoch_generators(seed, epoch, CPU).order)
 
 
 def test_epochs_differ_in_order_and_crops(split):
@@ -48,20 +48,29 @@ def test_same_seed_and_epoch_draw_the_same(split):
     assert not torch.equal(a[0], c[0])
 
 
-@pytest.mark.parametrize("world,n", [(2, 96), (2, 97), (3, 100), (3, 96)])
-def test_torchrun_shards_are_disjoint_and_cover_every_index(world, n):
-    shards = [_order(5, 1, n, rank, world) for rank in range(world)]
-    per_rank = -(-n // world)
-    assert all(len(s) == per_rank for s in shards)
-    flat = torch.cat(shards).tolist()
-    assert set(flat) == set(range(n))  # together: every index
-    pad = per_rank * world - n
-    counts = torch.bincount(torch.tensor(flat), minlength=n)
-    assert int((counts == 2).sum()) == pad and int((counts > 2).sum()) == 0  # only the wrap-around repeats
-    # Without the wrap-around padding the ranks are disjoint: the repeated indices are the permutation's first ones.
-    full = torch.randperm(n, generator=epoch_generators(5, 1, 0, CPU).order)
-    assert set(torch.nonzero(counts == 2).flatten().tolist()) == set(full[:pad].tolist())
-    for r in range(world):
-        for q in range(r + 1, world):
-            overlap = set(shards[r].tolist()) & set(shards[q].tolist())
-            assert overlap <= set(full[:pad].tolist())
+@pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.parametrize("method", ["scratch", "cutmix"])
+def test_rank_shares_make_up_the_single_process_batch(split, world, method):
+    """Every rank draws the same global batch (order, crops, flips, CutMix box and partners) and keeps its
+    contiguous share; the shares of one step, in rank order, are the single-process batch, and the loss weights
+    make DDP's mean over ranks the global mean. 96 images in batches of 40: 40, 40, 16."""
+    cfg = TrainConfig(model="resnet8", batch_size=40, seed=7, method=method, channels_last=False, cutmix_prob=1.0)
+    one = list(training_batches(split, cfg, epoch_generators(7, 3, CPU), DistInfo()))
+    ranks = [list(training_batches(split, cfg, epoch_generators(7, 3, CPU), DistInfo(r, world))) for r in range(world)]
+    assert len(one) == steps_per_epoch(len(split), 40, world) == 3 and all(len(r) == 3 for r in ranks)
+    for step, (x, t) in enumerate(one):
+        shares = [r[step] for r in ranks]
+        assert torch.equal(torch.cat([xs for xs, _ in shares]), x)
+        assert torch.equal(torch.cat([ts.a for _, ts in shares]), t.a)
+        assert torch.equal(torch.cat([ts.b for _, ts in shares]), t.b)
+        assert all(ts.lam == t.lam for _, ts in shares)
+        # (1/W) sum_r weight_r * mean over rank r = mean over the global batch (here of the labels)
+        ddp_mean = sum(ts.weight * ts.a.double().mean() for _, ts in shares) / world
+        assert ddp_mean.item() == pytest.approx(t.a.double().mean().item())
+    if method == "cutmix":
+        assert any(not torch.equal(t.a, t.b) for _, t in one)  # partners drawn over the global batch
+
+
+def test_a_last_batch_smaller_than_the_world_is_dropped():
+    assert steps_per_epoch(97, 32, 2) == 3 and steps_per_epoch(97, 32, 1) == 4
+    assert steps_per_epoch(65, 32, 2) == 2 and steps_per_epoch(65, 32, 1) == 3

@@ -1,0 +1,25 @@
+"""Numeric backend settings of a run (docs/reference.md §5, §13): TF32 on or off explicitly, cuDNN autotuning,
+deterministic algorithms.
+
+PyTorch's own default runs fp32 convolutions in TF32 on Ampere and newer GPUs, so an "fp32" run would silently
+be a TF32 run; here TF32 is a recorded config key (``TrainConfig.tf32``, off by default = IEEE fp32) and is set
+for both convolutions and matmuls before any work. It has no effect on CPUs.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def configure_backends(tf32: bool, deterministic: bool) -> None:
+    """TF32 for cuDNN convolutions and cuBLAS matmuls iff ``tf32``; cuDNN autotuning (``benchmark``) unless
+    ``deterministic``, which instead asks for deterministic kernels (bitwise-repeatable GPU runs, slower)."""
+    precision = "tf32" if tf32 else "ieee"
+    torch.backends.cudnn.conv.fp32_precision = precision
+    torch.backends.cuda.matmul.fp32_precision = precision
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
+    torch.use_deterministic_algorithms(deterministic)
