@@ -24,7 +24,7 @@ from training.errors import CheckpointError, UserError
 from training.lock import exclusive_lock
 from training.loop import DeviceSplit, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
-from training.models import build_model, compile_model
+from training.models import build_model, compile_model, training_kwargs
 from training.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
 from training.syncbn import convert_sync_batchnorm
 
@@ -65,9 +65,10 @@ class Run:
     def __init__(self, cfg: TrainConfig, num_classes: int, teacher: nn.Module | None, teacher_sha: str | None,
                  device: torch.device, dist: DistInfo):
         self.cfg, self.device, self.dist = cfg, device, dist
-        self.arch = {"name": cfg.model, "num_classes": num_classes, "width": cfg.width, "shortcut": cfg.shortcut}
+        kwargs = training_kwargs(cfg.model, cfg.width, cfg.shortcut)
+        self.arch = {"name": cfg.model, "num_classes": num_classes, **kwargs}
         torch.manual_seed(cfg.seed)
-        student = build_model(cfg.model, num_classes, width=cfg.width, shortcut=cfg.shortcut)
+        student = build_model(cfg.model, num_classes, **kwargs)
         if dist.enabled and cfg.sync_bn:
             student = convert_sync_batchnorm(student, device)
         if cfg.compile and teacher is not None:

@@ -109,6 +109,10 @@ class FeatureKD(_WithTeacher):
         logits = self.student.forward_head(feats)
         with torch.no_grad():
             teacher_feats = self.teacher.forward_features(images)
+        if feats.shape[-2:] != teacher_feats.shape[-2:]:
+            raise UserError(f"feature KD compares feature maps of one size, but the student's are "
+                            f"{tuple(feats.shape[-2:])} and the teacher's {tuple(teacher_feats.shape[-2:])}; "
+                            "use a teacher whose last feature map has the student's spatial size (e.g. the same family)")
         ce = mixed_cross_entropy(logits, targets)
         feat = feature_distance(self.regressor(feats), teacher_feats)
         loss = ce + self.beta * feat

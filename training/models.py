@@ -7,6 +7,7 @@ zero channels appended. ``shortcut="pad"`` (default) lets gradients flow through
 ``x.data``), so at those two blocks the gradient reaches the input only through the residual branch;
 ``shortcut="conv"`` gives the 1x1-conv + BN projection (He et al. option B, Li et al.'s trainer).
 ResNet-56 with w = 16 and option A has 853,018 parameters (0.85 M; docs/reference.md §3 rounds it to 0.86 M).
+With option A and a CIFAR-100 head: ResNet-56 858,868; ResNet-110 1,727,962 (CIFAR-10) / 1,733,812 (CIFAR-100).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training import models_prunable
 from training.errors import UserError
 
 
@@ -39,12 +41,13 @@ class BasicBlock(nn.Module):
     """conv3x3-BN-ReLU-conv3x3-BN, plus shortcut, then ReLU. ReLUs are modules (not in-place) so
     hooks can read their outputs (NASWOT v2 needs them)."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, shortcut: str):
+    def __init__(self, c_in: int, c_out: int, stride: int, shortcut: str, inner: int | None = None):
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
+        inner = c_out if inner is None else inner  # conv1's width; smaller after pruning inside the branch
+        self.conv1 = nn.Conv2d(c_in, inner, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(inner)
         self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(inner, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.relu2 = nn.ReLU()
         if stride == 1 and c_in == c_out:
@@ -62,15 +65,20 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(nn.Module):
     """ResNet-(6n+2) for 32x32 inputs. ``forward`` gives logits; ``forward_features`` the last
-    feature map (N, 4w, 8, 8) before pooling, used by feature distillation (docs/reference.md §4.4)."""
+    feature map (N, 4w, 8, 8) before pooling, used by feature distillation (docs/reference.md §4.4).
+    ``block_widths`` (3n ints, None = unpruned) gives each block's inner width (conv1/bn1/conv2-input), which
+    L1-norm filter pruning and network slimming shrink (training/prune_ops.py); the residual stream keeps w/2w/4w."""
 
-    def __init__(self, depth: int, num_classes: int, width: int = 16, shortcut: str = "pad"):
+    def __init__(self, depth: int, num_classes: int, width: int = 16, shortcut: str = "pad",
+                 block_widths: list[int] | None = None):
         super().__init__()
         if (depth - 2) % 6 != 0 or depth < 8:
             raise UserError(f"ResNet depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110), got {depth}")
         if shortcut not in SHORTCUTS:
             raise UserError(f"shortcut must be one of {', '.join(SHORTCUTS)}; got {shortcut!r}")
         n = (depth - 2) // 6
+        if block_widths is not None and (len(block_widths) != 3 * n or min(block_widths) < 1):
+            raise UserError(f"block_widths needs {3 * n} positive widths for ResNet-{depth}, got {block_widths}")
         self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU()
@@ -79,7 +87,8 @@ class CifarResNet(nn.Module):
         for stage, c_out in enumerate((width, 2 * width, 4 * width)):
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(BasicBlock(c_in, c_out, stride, shortcut))
+                inner = None if block_widths is None else block_widths[stage * n + i]
+                blocks.append(BasicBlock(c_in, c_out, stride, shortcut, inner))
                 c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         self.feature_channels = c_in
@@ -113,6 +122,17 @@ def _resnet(depth: int) -> Callable[..., nn.Module]:
 MODELS: dict[str, Callable[..., nn.Module]] = {
     f"resnet{d}": _resnet(d) for d in (8, 14, 20, 32, 44, 56, 110)
 }
+MODELS.update(vgg19=models_prunable.vgg19, densenet40=models_prunable.densenet40)
+
+
+def training_kwargs(name: str, width: int = 16, shortcut: str = "pad") -> dict:
+    """The constructor kwargs that ``--width`` / ``--shortcut`` give ``name``: both for the ResNets; the other
+    families have neither, so a non-default value for them is refused rather than ignored."""
+    if name.startswith("resnet"):
+        return {"width": width, "shortcut": shortcut}
+    if (width, shortcut) != (16, "pad"):
+        raise UserError(f"--width and --shortcut apply to the ResNets only; drop them for --model {name}")
+    return {}
 
 
 def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
