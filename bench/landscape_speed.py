@@ -1,13 +1,18 @@
-"""Per-point cost of a loss surface: orthokd's engine vs the PyPI loss-landscapes library vs a Li-style loop,
-with one bare eager forward pass over the same images as the yardstick, all timed in the same run.
+"""Per-point cost of a loss surface: orthokd's engine options vs the PyPI loss-landscapes library vs a Li-style
+loop, with one bare eager forward pass over the same images as the yardstick, all timed in the same run.
 
-- ours: landscape.engine.SurfaceEngine (absolute coordinates, BN folded into the convolutions at each point,
-  channels_last, images resident in large batches).
+- ours (baseline of the option ratios): landscape.engine.SurfaceEngine, one point per forward (BN folded into
+  the convolutions at each point, channels_last, images resident in large batches).
+- ours P=4, P=16: the same engine with 4 / 16 grid points per vmapped forward (torch.func).
+- ours bf16: one point per forward under bf16 autocast; also the largest |delta loss| and |delta acc| against
+  fp32 over the whole grid.
+- ours no-fold-bn: one point per forward on the unfolded network.
 - loss-landscapes: ``random_plane(model, Loss(cross_entropy, x, y), steps=S, normalization="filter")``: one
   forward of all images per point, eager NCHW (its zig-zag walk adds steps in place).
 - li-style: Li et al.'s loop: per point, set p.data = w + a*dx + b*dy, then evaluate in batches of 128.
 - bare forward: model(x) once, eval mode, eager NCHW fp32.
-Each side computes a S x S grid; seconds per point are medians over --repeats. Last line:
+Each side computes a S x S grid; seconds per point are medians over --repeats. A ratio above 1 is faster than the
+baseline. landscape.engine.DEFAULT_POINTS_PER_FORWARD holds the best P measured per device type. Last line:
 speedup_vs_loss_landscapes: X.XX
 """
 from __future__ import annotations
@@ -23,18 +28,29 @@ import torch.nn.functional as F
 
 from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
+from training.cli import resolve_device
 from training.data import load_split
 from training.models import build_model
 
 
-def time_it(fn, repeats: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+def time_all(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
+    """Median seconds of each function; the repeats take turns (round-robin) so that a change of machine load
+    during the run reaches every option alike."""
+    ts: dict[str, list[float]] = {}
+    for r in range(repeats + 1):  # round 0 is the warm-up
+        for name, fn in list(fns.items()):
+            sync()
+            t0 = time.perf_counter()
+            try:
+                fn()
+            except RuntimeError as err:  # e.g. bf16 autocast not implemented for an op on this device
+                print(f"{name}: unavailable ({str(err).splitlines()[0]})", file=sys.stderr)
+                del fns[name]
+                continue
+            sync()
+            if r:
+                ts.setdefault(name, []).append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in ts.items()}
 
 
 def main(argv=None) -> int:
@@ -43,13 +59,16 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=256)
     p.add_argument("--steps", type=int, default=5, help="grid is steps x steps")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="resnet20, 4 x 4 grid, 2 repeats (< 60 s on 2 cores)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto [cpu]")
+    p.add_argument("--quick", action="store_true", help="resnet20, 4 x 4 grid, 2 repeats")
     a = p.parse_args(argv)
     if a.quick:
         a.model, a.steps, a.repeats = "resnet20", 4, 2
     from loss_landscapes import random_plane
     from loss_landscapes.metrics import Loss
 
+    device = resolve_device(a.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
     model = build_model(a.model, 10).eval()
     with torch.no_grad():  # as in any trained net: loss-landscapes' filter normalization divides by 0 on all-zero BN beta
@@ -57,15 +76,19 @@ def main(argv=None) -> int:
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.bias.normal_(0, 0.01)
     data = load_split("cifar10", "train", None, a.images)
-    x, y = data.normalized(), data.labels
     dirs = random_directions(model, 2)
     coords = [(float(i), float(j)) for i in torch.linspace(-1, 1, a.steps) for j in torch.linspace(-1, 1, a.steps)]
     n = len(coords)
-    engine = SurfaceEngine(model, dirs, x, y, torch.device("cpu"))
+    options = {"per-point": {}, "P=4": {"points_per_forward": 4}, "P=16": {"points_per_forward": 16},
+               "bf16": {"bf16": True}, "no-fold-bn": {"fold_bn": False}}
+    engines = {k: SurfaceEngine(model, dirs, data.normalized(), data.labels, device, **{"points_per_forward": 1, **kw})
+               for k, kw in options.items()}
+    results: dict[str, list] = {}
+    fns = {f"ours_{k}": (lambda k=k, e=e: results.__setitem__(k, e.points(coords))) for k, e in engines.items()}
 
-    def ours():
-        for c in coords:
-            engine.point(c)
+    model = model.to(device)
+    x, y = data.normalized(device), data.labels.to(device)
+    dirs = [{k: v.to(device) for k, v in d.items()} for d in dirs]
 
     def theirs():
         random_plane(copy.deepcopy(model), Loss(F.cross_entropy, x, y), distance=1, steps=a.steps,
@@ -88,13 +111,27 @@ def main(argv=None) -> int:
         with torch.no_grad():
             model(x)
 
-    t_bare = time_it(bare, a.repeats * 3)
-    t_ours = time_it(ours, a.repeats) / n
-    t_ll = time_it(theirs, a.repeats) / n
-    t_li = time_it(li_style, a.repeats) / n
-    print(f"model {a.model}, {a.images} images, {a.steps}x{a.steps} grid, {torch.get_num_threads()} threads", file=sys.stderr)
+    fns.update(bare=bare, loss_landscapes=theirs, li_style=li_style)
+    t = time_all(fns, a.repeats, sync)
+    t_bare, t_ll, t_li = t["bare"], t["loss_landscapes"] / n, t["li_style"] / n
+    t_opt = {k: t[f"ours_{k}"] / n for k in engines if f"ours_{k}" in t}
+    t_ours = t_opt["per-point"]
+    print(f"model {a.model}, {a.images} images, {a.steps}x{a.steps} grid, {device}, {torch.get_num_threads()} threads, "
+          f"medians of {a.repeats}", file=sys.stderr)
     print(f"bare_forward_s: {t_bare:.4f}")
-    print(f"orthokd_s_per_point: {t_ours:.4f}  ({t_ours / t_bare:.2f} x bare forward)")
+    for name, sec in t_opt.items():
+        print(f"ours_{name}_s_per_point: {sec:.4f}  ({sec / t_bare:.2f} x bare forward, {t_ours / sec:.2f} x per-point "
+              "speed)")
+    best = min((k for k in t_opt if k == "per-point" or k.startswith("P=")), key=t_opt.get)
+    print(f"best_points_per_forward_{device.type}: {1 if best == 'per-point' else int(best[2:])}")
+    ref = results["per-point"]
+    for name in ("P=4", "P=16", "no-fold-bn", "bf16"):
+        if name in results:
+            dl = max(abs(u[0] - v[0]) for u, v in zip(results[name], ref))
+            rl = max(abs(u[0] - v[0]) / abs(v[0]) for u, v in zip(results[name], ref))
+            da = max(abs(u[1] - v[1]) for u, v in zip(results[name], ref))
+            print(f"max_abs_delta_{name}_vs_fp32_per_point: loss {dl:.3g} (relative {rl:.2g}), acc {da:.3g} "
+                  f"%-points over {n} points, {a.images} images")
     print(f"loss_landscapes_s_per_point: {t_ll:.4f}  ({t_ll / t_bare:.2f} x bare forward)")
     print(f"li_style_s_per_point: {t_li:.4f}  ({t_li / t_bare:.2f} x bare forward)")
     print(f"speedup_vs_li_style: {t_li / t_ours:.2f}")

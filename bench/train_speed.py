@@ -8,10 +8,16 @@ reference: torchvision references/classification style: a Dataset of PIL images 
            workers, NCHW model, the same SGD and cross-entropy.
 Same model, batch size, optimizer and loss. Each side runs ``--repeats`` windows of ``--steps`` steps
 after a warm-up; the median images/s of the windows is printed. Last line: speedup_vs_reference: X.XX
+
+With ``--pack K`` it instead times K seeds of scratch training packed into one vmapped forward/backward
+(training.packed_step, what ``training.train --seeds`` runs) against the same K runs stepped one after another
+(training.fit.Run + the single-run step, i.e. K sequential runs), both counting the images of all K runs.
+Last line: packed_speedup_vs_sequential: X.XX
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -22,13 +28,15 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
 
-from training.cli import resolve_device
+from training.cli import Parser, positive_int, resolve_device
 from training.config import TrainConfig
 from training.data import load_split
 from training.distributed import DistInfo
+from training.fit import Run
 from training.loop import DeviceSplit, epoch_generators, training_batches
 from training.methods import CrossEntropy
 from training.models import build_model
+from training.packed_step import Pack
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -71,7 +79,7 @@ def ours(cfg: TrainConfig, train, device):
     epoch = 0
     while True:
         epoch += 1
-        for x, t in training_batches(data, cfg, epoch_generators(0, epoch, 0, device), DistInfo()):
+        for x, t in training_batches(data, cfg, epoch_generators(0, epoch, device), DistInfo()):
             res = obj(x, t)
             opt.zero_grad(set_to_none=True)
             res.loss.backward()
@@ -97,8 +105,46 @@ def reference(cfg: TrainConfig, train, device, workers: int):
             yield
 
 
+def _runs_and_streams(cfg: TrainConfig, train, device, k: int):
+    """K scratch runs (seeds 0..K-1) as training.train builds them, and a function giving their epoch streams."""
+    runs = [Run(dataclasses.replace(cfg, seed=s), 10, None, None, device, DistInfo()) for s in range(k)]
+    data = DeviceSplit.from_imageset(train, device)
+    streams = lambda epoch: [training_batches(data, r.cfg, epoch_generators(r.cfg.seed, epoch, device), DistInfo())
+                             for r in runs]
+    return runs, streams
+
+
+def sequential(cfg: TrainConfig, train, device, k: int):
+    """K runs, each taking its own single-run step in turn (train_one_epoch's step); one yield = K steps."""
+    runs, streams = _runs_and_streams(cfg, train, device, k)
+    for r in runs:
+        r.objective.train()
+    epoch = 0
+    while True:
+        epoch += 1
+        for batches in zip(*streams(epoch)):
+            for r, (x, t) in zip(runs, batches):
+                res = r.objective(x, t)
+                r.optimizer.zero_grad(set_to_none=True)
+                res.loss.backward()
+                r.optimizer.step()
+            yield
+
+
+def packed(cfg: TrainConfig, train, device, k: int):
+    """The same K runs in one packed step (one vmapped forward/backward); one yield = one packed step."""
+    runs, streams = _runs_and_streams(cfg, train, device, k)
+    pack = Pack(runs)
+    epoch = 0
+    while True:
+        epoch += 1
+        for batches in zip(*streams(epoch)):
+            pack.step(batches, device)
+            yield
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="python bench/train_speed.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet56", help="architecture (same for both sides)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (paper: 64)")
     p.add_argument("--steps", type=int, default=20, help="steps per timed window")
@@ -106,6 +152,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference loop")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--quick", action="store_true", help="resnet20, 3 windows of 8 steps: about a minute on 2 CPU cores")
+    p.add_argument("--pack", type=positive_int, default=None, metavar="K",
+                   help="time K seeds packed in one vmapped step against the same K runs stepped sequentially "
+                        "(instead of the reference comparison)")
     a = p.parse_args(argv)
     if a.quick:
         a.model, a.steps, a.repeats = "resnet20", 8, 3
@@ -115,6 +164,15 @@ def main(argv=None) -> int:
     train = load_split("cifar10", "train")
     print(f"model {a.model}, batch {a.batch_size}, device {device}, threads {torch.get_num_threads()}, "
           f"{a.repeats} windows x {a.steps} steps", file=sys.stderr)
+    if a.pack is not None:
+        images = a.pack * a.batch_size
+        r_seq = time_windows(sequential(cfg, train, device, a.pack), a.steps, a.repeats, 2, images, device)
+        r_pack = time_windows(packed(cfg, train, device, a.pack), a.steps, a.repeats, 2, images, device)
+        med_seq, med_pack = statistics.median(r_seq), statistics.median(r_pack)
+        print(f"sequential_{a.pack}_runs_images_per_s: {med_seq:.1f}  (windows: {', '.join(f'{r:.0f}' for r in r_seq)})")
+        print(f"packed_{a.pack}_runs_images_per_s: {med_pack:.1f}  (windows: {', '.join(f'{r:.0f}' for r in r_pack)})")
+        print(f"packed_speedup_vs_sequential: {med_pack / med_seq:.2f}")
+        return 0
     r_ref = time_windows(reference(cfg, train, device, a.workers), a.steps, a.repeats, 2, a.batch_size, device)
     r_ours = time_windows(ours(cfg, train, device), a.steps, a.repeats, 2, a.batch_size, device)
     med_ref, med_ours = statistics.median(r_ref), statistics.median(r_ours)

@@ -11,6 +11,7 @@ from diversity.batches import draw_batches
 from diversity.config import ScoreConfig
 from diversity.naswot import naswot_v1, naswot_v2, scoring_copy
 from diversity.runs import RunCheckpoint, run_record
+from training.backends import ieee_fp32
 from training.checkpoint import load_model, sha256_file
 from training.data import ImageSet, checkpoint_split
 from training.errors import UserError
@@ -86,10 +87,8 @@ def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.
     configs = pooled_configs(loaded)
     images = scoring_images(cfg, loaded[0][1]["config"])
     batches = [b.to(device) for b in draw_batches(images, cfg.batch_size, cfg.batches, cfg.seed, cfg.transform)]
-    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     results = []
-    try:
+    with ieee_fp32():
         bar = tqdm(total=len(loaded) * len(batches), desc="score", unit="batch", file=sys.stderr, disable=quiet)
         for (it, ck, model), config in zip(loaded, configs):
             res = CheckpointScore(it.method, label(it), str(it.path), sha256_file(it.path), it.seed, dict(ck["arch"]),
@@ -105,6 +104,4 @@ def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.
                 bar.update(1)
             results.append(res)
         bar.close()
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     return results

@@ -16,7 +16,7 @@ from training.cli import log
 
 @dataclass
 class Job:
-    stage: str  # "train", "surface", "score", "tables"
+    stage: str  # "teacher", "train", "surface", "score", "tables"
     name: str  # what it produces, for the plan and the progress bar
     cost: float  # estimated seconds on this machine (from a throughput probe)
     done: Callable[[], bool]  # True when its outputs are complete (then it is skipped)
@@ -56,8 +56,19 @@ def format_seconds(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def run_jobs(jobs: list[Job], quiet: bool = False, dry_run: bool = False) -> int:
-    """Run the jobs that are not done, in order; returns how many ran."""
+Runner = Callable[[list[Job], Callable[[Job], None]], None]  # runs the jobs, calling its second argument after each
+
+
+def run_in_order(todo: list[Job], finished: Callable[[Job], None]) -> None:
+    """The sequential runner: every job in this process, in order."""
+    for j in todo:
+        j.run()
+        finished(j)
+
+
+def run_jobs(jobs: list[Job], quiet: bool = False, dry_run: bool = False, runner: Runner = run_in_order) -> int:
+    """Print the plan and the ETA, then hand the jobs that are not done to ``runner`` (in order, in this process,
+    by default); returns how many ran."""
     from tqdm.auto import tqdm
 
     todo = [j for j in jobs if not j.done()]
@@ -71,14 +82,16 @@ def run_jobs(jobs: list[Job], quiet: bool = False, dry_run: bool = False) -> int
     log(f"  ETA {format_seconds(sum(j.cost for j in todo))} (estimated from a throughput probe)", quiet)
     if dry_run:
         return 0
-    bar = tqdm(total=round(sum(j.cost for j in todo), 1), unit="s(est)", file=sys.stderr, disable=quiet,
+    bar = tqdm(total=sum(j.cost for j in todo), unit="s(est)", file=sys.stderr, disable=quiet,
                desc="study", dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} est. s [{elapsed}<{remaining}]")
     start = time.perf_counter()
+
+    def finished(j: Job) -> None:
+        bar.set_postfix_str(f"{j.stage}: {j.name}")
+        bar.update(j.cost)  # unrounded: tqdm drops its total once n passes it by 0.5
+
     try:
-        for j in todo:
-            bar.set_postfix_str(f"{j.stage}: {j.name}")
-            j.run()
-            bar.update(round(j.cost, 1))
+        runner(todo, finished)
     finally:
         bar.close()
     log(f"study: ran {len(todo)} jobs in {format_seconds(time.perf_counter() - start)}", quiet)

@@ -37,6 +37,10 @@ class StudySpec:
     score_batches: int = 5  # NASWOT batches of 128 per checkpoint (paired across checkpoints)
     score_batch_size: int = 128  # Table 6 scores (<= -N, from -143.96 to -141.34) imply N = 128
     sharpness: HessianSettings = HessianSettings()  # Tables 7-8 Hessian numbers: images and stopping rules
+    pack_seeds: bool = True  # train a method's seeds in one process, one forward/backward per step (training.packed)
+    bf16: bool = False  # training: bf16 autocast (CUDA), recorded in every run's config
+    tf32: bool = False  # training: TF32 convolutions/matmuls (CUDA), recorded in every run's config
+    compile: bool = False  # training: torch.compile (then seeds train one after another: the packed step is vmapped)
 
     @property
     def surface_epochs(self) -> tuple[int, ...]:
@@ -71,7 +75,7 @@ MICRO = replace(DEMO, width=4, epochs=3, lr_milestones=(1, 2), seeds=(0, 1), max
 PRESETS: dict[str, StudySpec] = {"full": FULL, "demo": DEMO, "micro": MICRO}
 
 
-def run_name(method: str, seed: int) -> str:
+def run_name(method: str, seed: int | str) -> str:
     return f"{method}-s{seed}"
 
 

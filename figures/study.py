@@ -6,6 +6,12 @@ surface tables (7-8) with Hessian and flatness numbers. It prints what it will r
 throughput probe first, shows overall progress, and skips what is already done when re-run. --preset demo
 (or --demo) runs a small version on the CPU on the embedded data (about 7 minutes on 2 cores); the default is
 the paper's full size, which needs the real dataset (--data-dir) and a GPU (or --allow-cpu).
+
+--executor local runs the jobs as subprocesses through submitit (one job per group of --gpus-per-job GPUs on a node
+with several); --executor slurm submits them as Slurm job arrays. Stages in order: teacher, one job per method (all
+its seeds), one job per surface, then the tables in one job, each stage submitted once the previous one has
+succeeded (this command waits for them); logs under --log-dir; a re-run of the same command skips finished jobs
+and resumes killed ones from last.pt; a job that reaches --time-limit is requeued by submitit and resumes.
 """
 from __future__ import annotations
 
@@ -15,14 +21,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from figures.jobs import Job, manifest_path, outputs_complete, run_jobs, with_manifest
+from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
+from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
 from figures.probe import Rates, probe
 from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
 from landscape.store import load_surface
-from training.cli import Parser, add_common_flags, log, positive_int, resolve_device, run_cli
+from training.cli import Parser, add_common_flags, log, positive_int, run_cli
 from training.data import checkpoint_split
 from training.errors import UserError
 
@@ -42,8 +49,35 @@ def build_parser() -> Parser:
     p.add_argument("--figures-dir", default=None, help="where the tables and figures go [OUT_DIR/figures]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size study on the CPU anyway")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the ETA, run nothing")
+    p.add_argument("--bf16", action="store_true", help="train with bf16 autocast on CUDA (recorded in every run)")
+    p.add_argument("--tf32", action="store_true", help="train with TF32 convolutions/matmuls on CUDA (recorded)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile every training run (a method's seeds then train one after another)")
+    p.add_argument("--no-pack", action="store_true",
+                   help="train a method's seeds one after another instead of packed into one forward/backward per step")
+    p.add_argument("--executor", choices=EXECUTORS, default="sequential",
+                   help="sequential = every job in this process; local = submitit subprocesses on this node; slurm = "
+                        "submitit Slurm job arrays (needs sbatch) [sequential]")
+    p.add_argument("--gpus-per-job", type=positive_int, default=None, metavar="N",
+                   help="GPUs each submitted job gets; local: the node's GPUs are cut into groups of N, one job per "
+                        "group at a time [1 on a GPU study]")
+    p.add_argument("--partition", type=_nonempty, default=None, metavar="NAME",
+                   help="Slurm partition [the cluster's default]")
+    p.add_argument("--time-limit", type=positive_int, default=None, metavar="MIN",
+                   help="minutes per submitted job; at the limit submitit requeues it and it resumes [1440]")
+    p.add_argument("--max-parallel", type=positive_int, default=None, metavar="N",
+                   help="submitted jobs at once (Slurm: array parallelism) [local: one per GPU group, 1 on CPU; "
+                        "Slurm: no cap]")
+    p.add_argument("--log-dir", type=_nonempty, default=None, metavar="DIR",
+                   help="submitit's job logs and pickles (--executor local or slurm) [OUT_DIR/submitit]")
     add_common_flags(p)
     return p
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def preset_name(a) -> str:
@@ -58,6 +92,7 @@ def study_spec(a) -> StudySpec:
         spec = replace(spec, data_dir=a.data_dir)
     if a.seeds:
         spec = replace(spec, seeds=tuple(range(a.seeds)))
+    spec = replace(spec, bf16=a.bf16, tf32=a.tf32, compile=a.compile, pack_seeds=not a.no_pack)
     if a.teacher:
         if not Path(a.teacher).is_file():
             raise UserError(f"--teacher {a.teacher} is not a file; give an orthokd checkpoint (e.g. "
@@ -105,22 +140,27 @@ def analysis_jobs(spec: StudySpec, runs_dir: Path, figs: Path, rates: Rates, dev
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     spec = study_spec(a)
-    device = resolve_device(a.device)
+    runs_dir = Path(a.out_dir)
+    device = job_device(a.device, a.executor)
+    settings = executor_settings(a.executor, runs_dir, device, a.log_dir, a.gpus_per_job, a.partition, a.time_limit,
+                                 a.max_parallel)
     if preset_name(a) == "full":
         if spec.data_dir is None:
             raise UserError("the full-size study needs the real dataset, not the embedded 5,000-image subset: pass "
                             "--data-dir DIR (torchvision's CIFAR-10 folder), or use --preset demo or micro")
         require_gpu(device, a.allow_cpu, "the full-size study")
-    runs_dir = Path(a.out_dir)
     figs = Path(a.figures_dir) if a.figures_dir else runs_dir / "figures"
     log(f"study: {spec.model} (width {spec.width}), {len(spec.methods)} methods x {len(spec.seeds)} seeds, "
         f"{spec.epochs} epochs (LR steps after {list(spec.lr_milestones)}), surfaces {spec.surface_steps}x"
         f"{spec.surface_steps} at epochs {list(spec.surface_epochs)}, teacher {teacher_checkpoint(runs_dir, spec)}"
-        f"{'' if spec.teacher else ' (trained first)'}, device {device}", a.quiet)
-    rates = probe(spec.model, spec.width, device)
+        f"{'' if spec.teacher else ' (trained first)'}, device {device}"
+        f"{f', submitit {settings.kind} executor, logs in {settings.folder}' if settings else ''}", a.quiet)
+    # On Slurm the probe runs as a job, on the kind of node the study's jobs get.
+    rates = remote_call(settings, probe, spec.model, spec.width, device) if a.executor == "slurm" else \
+        probe(spec.model, spec.width, device)
     log(f"probe: {rates.train_images_per_s:.0f} training img/s, {rates.forward_images_per_s:.0f} inference img/s", a.quiet)
     jobs = training_jobs(spec, runs_dir, rates, str(device)) + analysis_jobs(spec, runs_dir, figs, rates, device)
-    run_jobs(jobs, a.quiet, a.dry_run)
+    run_jobs(jobs, a.quiet, a.dry_run, submitit_runner(settings) if settings else run_in_order)
     if not a.dry_run:
         print(f"tables and figures: {figs}")
         for name in ("table6.md", *(f"table{t}_{k}.md" for t in (7, 8) for k in ("hessian", "flatness"))):

@@ -1,7 +1,9 @@
-"""The study's training jobs: the scratch teacher (unless the study names one), then every method x seed."""
+"""The study's training jobs: the scratch teacher (unless the study names one), then one job per method that
+trains all of that method's seeds (train_method_seeds)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from figures.jobs import Job
 from figures.plan import TEACHER_RUN, StudySpec, run_name
@@ -9,6 +11,7 @@ from figures.probe import Rates
 from training.config import RuntimeOptions, TrainConfig
 from training.data import checkpoint_split
 from training.fit import fit
+from training.packed import fit_seeds
 from training.methods import method_spec
 from training.rundir import milestone_name
 
@@ -16,7 +19,8 @@ from training.rundir import milestone_name
 def train_config(spec: StudySpec, method: str, seed: int, teacher: Path | None) -> TrainConfig:
     return TrainConfig(method=method, model=spec.model, width=spec.width, dataset=spec.dataset, data_dir=spec.data_dir,
                        max_train_images=spec.max_train_images, teacher=str(teacher) if teacher else None, seed=seed,
-                       epochs=spec.epochs, lr_milestones=spec.lr_milestones)
+                       epochs=spec.epochs, lr_milestones=spec.lr_milestones, amp_bf16=spec.bf16, tf32=spec.tf32,
+                       compile=spec.compile)
 
 
 def teacher_checkpoint(runs_dir: Path, spec: StudySpec) -> Path:
@@ -24,24 +28,48 @@ def teacher_checkpoint(runs_dir: Path, spec: StudySpec) -> Path:
     return Path(spec.teacher) if spec.teacher else runs_dir / TEACHER_RUN / milestone_name(spec.epochs)
 
 
+def run_finished(spec: StudySpec, out: Path) -> bool:
+    """A run is finished when its final milestone checkpoint exists."""
+    return (out / milestone_name(spec.epochs)).is_file()
+
+
+def train_method_seeds(spec: StudySpec, method: str, seeds: Sequence[int], runs_dir: Path, teacher: Path | None,
+                       device: str) -> list[Path]:
+    """Train ``method`` for every seed into RUNS_DIR/METHOD-s{seed}: packed into one process with one forward/backward
+    per step (training.packed) when ``spec.pack_seeds`` and not ``spec.compile``, else one after another. Finished
+    runs are skipped and an interrupted one resumes from its last.pt. Returns the run directories."""
+    opts = RuntimeOptions(device=device, quiet=True)
+    outs = [runs_dir / run_name(method, seed) for seed in seeds]
+    todo = [seed for seed, out in zip(seeds, outs) if not run_finished(spec, out)]
+    if spec.pack_seeds and not spec.compile and len(todo) > 1:
+        fit_seeds(train_config(spec, method, todo[0], teacher), todo, str(runs_dir / run_name(method, "{seed}")), opts)
+    else:
+        for seed in todo:
+            fit(train_config(spec, method, seed, teacher), runs_dir / run_name(method, seed), opts)
+    return outs
+
+
 def training_jobs(spec: StudySpec, runs_dir: Path, rates: Rates, device: str) -> list[Job]:
+    """The teacher job (stage "teacher", absent when the study names a teacher), then one "train" job per method."""
     config = train_config(spec, "scratch", 0, None).to_json()
     n_train = len(checkpoint_split(config, "train", spec.max_train_images))
     n_test = len(checkpoint_split(config, "test"))
     epoch_s = n_train / rates.train_images_per_s + n_test / rates.forward_images_per_s
     teacher = teacher_checkpoint(runs_dir, spec)
-    opts = RuntimeOptions(device=device, quiet=True)
-
-    def job(method: str, seed: int, out: Path, with_teacher: bool) -> Job:
-        cost = spec.epochs * epoch_s * (1.4 if with_teacher else 1.0)  # the teacher's forward pass costs ~1/3 step
-        return Job(
-            stage="train", name=out.name, cost=cost,
-            done=lambda: (out / milestone_name(spec.epochs)).is_file(),
-            run=lambda: fit(train_config(spec, method, seed, teacher if with_teacher else None), out, opts),
-        )
-
-    jobs = [] if spec.teacher else [job("scratch", spec.teacher_seed, runs_dir / TEACHER_RUN, False)]
+    jobs = []
+    if not spec.teacher:
+        out = runs_dir / TEACHER_RUN
+        jobs.append(Job("teacher", out.name, spec.epochs * epoch_s, lambda: run_finished(spec, out),
+                        lambda: fit(train_config(spec, "scratch", spec.teacher_seed, None), out,
+                                    RuntimeOptions(device=device, quiet=True))))
     for method in spec.methods:
         kd = method_spec(method).objective != "ce"
-        jobs += [job(method, seed, runs_dir / run_name(method, seed), kd) for seed in spec.seeds]
+        outs = [runs_dir / run_name(method, seed) for seed in spec.seeds]
+        seeds = ",".join(str(s) for s in spec.seeds)
+        jobs.append(Job(
+            stage="train", name=f"{method}-s{{{seeds}}}",
+            cost=len(outs) * spec.epochs * epoch_s * (1.4 if kd else 1.0),  # the teacher's forward costs ~1/3 step
+            done=lambda outs=outs: all(run_finished(spec, o) for o in outs),
+            run=lambda m=method, kd=kd: train_method_seeds(spec, m, spec.seeds, runs_dir, teacher if kd else None,
+                                                           device)))
     return jobs

@@ -35,11 +35,16 @@ class EngineOptions:
     batch_size: int | None = None  # images per forward (None: 128 on CPU, 2048 on GPU); does not change results
     bf16: bool = False  # bf16 autocast (fp32 difference reported by the bench)
     fold_bn: bool = True  # evaluate the BN-folded network (exact in eval mode)
+    # grid points per vmapped forward (None: landscape.engine.DEFAULT_POINTS_PER_FORWARD for the device, the best
+    # measured by bench/landscape_speed.py); does not change results beyond float rounding
+    points_per_forward: int | None = None
     save_every_s: float = 10.0  # seconds between atomic saves of a running surface
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
             raise UserError(f"--batch-size {self.batch_size}: use a positive number of images per forward pass")
+        if self.points_per_forward is not None and self.points_per_forward < 1:
+            raise UserError(f"--points-per-forward {self.points_per_forward}: use a positive number of grid points")
 
 
 def _sha_of_directions(dirs: list[Direction]) -> str:
@@ -124,7 +129,8 @@ def fit_grid_to_path(spec: GridSpec, coords: list[list[float]]) -> GridSpec:
     return dataclasses.replace(spec, xmin=xmin, xmax=xmax, ymin=ymin, ymax=ymax)
 
 
-def _gather(local: list[tuple[int, float, float]], dist: DistInfo) -> list[tuple[int, float, float]]:
+def _gather(local: list, dist: DistInfo) -> list:
+    """The concatenation of every rank's ``local`` list, in rank order."""
     if not dist.enabled:
         return local
     parts: list = [None] * dist.world_size
@@ -172,11 +178,12 @@ def compute_surface(ckpt_path: Path, spec: GridSpec, store: Path, device: torch.
         if todo.size == 0 and (kind != "trajectory" or "trajectory_loss" in meta):
             log(f"{store}: all {surface.loss.size} points already computed", quiet)
             return surface
-        engine = SurfaceEngine(model, dirs, data.normalized(), data.labels, device, opts.batch_size, opts.bf16, opts.fold_bn)
+        engine = SurfaceEngine(model, dirs, data.normalized(), data.labels, device, opts.batch_size, opts.bf16, opts.fold_bn,
+                               opts.points_per_forward)
         if todo.size:
             _compute_points(surface, todo, engine, store, opts, dist, quiet, f"surface of {ckpt_path.name}", len(data))
         if kind == "trajectory":
-            meta["trajectory_loss"] = [engine.point(c)[0] for c in meta["trajectory_coords"]]
+            meta["trajectory_loss"] = [loss for loss, _ in engine.points(meta["trajectory_coords"])]
         if dist.is_main:
             save_surface(surface, store)
         return surface
@@ -189,23 +196,31 @@ def _compute_points(surface: Surface, todo: np.ndarray, engine: SurfaceEngine, s
     coords = [(surface.xcoords[i],) if surface.is_1d else (surface.xcoords[i // ny], surface.ycoords[i % ny])
               for i in range(surface.loss.size)]
     flat_loss, flat_acc, flat_done = surface.loss.reshape(-1), surface.acc.reshape(-1), surface.computed.reshape(-1)
-    t0 = time.perf_counter()
-    flat_loss[todo[0]], flat_acc[todo[0]] = engine.point(coords[todo[0]])
-    flat_done[todo[0]] = True
-    per_point = time.perf_counter() - t0
-    log(f"{what}: {todo.size} of {surface.loss.size} points to compute, {images} images each, "
-        f"{dist.world_size} process(es); about {per_point * todo.size / dist.world_size:.0f} s", quiet)
-    todo = todo[1:]
-    from tqdm.auto import tqdm
 
-    bar = tqdm(total=todo.size + 1, initial=1, desc="surface", unit="pt", file=sys.stderr, disable=quiet)
-    chunk = max(dist.world_size, dist.world_size * int(max(1, 5.0 / max(per_point, 1e-3))))
-    last_save = time.perf_counter()
-    for start in range(0, todo.size, chunk):
-        mine = todo[start : start + chunk][dist.rank :: dist.world_size]
-        local = [(int(i), *engine.point(coords[i])) for i in mine]
+    def round_of(flat: np.ndarray) -> None:
+        """Evaluate ``flat`` shared among the ranks (one collective) and record every rank's points."""
+        mine = flat[dist.rank :: dist.world_size]
+        local = [(int(i), *r) for i, r in zip(mine, engine.points([coords[i] for i in mine]))]
         for i, loss, acc in _gather(local, dist):
             flat_loss[i], flat_acc[i], flat_done[i] = loss, acc, True
+
+    # A first round of one forward per rank times a point. Every rank must cut the same rounds afterwards (each
+    # round is one collective), so all use the slowest rank's time; a rank's share of a round is whole forwards.
+    p, first = engine.points_per_forward, min(engine.points_per_forward * dist.world_size, todo.size)
+    t0 = time.perf_counter()
+    round_of(todo[:first])
+    per_point = max(_gather([(time.perf_counter() - t0) * dist.world_size / first], dist))
+    log(f"{what}: {todo.size} of {surface.loss.size} points to compute, {images} images each, "
+        f"{dist.world_size} process(es), {p} point(s) per forward; "
+        f"about {per_point * todo.size / dist.world_size:.0f} s", quiet)
+    todo = todo[first:]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=todo.size + first, initial=first, desc="surface", unit="pt", file=sys.stderr, disable=quiet)
+    chunk = dist.world_size * p * max(1, round(5.0 / max(per_point * p, 1e-3)))
+    last_save = time.perf_counter()
+    for start in range(0, todo.size, chunk):
+        round_of(todo[start : start + chunk])
         bar.update(min(chunk, todo.size - start))
         if dist.is_main and time.perf_counter() - last_save > opts.save_every_s:
             save_surface(surface, store)

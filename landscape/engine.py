@@ -4,25 +4,48 @@ Coordinates are set absolutely from the device-resident origin and directions (n
 steps), on a BN-folded copy of the model (landscape.folding), so the checkpoint's model is never
 modified. Each point: mean cross-entropy and accuracy (%) over all images, eval mode, inference mode,
 images resident on the device in large channels_last batches.
+
+Several grid points per forward: P parameter sets theta(c_1) ... theta(c_P) are stacked along a new
+leading dimension and evaluated on the same image batch in one ``torch.func.vmap`` of
+``torch.func.functional_call`` (folded or unfolded network alike); a list of points is cut into chunks of
+P, the last one smaller. P = 1 is the per-point path (weights loaded in place, one plain forward). Activation
+memory grows with P x batch_size.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Sequence
+import warnings
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, vmap
 
 from landscape.directions import Direction
 from landscape.folding import FoldedNetwork
+from training.errors import UserError
+
+# Points per vmapped forward by device type, the best measured by bench/landscape_speed.py; device types not listed
+# (cuda: not measured yet) get 1. CPU, 2 cores shared with other jobs, ResNet-20, 256 images, 4 x 4 grid, three runs:
+# P = 4 at 0.87x / 0.94x / 1.13x and P = 16 at 1.14x / 0.89x / 1.33x the per-point speed: no reliable gain, so 1.
+DEFAULT_POINTS_PER_FORWARD = {"cpu": 1}
+
+
+def default_points_per_forward(device: torch.device) -> int:
+    """DEFAULT_POINTS_PER_FORWARD of the device's type, else 1."""
+    return DEFAULT_POINTS_PER_FORWARD.get(device.type, 1)
 
 
 class SurfaceEngine:
     def __init__(self, model: nn.Module, directions: Sequence[Direction], images: torch.Tensor, labels: torch.Tensor,
-                 device: torch.device, batch_size: int | None = None, bf16: bool = False, fold_bn: bool = True):
-        """The origin theta* is the model's own floating-point state (parameters and BN statistics)."""
+                 device: torch.device, batch_size: int | None = None, bf16: bool = False, fold_bn: bool = True,
+                 points_per_forward: int | None = None):
+        """The origin theta* is the model's own floating-point state (parameters and BN statistics).
+        ``points_per_forward``: P grid points per vmapped forward (None: ``default_points_per_forward``)."""
+        if points_per_forward is not None and points_per_forward < 1:
+            raise UserError(f"--points-per-forward {points_per_forward}: use a positive number of grid points")
         model = copy.deepcopy(model).eval()
         # A copy: the unfolded network below loads each point into the model's own tensors, which must not
         # be the origin's storage (on the CPU .to(device) returns the same tensor, not a copy).
@@ -30,6 +53,7 @@ class SurfaceEngine:
         # CPUs are fastest with cache-sized batches, GPUs with large ones (measured in bench/landscape_speed.py).
         self.device, self.bf16 = device, bf16
         self.batch_size = batch_size or (128 if device.type == "cpu" else 2048)
+        self.points_per_forward = points_per_forward or default_points_per_forward(device)
         self.origin = {k: v.to(device) for k, v in state.items()}
         self.current = {k: v.clone() for k, v in self.origin.items()}
         self.directions = [{k: v.to(device, self.origin[k].dtype) for k, v in d.items()} for d in directions]
@@ -38,11 +62,12 @@ class SurfaceEngine:
         self.labels = labels.to(device)
         if fold_bn:
             self.net = FoldedNetwork(model).to(device)
-            self._load = self.net.load
+            self._load, self._module, self._params_of = self.net.load, self.net.net, self.net.fold
         else:
             self.net = model.to(device).to(memory_format=torch.channels_last).requires_grad_(False)
             tensors = {**dict(self.net.named_parameters()), **dict(self.net.named_buffers())}
             self._load = lambda st: [tensors[k].copy_(v) for k, v in st.items()]
+            self._module, self._params_of = self.net, lambda st: st
 
     @torch.no_grad()
     def set_point(self, coords: Sequence[float]) -> None:
@@ -54,21 +79,58 @@ class SurfaceEngine:
                     cur.add_(d[name], alpha=float(c))
         self._load(self.current)
 
-    @torch.inference_mode()
-    def evaluate(self) -> tuple[float, float]:
-        """(mean cross-entropy, accuracy %) of the current point over all images."""
-        total = torch.zeros(2, dtype=torch.float64, device=self.device)
+    def stacked_state(self, coords: Sequence[Sequence[float]]) -> dict[str, torch.Tensor]:
+        """theta(c_p) = theta* + sum_i c_p,i d_i for p = 1..P, each tensor with a leading dimension P
+        (tensors that do not move are expanded views of the origin, no copy)."""
+        c = torch.as_tensor(coords, dtype=torch.float64).to(self.device)
+        out = {}
+        for name, o in self.origin.items():
+            t = o.expand(c.shape[0], *o.shape)
+            for i, d in enumerate(self.directions):
+                if name in d:
+                    t = t + c[:, i].to(o.dtype).view(-1, *[1] * o.dim()) * d[name]
+            out[name] = t
+        return out
+
+    def _totals(self, forward: Callable[[torch.Tensor], torch.Tensor], count: int) -> list[tuple[float, float]]:
+        """(mean cross-entropy, accuracy %) of ``count`` points over all images; ``forward(x)`` returns the
+        points' logits (count, batch, classes)."""
+        total = torch.zeros(2, count, dtype=torch.float64, device=self.device)
         amp = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext())
         for s in range(0, self.images.shape[0], self.batch_size):
             x, y = self.images[s : s + self.batch_size], self.labels[s : s + self.batch_size]
             with amp:
-                logits = self.net(x)
+                logits = forward(x)
             logits = logits.float()
-            total[0] += F.cross_entropy(logits, y, reduction="sum").double()
-            total[1] += (logits.argmax(1) == y).sum()
+            ce = F.cross_entropy(logits.flatten(0, 1), y.repeat(count), reduction="none").view(count, -1)
+            total[0] += ce.sum(1).double()
+            total[1] += (logits.argmax(2) == y).sum(1)
         n = self.images.shape[0]
-        return total[0].item() / n, 100.0 * total[1].item() / n
+        return [(loss / n, 100.0 * hits / n) for loss, hits in total.T.tolist()]
+
+    @torch.inference_mode()
+    def evaluate(self) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy %) of the current point over all images."""
+        return self._totals(lambda x: self.net(x)[None], 1)[0]
 
     def point(self, coords: Sequence[float]) -> tuple[float, float]:
         self.set_point(coords)
         return self.evaluate()
+
+    @torch.inference_mode()
+    def evaluate_many(self, coords: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
+        """(mean cross-entropy, accuracy %) of each point of ``coords``, all in one vmapped forward per batch."""
+        params = self._params_of(self.stacked_state(coords))
+        many = vmap(lambda p, x: functional_call(self._module, p, (x,)), in_dims=(0, None))
+        with warnings.catch_warnings():
+            # On channels_last inputs adaptive_avg_pool2d hits vmap's per-point fallback for as_strided_ and
+            # warns on every call; it is the one cheap op (an 8x8 mean) that runs P times instead of once.
+            warnings.filterwarnings("ignore", "There is a performance drop", UserWarning)
+            return self._totals(lambda x: many(params, x), len(coords))
+
+    def points(self, coords: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
+        """(loss, accuracy %) of each point, ``points_per_forward`` points per forward (the last chunk smaller)."""
+        p = self.points_per_forward
+        if p == 1:
+            return [self.point(c) for c in coords]
+        return [r for s in range(0, len(coords), p) for r in self.evaluate_many(coords[s : s + p])]

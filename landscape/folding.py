@@ -50,21 +50,23 @@ class FoldedNetwork:
         self.params = dict(self.net.named_parameters())
         return self
 
+    def fold(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The fused network's parameters for ``state`` (names of the original model), by the formula above.
+        Tensors may carry one leading dimension more than the model's (P grid points stacked)."""
+        out = {}
+        for conv, bn in self.pairs:
+            s = state[f"{bn}.weight"] / torch.sqrt(state[f"{bn}.running_var"] + self.eps[bn])
+            out[f"{conv}.weight"] = state[f"{conv}.weight"] * s[..., None, None, None]
+            b0 = state.get(f"{conv}.bias")
+            shift = (b0 - state[f"{bn}.running_mean"]) if b0 is not None else -state[f"{bn}.running_mean"]
+            out[f"{conv}.bias"] = shift * s + state[f"{bn}.bias"]
+        return {name: out[name] if name in out else state[name] for name in self.params}
+
     @torch.no_grad()
     def load(self, state: dict[str, torch.Tensor]) -> None:
         """Set the fused weights from ``state`` (names of the original model)."""
-        folded = set()
-        for conv, bn in self.pairs:
-            s = state[f"{bn}.weight"] / torch.sqrt(state[f"{bn}.running_var"] + self.eps[bn])
-            w = self.params[f"{conv}.weight"]
-            w.copy_(state[f"{conv}.weight"] * s.view(-1, 1, 1, 1))
-            b0 = state.get(f"{conv}.bias")
-            shift = (b0 - state[f"{bn}.running_mean"]) if b0 is not None else -state[f"{bn}.running_mean"]
-            self.params[f"{conv}.bias"].copy_(shift * s + state[f"{bn}.bias"])
-            folded.update((f"{conv}.weight", f"{conv}.bias"))
-        for name, p in self.params.items():
-            if name not in folded:
-                p.copy_(state[name])
+        for name, t in self.fold(state).items():
+            self.params[name].copy_(t)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -14,8 +14,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
+from landscape.engine import DEFAULT_POINTS_PER_FORWARD
 from landscape.li import write_li_h5
 from landscape.paraview import script_path
 from landscape.render import contour_levels, contour_png, render_png
@@ -61,6 +64,11 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=positive_int, default=None, help="images per forward pass [128 on CPU, 2048 on GPU]")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="evaluation precision [fp32]")
     p.add_argument("--no-fold-bn", action="store_true", help="evaluate the unfolded network (slower; for checking)")
+    p.add_argument("--points-per-forward", type=positive_int, default=None, metavar="P",
+                   help="grid points evaluated together in one vmapped forward (torch.func): the same results to "
+                        "float rounding, memory grows with P x --batch-size [the best measured by "
+                        "bench/landscape_speed.py: "
+                        + ", ".join(f"{v} on {k}" for k, v in DEFAULT_POINTS_PER_FORWARD.items()) + "; 1 on other devices]")
     p.add_argument("--zmax", type=positive_float, default=None,
                    help="clip the loss at this value for VTK heights and pictures (before --log, as Li et al.)")
     p.add_argument("--log", action="store_true", help="heights ln(min(loss, zmax) + 0.1) for VTK and pictures")
@@ -139,9 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--out {out}: unknown suffix {out.suffix!r}; use one of {', '.join(SUFFIXES)}")
     spec = grid_spec(a)
     device = resolve_device(a.device)
+    if device.type == "cuda" and device.index is not None:  # before the process group: NCCL uses the current device
+        torch.cuda.set_device(device)
     dist = init_distributed(device)
     try:
-        opts = EngineOptions(batch_size=a.batch_size, bf16=a.dtype == "bf16", fold_bn=not a.no_fold_bn)
+        opts = EngineOptions(batch_size=a.batch_size, bf16=a.dtype == "bf16", fold_bn=not a.no_fold_bn,
+                             points_per_forward=a.points_per_forward)
         s = compute_surface(Path(a.checkpoint), spec, store_path(out), device, opts,
                             directions_file=Path(a.directions) if a.directions else None,
                             trajectory=Path(a.trajectory) if a.trajectory else None,

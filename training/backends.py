@@ -7,7 +7,9 @@ for both convolutions and matmuls before any work. It has no effect on CPUs.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 import torch
 
@@ -23,3 +25,16 @@ def configure_backends(tf32: bool, deterministic: bool) -> None:
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
     torch.use_deterministic_algorithms(deterministic)
+
+
+@contextlib.contextmanager
+def ieee_fp32() -> Iterator[None]:
+    """IEEE fp32 convolutions and matmuls (no TF32) inside the block, the previous setting restored after it.
+    Uses the same (new) precision API as ``configure_backends``: torch refuses a mix of it and ``allow_tf32``."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = (conv.fp32_precision, matmul.fp32_precision)
+    conv.fp32_precision = matmul.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = before

@@ -33,6 +33,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "cutmix_prob": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "cutmix_beta": (lambda v: v > 0, "a positive number"),
     "eval_batch_size": (lambda v: v >= 1, "a positive integer"),
+    "slim_s": (lambda v: v >= 0, "a number >= 0 (0 = no sparsity training)"),
     "shortcut": (lambda v: v in SHORTCUTS, "one of " + ", ".join(SHORTCUTS)),
     "normalization": (lambda v: v in NORMALIZATIONS, "one of " + ", ".join(NORMALIZATIONS)),
 }
@@ -69,6 +70,10 @@ class TrainConfig:
     normalization: str = "cifar"  # mean/std preset: cifar (true CIFAR std) or rethinking (std 0.2023/0.1994/0.2010)
     tf32: bool = False  # TF32 convolutions/matmuls on CUDA (PyTorch's default for convs); off = IEEE fp32 (§13)
     sync_bn: bool = True  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm), as one process
+    # Pruning x KD (DESIGN §11); defaults = an ordinary run from random init.
+    init: str | None = None  # start from this orthokd checkpoint's arch and weights (e.g. a pruned network)
+    keep_zeros: bool = False  # keep every zero conv weight of --init at zero (torch.nn.utils.prune masks, Han et al.)
+    slim_s: float = 0.0  # network-slimming sparsity s: grad(gamma) += s*sign(gamma) after backward (Liu et al. 2017)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -77,6 +82,8 @@ class TrainConfig:
                 raise UserError(f"--{f.name.replace('_', '-')} {value} is not a finite number; pass a finite value")
             if f.name in _CHECKS and not _CHECKS[f.name][0](value):
                 raise UserError(f"--{f.name.replace('_', '-')} {value!r} must be {_CHECKS[f.name][1]}")
+        if self.keep_zeros and not self.init:
+            raise UserError("--keep-zeros keeps the zero weights of --init; pass --init CKPT (a weight-pruned checkpoint)")
         m = self.lr_milestones
         if any(e < 1 for e in m) or any(a >= b for a, b in zip(m, m[1:])):
             raise UserError(f"--lr-milestones {' '.join(map(str, m))} must be increasing epochs >= 1 "
@@ -98,6 +105,12 @@ class TrainConfig:
     def milestone_epochs(self) -> list[int]:
         """Epochs that get a ``ckpt_eXXX.pt``: the last epoch before each decay, and the final one."""
         return sorted({e for e in self.lr_milestones if 0 < e < self.epochs} | {self.epochs})
+
+
+# The fine-tuning recipe of the pruning study (rethinking-network-pruning, DESIGN §11): 40 epochs at a constant
+# lr 0.001 (no decay), batch 64, momentum 0.9, weight decay 1e-4.
+FINETUNE_RECIPE: dict[str, Any] = {"epochs": 40, "lr": 0.001, "lr_milestones": (), "batch_size": 64,
+                                   "momentum": 0.9, "weight_decay": 1e-4}
 
 
 def with_defaults(record: dict[str, Any]) -> dict[str, Any]:

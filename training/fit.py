@@ -21,14 +21,18 @@ from training.config import RuntimeOptions, TrainConfig
 from training.data import ImageSet, load_split
 from training.distributed import DistInfo, barrier, init_distributed, shutdown
 from training.errors import CheckpointError, UserError
+from training.finetune import init_student, prepare_init
 from training.lock import exclusive_lock
-from training.loop import DeviceSplit, evaluate, steps_per_epoch, train_one_epoch
+from training.loop import DeviceSplit, EpochStats, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
 from training.models import build_model, compile_model, training_kwargs
+from training.prune_ops import add_slimming_subgradient
+from training.prune_weights import load_plain_state_dict, plain_state_dict
 from training.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
 from training.syncbn import convert_sync_batchnorm
 
 RESUME_FIX = "pass --overwrite to start this run again"
+RNG_NOTE = "per-epoch generators from numpy SeedSequence([seed, epoch, stream, 0]), the same on every rank"
 
 
 def load_teacher(path: str, num_classes: int) -> tuple[nn.Module, str]:
@@ -45,10 +49,13 @@ def load_teacher(path: str, num_classes: int) -> tuple[nn.Module, str]:
     return teacher, sha256_file(path)
 
 
-def run_record(cfg: TrainConfig, teacher_sha: str | None, train_images: int, world_size: int) -> dict[str, Any]:
+def run_record(cfg: TrainConfig, teacher_sha: str | None, train_images: int, world_size: int,
+               init_sha: str | None = None) -> dict[str, Any]:
     """What config.json holds (equality decides resume): the config, the teacher's sha256, the number of training
-    images and of processes (a DDP run resumed under another process count is refused)."""
-    return {**cfg.to_json(), "teacher_sha256": teacher_sha, "train_images": train_images, "world_size": world_size}
+    images and of processes (a DDP run resumed under another process count is refused), and with --init the
+    init checkpoint's sha256 (only then, so records of runs without --init keep their keys)."""
+    record = {**cfg.to_json(), "teacher_sha256": teacher_sha, "train_images": train_images, "world_size": world_size}
+    return {**record, "init_sha256": init_sha} if init_sha else record
 
 
 def _check_config(cfg: TrainConfig, dist: DistInfo) -> None:
@@ -68,7 +75,11 @@ class Run:
         kwargs = training_kwargs(cfg.model, cfg.width, cfg.shortcut)
         self.arch = {"name": cfg.model, "num_classes": num_classes, **kwargs}
         torch.manual_seed(cfg.seed)
-        student = build_model(cfg.model, num_classes, **kwargs)
+        self.init: dict[str, Any] = {}  # with --init: {init, init_sha256, pruning} of the start checkpoint
+        if cfg.init:
+            student, self.arch, self.init = init_student(cfg, num_classes)
+        else:
+            student = build_model(cfg.model, num_classes, **kwargs)
         if dist.enabled and cfg.sync_bn:
             student = convert_sync_batchnorm(student, device)
         if cfg.compile and teacher is not None:
@@ -77,7 +88,8 @@ class Run:
         if cfg.channels_last:
             self.objective.to(memory_format=torch.channels_last)
         self.student = student
-        self.method = {"name": cfg.method, "teacher": cfg.teacher, "teacher_sha256": teacher_sha}
+        self.method = {"name": cfg.method, "teacher": cfg.teacher, "teacher_sha256": teacher_sha,
+                       **{k: v for k, v in self.init.items() if k != "pruning"}}
         params = [p for p in self.objective.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                                          fused=device.type == "cuda")
@@ -93,7 +105,7 @@ class Run:
     def state(self, metrics: dict[str, Any], rng_note: dict[str, Any]) -> dict[str, Any]:
         return {
             "arch": self.arch,
-            "model": self.student.state_dict(),
+            "model": plain_state_dict(self.student),  # masked convs (--keep-zeros) as plain weights
             "method": self.method,
             "aux": {k: m.state_dict() for k, m in aux_modules(self.objective).items()},
             "epoch": self.epoch,
@@ -105,12 +117,13 @@ class Run:
             "config": self.cfg.to_json(),
             "metrics": metrics,
             "provenance": provenance(self.device),
+            **({"pruning": self.init["pruning"]} if self.init.get("pruning") else {}),
         }
 
     def restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path, damaged_fix=RESUME_FIX)
         try:
-            self.student.load_state_dict(ckpt["model"])
+            load_plain_state_dict(self.student, ckpt["model"])
             for k, m in aux_modules(self.objective).items():
                 m.load_state_dict(ckpt["aux"][k])
             self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -147,7 +160,8 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
     train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images, cfg.normalization)
     test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
     teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
-    record = run_record(cfg, teacher_sha, len(train_set), dist.world_size)
+    cfg, init_sha = prepare_init(cfg, train_set.num_classes)
+    record = run_record(cfg, teacher_sha, len(train_set), dist.world_size, init_sha)
     decision = check_run_dir(out_dir, record, overwrite)  # refuse before creating or locking anything
     late = [e for e in cfg.lr_milestones if e >= cfg.epochs]
     if late:
@@ -184,8 +198,7 @@ def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, 
     writer = _tensorboard(out_dir, opts, dist)
     bar = _progress(cfg, run.epoch, len(train_data), quiet)
     milestones = set(cfg.milestone_epochs())
-    rng_note = {"scheme": "per-epoch generators from numpy SeedSequence([seed, epoch, stream, 0]), the same on every rank",
-                "seed": cfg.seed}
+    rng_note = {"scheme": RNG_NOTE, "seed": cfg.seed}
     try:
         while run.epoch < cfg.epochs:
             epoch = run.epoch + 1
@@ -197,15 +210,9 @@ def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, 
                 if not quiet and _count[0] % 25 == 0:
                     bar.set_postfix(epoch=epoch, lr=f"{lr:g}", **{k: f"{v:.3f}" for k, v in stats().items()})
 
-            st = train_one_epoch(run.train_module, run.optimizer, train_data, cfg, epoch, dist, device, on_step)
-            run.scheduler.step()
-            run.epoch, run.step = epoch, run.step + st.steps
-            test_loss, test_acc = evaluate(run.student, test_data, dist, cfg.eval_batch_size, cfg.channels_last, cfg.amp_bf16)
-            if not math.isfinite(test_loss):
-                raise UserError(f"non-finite test loss after epoch {epoch} (the weights diverged in its last steps); "
-                                f"stopped without saving epoch {epoch}; earlier checkpoints are kept. Lower --lr")
-            row = {"epoch": epoch, "lr": lr, "train_loss": st.loss, "train_acc": st.acc, "test_loss": test_loss,
-                   "test_acc": test_acc, "seconds": st.seconds, "images_per_s": st.images / st.seconds}
+            st = train_one_epoch(run.train_module, run.optimizer, train_data, cfg, epoch, dist, device, on_step,
+                                 after_backward=slimming_hook(run.student, cfg.slim_s))
+            row = end_epoch(run, epoch, lr, st, test_data, dist)
             metrics_rows.append(row)
             if dist.is_main:
                 _save_epoch(run, out_dir, row, metrics_rows, epoch in milestones or opts.keeps(epoch), rng_note)
@@ -214,7 +221,7 @@ def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, 
                         writer.add_scalar(k, v, epoch)
             if not quiet:
                 bar.write(f"epoch {epoch}/{cfg.epochs} lr {lr:g} train loss {st.loss:.4f} acc {st.acc:.2f}% | "
-                          f"test loss {test_loss:.4f} acc {test_acc:.2f}% | {row['images_per_s']:.0f} img/s", sys.stderr)
+                          f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}% | {row['images_per_s']:.0f} img/s", sys.stderr)
             barrier(dist)
             if opts.stop_after_epoch is not None and epoch >= opts.stop_after_epoch:
                 break
@@ -223,6 +230,27 @@ def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, 
         if writer is not None:
             writer.close()
     return out_dir / LAST
+
+
+def slimming_hook(student: nn.Module, s: float):
+    """The after-backward hook of network-slimming sparsity training (s > 0), or None (s = 0)."""
+    return (lambda: add_slimming_subgradient(student, s)) if s > 0 else None
+
+
+def end_epoch(run: Run, epoch: int, lr: float, st: EpochStats, test_data: DeviceSplit, dist: DistInfo,
+              who: str = "") -> dict[str, Any]:
+    """After an epoch's steps: the scheduler's step, the run's epoch and step counters, the test evaluation (a
+    non-finite test loss is refused; nothing of the epoch is saved) and the epoch's metrics row. ``who`` names the
+    run in that error (packed runs)."""
+    cfg = run.cfg
+    run.scheduler.step()
+    run.epoch, run.step = epoch, run.step + st.steps
+    test_loss, test_acc = evaluate(run.student, test_data, dist, cfg.eval_batch_size, cfg.channels_last, cfg.amp_bf16)
+    if not math.isfinite(test_loss):
+        raise UserError(f"non-finite test loss{who} after epoch {epoch} (the weights diverged in its last steps); "
+                        f"stopped without saving epoch {epoch}; earlier checkpoints are kept. Lower --lr")
+    return {"epoch": epoch, "lr": lr, "train_loss": st.loss, "train_acc": st.acc, "test_loss": test_loss,
+            "test_acc": test_acc, "seconds": st.seconds, "images_per_s": st.images / st.seconds}
 
 
 def _save_epoch(run: Run, out_dir: Path, row: dict, rows: list[dict], milestone: bool, rng_note: dict) -> None:

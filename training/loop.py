@@ -122,9 +122,11 @@ class EpochStats:
 
 def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data: DeviceSplit, cfg: TrainConfig,
                     epoch: int, dist: DistInfo, device: torch.device,
-                    on_step: Callable[[int, Callable[[], dict]], None] | None = None) -> EpochStats:
+                    on_step: Callable[[int, Callable[[], dict]], None] | None = None,
+                    after_backward: Callable[[], None] | None = None) -> EpochStats:
     """SGD over one epoch. Loss sums stay on the device (no host sync per step); a non-finite loss is
-    detected at the end of the epoch and raised naming the first bad step."""
+    detected at the end of the epoch and raised naming the first bad step. ``after_backward`` runs between
+    ``backward()`` and ``optimizer.step()`` (network slimming's s*sign(gamma) gradient term)."""
     objective.train()
     gens = epoch_generators(cfg.seed, epoch, device)
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -137,6 +139,8 @@ def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data
             res = objective(x, t)
         optimizer.zero_grad(set_to_none=True)
         (res.loss * t.weight if t.weight != 1.0 else res.loss).backward()
+        if after_backward is not None:
+            after_backward()
         optimizer.step()
         loss = res.loss.detach().float()
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), steps, first_bad)

@@ -70,3 +70,29 @@ def conv_sparsity(model: nn.Module) -> float:
     """Fraction of conv weights that are exactly zero (effective weights, masks applied)."""
     convs = _convs(model)
     return sum(int((c.weight == 0).sum()) for c in convs) / sum(c.weight.numel() for c in convs)
+
+
+def _masked_convs(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
+    return [(f"{n}." if n else "", m) for n, m in unwrap_model(model).named_modules()
+            if isinstance(m, nn.Conv2d) and hasattr(m, "weight_mask")]
+
+
+def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state_dict of ``model`` with every masked conv stored as a plain ``weight`` = weight_orig * weight_mask
+    (the effective weight, pruned entries exactly 0), so the checkpoint loads into the unmasked architecture.
+    The product is taken here, not read from ``conv.weight``, which the mask hook only refreshes at forward."""
+    state = unwrap_model(model).state_dict()
+    for prefix, conv in _masked_convs(model):
+        del state[prefix + "weight_orig"], state[prefix + "weight_mask"]
+        state[prefix + "weight"] = (conv.weight_orig * conv.weight_mask).detach().clone()
+    return state
+
+
+def load_plain_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a ``plain_state_dict`` into ``model`` strictly: a masked conv's ``weight`` goes into ``weight_orig`` and
+    the model keeps its own masks (those of the run's --init)."""
+    state = dict(state)
+    for prefix, conv in _masked_convs(model):
+        state[prefix + "weight_orig"] = state.pop(prefix + "weight")
+        state[prefix + "weight_mask"] = conv.weight_mask
+    unwrap_model(model).load_state_dict(state)

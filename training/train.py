@@ -11,11 +11,12 @@ from typing import Sequence
 
 from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_float, nonnegative_int,
                           positive_float, positive_int, run_cli)
-from training.config import RuntimeOptions, TrainConfig
+from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.data import DATASETS, NORMALIZATIONS
 from training.fit import fit
 from training.methods import METHODS
 from training.models import MODELS, SHORTCUTS
+from training.packed import fit_seeds
 
 D = TrainConfig()
 
@@ -45,7 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "as in rethinking-network-pruning; recorded in the checkpoint, so analyses normalize alike")
     p.add_argument("--out-dir", required=True, help="run directory (created; resumed when it holds the same config)")
     p.add_argument("--teacher", default=D.teacher, help="orthokd checkpoint of the teacher (required by the KD methods)")
-    p.add_argument("--seed", type=nonnegative_int, default=D.seed, help="seed of init, data order, augmentation and CutMix")
+    # No defaults here, so main can tell a given --seed from none next to --seeds; unset --seed means D.seed.
+    p.add_argument("--seed", type=nonnegative_int, default=argparse.SUPPRESS,
+                   help=f"seed of init, data order, augmentation and CutMix (default: {D.seed})")
+    p.add_argument("--seeds", type=nonnegative_int, nargs="+", default=argparse.SUPPRESS, metavar="SEED",
+                   help="train one run per seed, all in this one process with one forward/backward per step "
+                        "(torch.func.vmap); --out-dir must contain {seed} (e.g. runs/scratch-s{seed}); each run's "
+                        "directory is a normal run directory. Not with --seed, --compile or under torchrun")
     p.add_argument("--epochs", type=positive_int, default=D.epochs, help="training epochs")
     p.add_argument("--lr-milestones", type=positive_int, nargs="*", default=list(D.lr_milestones),
                    help="increasing epochs after which the lr is multiplied by --lr-gamma; each also gets a "
@@ -79,6 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic GPU kernels and no cuDNN autotuning: a resumed GPU run then equals an uninterrupted "
                         "one bitwise (slower); without it GPU runs agree to float tolerance (CPU runs are always bitwise)")
+    p.add_argument("--init", default=D.init, metavar="CKPT",
+                   help="start from this orthokd checkpoint's architecture and weights (e.g. a pruned network from "
+                        "python -m training.prune) instead of a random init; --model/--width/--shortcut must match its "
+                        "arch; its sha256 is recorded")
+    p.add_argument("--keep-zeros", action="store_true",
+                   help="hold every zero conv weight of --init at exactly 0 through training (weight masks); automatic "
+                        "when --init is weight-pruned (--rule weight)")
+    p.add_argument("--slim-s", type=nonnegative_float, default=D.slim_s, metavar="S",
+                   help="network-slimming sparsity training: s*sign(gamma) added to every prunable BN gamma gradient "
+                        "after backward; 0 = off. Liu et al. 2017 use 1e-4 for VGG, 1e-5 for ResNets and DenseNet")
+    p.add_argument("--recipe", choices=("paper", "finetune"), default="paper",
+                   help="defaults of the recipe flags: paper = the 160-epoch training recipe; finetune = the pruning "
+                        "study's fine-tuning (--epochs 40 --lr 0.001, no --lr-milestones (constant lr), "
+                        "--batch-size 64 --momentum 0.9 --weight-decay 1e-4); flags given explicitly still win")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run in --out-dir and start again")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to OUT_DIR/tb")
     p.add_argument("--stop-after-epoch", type=positive_int, default=None,
@@ -99,14 +120,29 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         feature_beta=a.feature_beta, cutmix_prob=a.cutmix_prob, cutmix_beta=a.cutmix_beta,
         eval_batch_size=a.eval_batch_size, amp_bf16=a.bf16, channels_last=not a.no_channels_last, compile=a.compile,
         shortcut=a.shortcut, normalization=a.normalization, tf32=a.tf32, sync_bn=not a.no_sync_bn,
+        init=a.init, keep_zeros=a.keep_zeros, slim_s=a.slim_s,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.recipe == "finetune":  # re-parse with the recipe as defaults, so explicit flags still override it
+        parser.set_defaults(**{k: list(v) if isinstance(v, tuple) else v for k, v in FINETUNE_RECIPE.items()})
+        args = parser.parse_args(argv)
     opts = RuntimeOptions(device=args.device, quiet=args.quiet, tensorboard=args.tensorboard,
                           stop_after_epoch=args.stop_after_epoch, save_every=args.save_every,
                           deterministic=args.deterministic)
+    if hasattr(args, "seeds"):
+        if hasattr(args, "seed"):
+            build_parser().error("--seed and --seeds exclude each other: pass the seeds to --seeds only")
+        if args.init or args.keep_zeros or args.slim_s:  # the packed trainer has no masks or sparsity hook
+            build_parser().error("--seeds does not take --init, --keep-zeros or --slim-s; run one command per seed")
+        args.seed = D.seed
+        for last in fit_seeds(config_from_args(args), args.seeds, args.out_dir, opts, overwrite=args.overwrite):
+            log(f"done: {last}", args.quiet)
+        return 0
+    args.seed = getattr(args, "seed", D.seed)
     last = fit(config_from_args(args), args.out_dir, opts, overwrite=args.overwrite)
     log(f"done: {last}", args.quiet)
     return 0

@@ -84,3 +84,15 @@ def test_compile_covers_feature_kd_entry_points():
 def test_normalization_constants_live_on_the_device():
     s = DeviceSplit.from_imageset(load_split("cifar10", "test", None, 4), torch.device("cpu"))
     assert isinstance(s.mean, torch.Tensor) and s.mean.device == s.images.device and s.mean.shape == (3,)
+
+
+def test_ieee_fp32_block_restores_and_mixes_with_configure_backends():
+    """The NASWOT scorer switches TF32 off inside a study process that configured the backends first; torch
+    refuses to mix its legacy allow_tf32 flags with the precision API, so both use the same API."""
+    from training.backends import ieee_fp32
+
+    configure_backends(tf32=True, deterministic=False)
+    with ieee_fp32():
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee" == torch.backends.cuda.matmul.fp32_precision
+    assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+    configure_backends(tf32=False, deterministic=False)

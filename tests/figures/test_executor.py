@@ -1,0 +1,156 @@
+"""figures.study through submitit: the local executor (subprocesses) gives the sequential study's tables; a re-run
+skips every job; Slurm without sbatch and bad values of the executor flags are one error line, exit 2."""
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from figures.executor import gpu_slots, waves
+from figures.jobs import Job
+from figures.study import main as study_main
+from training.cli import run_cli
+from training.errors import UserError
+
+TABLES = ("table6", "table7_hessian", "table7_flatness", "table8_hessian", "table8_flatness")
+
+
+def _same(a, b, where):
+    """Equal structure; numbers equal to 1e-9 relative (CPU training is deterministic), NaN where NaN."""
+    if isinstance(a, dict):
+        assert sorted(a) == sorted(b), where
+        for k in a:
+            _same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and not isinstance(b, bool):
+        assert (math.isnan(a) and math.isnan(b)) or b == pytest.approx(a, rel=1e-9, abs=1e-12), where
+    else:
+        assert a == b, where
+
+
+def _masked(path, out_dir) -> str:
+    """The file's text with the output folder and checkpoint hashes (which include the write time) masked."""
+    return re.sub(r"(sha256\W+)[0-9a-f]{12,64}", r"\1SHA", path.read_text().replace(str(out_dir), "OUT"))
+
+
+@pytest.fixture(scope="module")
+def local(micro, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "runs"
+    assert study_main(["--preset", "micro", "--out-dir", str(out), "--device", "cpu", "--quiet",
+                       "--executor", "local", "--max-parallel", "2"]) == 0
+    return out
+
+
+def test_local_executor_gives_the_sequential_tables(micro, local):
+    for stem in TABLES:
+        seq, loc = (json.loads(_masked(d / "figures" / f"{stem}.json", d)) for d in (micro, local))
+        _same(seq["rows"], loc["rows"], stem)
+        assert loc["caption"] == seq["caption"], stem
+    seq_scores, loc_scores = (json.loads((d / "figures" / "scores.json").read_text()) for d in (micro, local))
+    assert [c["batch_scores"] for c in loc_scores["checkpoints"]] == [c["batch_scores"] for c in
+                                                                      seq_scores["checkpoints"]]
+    for npz in sorted((micro / "surfaces").glob("*.npz")):
+        a, b = np.load(npz), np.load(local / "surfaces" / npz.name)
+        assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in ("loss", "acc")), npz.name
+    # submitit's logs: one stdout/stderr pair per submitted job (teacher, 5 methods, 15 surfaces, 1 summary)
+    assert len(list((local / "submitit").glob("*_log.err"))) == 22
+
+
+def test_local_rerun_skips_everything(local, capfd):
+    assert study_main(["--preset", "micro", "--out-dir", str(local), "--device", "cpu", "--executor", "local"]) == 0
+    err = capfd.readouterr().err
+    assert "0 to run" in err and len(list((local / "submitit").glob("*_log.err"))) == 22  # nothing submitted
+
+
+def test_slurm_without_sbatch_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("figures.executor.shutil.which", lambda name: None)
+    rc = run_cli(study_main, ["--preset", "micro", "--out-dir", str(tmp_path), "--executor", "slurm", "--dry-run"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "sbatch" in err and "--executor local" in err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flags", [
+    ["--executor", "local", "--gpus-per-job", "0"], ["--executor", "local", "--gpus-per-job", "-1"],
+    ["--executor", "local", "--gpus-per-job", "nan"], ["--executor", "local", "--max-parallel", "0"],
+    ["--executor", "local", "--max-parallel", "2.5"], ["--executor", "local", "--time-limit", "0"],
+    ["--executor", "local", "--time-limit", "-3"], ["--executor", "local", "--time-limit", "nan"],
+    ["--executor", "slurm", "--partition", " "], ["--executor", "local", "--log-dir", ""],
+    ["--executor", "threads"],
+])
+def test_bad_flag_values_exit_2(flags, capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        run_cli(study_main, ["--preset", "micro", "--out-dir", str(tmp_path), "--dry-run", *flags])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--max-parallel", "2"], "--executor local"),  # sequential: nothing is submitted
+    (["--log-dir", "logs"], "--executor local"),
+    (["--executor", "local", "--partition", "gpu"], "--executor slurm"),
+    (["--executor", "local", "--gpus-per-job", "1"], "--device cuda"),  # a CPU study has no GPUs to hand out
+])
+def test_flags_that_do_not_apply_are_refused(flags, says, capsys, tmp_path):
+    rc = run_cli(study_main, ["--preset", "micro", "--out-dir", str(tmp_path), "--device", "cpu", "--dry-run", *flags])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and says in err, err
+
+
+def test_gpu_slots_cut_the_nodes_gpus_into_groups():
+    assert gpu_slots(1, None, [0, 1, 2, 3]) == [(0,), (1,), (2,), (3,)]
+    assert gpu_slots(2, None, [4, 5, 6, 7, 8]) == [(4, 5), (6, 7)]  # GPU 8 left over: no group of 2
+    assert gpu_slots(2, 3, [0, 1, 2, 3]) == [(0, 1), (2, 3), (0, 1)]  # a third job shares the first group
+    assert gpu_slots(0, None, []) == [()] and gpu_slots(0, 2, []) == [(), ()]
+    with pytest.raises(UserError, match="--gpus-per-job 3"):
+        gpu_slots(3, None, [0, 1])
+
+
+def test_waves_follow_the_stages_and_join_the_summaries():
+    def job(stage, name):
+        return Job(stage, name, 1.0, lambda: False, lambda: None)
+
+    todo = [job("teacher", "t"), job("train", "a"), job("train", "b"), job("surface", "s1"), job("surface", "s2"),
+            job("score", "table6"), job("tables", "table7"), job("tables", "table8")]
+    got = [[[j.name for j in unit] for unit in wave] for wave in waves(todo)]
+    assert got == [[["t"]], [["a"], ["b"]], [["s1"], ["s2"]], [["table6", "table7", "table8"]]]
+    assert waves(todo[1:3]) == [[[todo[1]], [todo[2]]]]
+
+
+def test_a_preempted_method_job_is_requeued_and_resumes(micro, tmp_path):
+    """A method job given submitit's preemption signal (SIGUSR2, as Slurm sends) after its first epoch is requeued
+    (Checkpointable) and resumes from last.pt: each epoch once in metrics.jsonl, the sequential study's weights."""
+    import os
+    import signal
+    import time
+
+    import torch
+
+    from figures.executor import ExecutorSettings, as_checkpointable, make_executor
+    from figures.plan import MICRO
+    from figures.probe import Rates
+    from figures.train_stage import training_jobs
+
+    job = next(j for j in training_jobs(MICRO, tmp_path, Rates(1.0, 1.0), "cpu") if j.name == "scratch-s{0,1}")
+    sub = make_executor(ExecutorSettings("local", tmp_path / "logs", 0)).submit(as_checkpointable([job]))
+    last = tmp_path / "scratch-s0" / "last.pt"
+    while not last.is_file():
+        assert not sub.done(), sub.paths.stderr.read_text()
+        time.sleep(0.02)
+    controller = int(sub.job_id)
+    task = int(open(f"/proc/{controller}/task/{controller}/children").read().split()[0])
+    os.kill(task, signal.SIGUSR2)
+    sub.result()
+    log = sub.paths.stdout.read_text()  # submitit's own log lines
+    assert "this job is preempted" in log and "Requeued job" in log and log.count("Starting with") == 2, log
+    for seed in (0, 1):
+        run = tmp_path / f"scratch-s{seed}"
+        epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert epochs == [1, 2, 3], (seed, epochs)
+        ours, ref = (torch.load(d / f"scratch-s{seed}" / "ckpt_e003.pt", map_location="cpu", weights_only=True)["model"]
+                     for d in (tmp_path, micro))
+        assert all(torch.equal(ours[k], ref[k]) for k in ref), seed

@@ -1,0 +1,157 @@
+"""``python -m training.train --seeds 0 1 2 --out-dir runs/M-s{seed}``: one run per seed, all trained in one process
+with one forward/backward per step (docs/reference.md §13; the packed step is training.packed_step).
+
+Each seed is a whole run of its own: its directory (``{seed}`` in ``--out-dir`` replaced by the seed), lock,
+config.json (that seed's record, as ``training.fit`` writes it), metrics.jsonl, last.pt and milestone checkpoints,
+all written by ``training.fit``'s own code, so a packed run's directory resumes as a single run and vice versa.
+
+Resume: every run resumes from its own last.pt. Runs may stand at different epochs (a kill between two runs'
+saves, or a run continued alone): each epoch trains the unfinished runs at the lowest epoch, so a run that is
+behind catches up (alone, or packed with the others behind) and then trains packed with the rest; finished
+runs are left as they are.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from training.backends import configure_backends
+from training.cli import log, resolve_device
+from training.config import RuntimeOptions, TrainConfig
+from training.data import load_split
+from training.distributed import DistInfo, requested_world_size
+from training.errors import UserError
+from training.finetune import prepare_init
+from training.fit import (RNG_NOTE, Run, _check_config, _save_epoch, _tensorboard, end_epoch, load_teacher,
+                           run_record)
+from training.lock import exclusive_lock
+from training.loop import DeviceSplit, EpochStats, steps_per_epoch
+from training.packed_step import train_packed_epoch
+from training.rundir import LAST, check_run_dir, read_metrics, start_run_dir
+
+
+
+def run_dirs(template: str, seeds: Sequence[int]) -> list[Path]:
+    """One run directory per seed: ``template`` with every ``{seed}`` replaced by the seed; refuses a template
+    without ``{seed}`` and repeated seeds (two runs would share one directory)."""
+    if "{seed}" not in template:
+        raise UserError(f"--out-dir {template} must contain {{seed}} with --seeds (one directory per seed), "
+                        "e.g. runs/scratch-s{seed}")
+    repeated = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if repeated:
+        raise UserError(f"--seeds lists {' '.join(map(str, repeated))} more than once; give each seed once")
+    if not seeds:
+        raise UserError("--seeds needs at least one seed")
+    return [Path(template.replace("{seed}", str(s))) for s in seeds]
+
+
+def fit_seeds(cfg: TrainConfig, seeds: Sequence[int], out_dir_template: str,
+              opts: RuntimeOptions = RuntimeOptions(), overwrite: bool = False) -> list[Path]:
+    """Train (or resume) one run of ``cfg`` per seed in ``seeds`` (``cfg.seed`` is ignored), packed; returns the
+    runs' ``last.pt`` paths. Holds every run directory's lock for the whole call."""
+    if requested_world_size() > 1:
+        raise UserError("--seeds trains all seeds in one process; run it without torchrun (or drop --seeds)")
+    if cfg.compile:
+        raise UserError("--compile does not apply to --seeds (the packed step is vmapped); drop --compile")
+    dirs = run_dirs(out_dir_template, seeds)
+    device = resolve_device(opts.device)
+    configure_backends(cfg.tf32, opts.deterministic)
+    _check_config(cfg, DistInfo())
+    train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images, cfg.normalization)
+    test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
+    teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
+    cfg, init_sha = prepare_init(cfg, train_set.num_classes)
+    if cfg.keep_zeros or cfg.slim_s:
+        # Pruning masks and the slimming gradient term act on a run's own modules, which the packed step bypasses.
+        raise UserError("--seeds does not support --keep-zeros (a weight-pruned --init) or --slim-s; "
+                        "train those seeds one at a time with --seed")
+    cfgs = [dataclasses.replace(cfg, seed=s) for s in seeds]
+    records = [run_record(c, teacher_sha, len(train_set), 1, init_sha) for c in cfgs]
+    for d, rec in zip(dirs, records):
+        check_run_dir(d, rec, overwrite)  # refuse before creating or locking anything
+    late = [e for e in cfg.lr_milestones if e >= cfg.epochs]
+    if late:
+        log(f"note: --lr-milestones {late} lie at or past --epochs {cfg.epochs} and do not apply in this run", opts.quiet)
+    with contextlib.ExitStack() as locks:
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
+            locks.enter_context(exclusive_lock(d, f"run directory {d}"))
+        runs = []
+        for c, d, rec in zip(cfgs, dirs, records):
+            decision = check_run_dir(d, rec, overwrite)  # again: nobody else changes it now
+            start_run_dir(d, rec, decision)
+            run = Run(c, train_set.num_classes, teacher, teacher_sha, device, DistInfo())
+            if decision == "resume":
+                run.restore(d / LAST)
+                log(f"resuming {d} after epoch {run.epoch}", opts.quiet)
+            runs.append(run)
+        _train_all(runs, dirs, opts, device, DeviceSplit.from_imageset(train_set, device),
+                   DeviceSplit.from_imageset(test_set, device), train_set.description)
+    return [d / LAST for d in dirs]
+
+
+def _train_all(runs: list[Run], dirs: list[Path], opts: RuntimeOptions, device: torch.device, train_data: DeviceSplit,
+               test_data: DeviceSplit, description: str) -> None:
+    from tqdm.auto import tqdm
+
+    cfg, quiet = runs[0].cfg, opts.quiet
+    limit = cfg.epochs if opts.stop_after_epoch is None else min(cfg.epochs, opts.stop_after_epoch)
+    rows = [read_metrics(d, r.epoch) for d, r in zip(dirs, runs)]
+    for d, r in zip(dirs, runs):
+        if r.epoch >= cfg.epochs:
+            log(f"{d} is already complete ({cfg.epochs} epochs); nothing to do for it", quiet)
+    n = len(train_data)
+    log(f"{cfg.method} {cfg.model} on {description}: {len(runs)} runs (seeds {' '.join(str(r.cfg.seed) for r in runs)}) "
+        f"packed in one process, {n} train / {len(test_data)} test images, {cfg.epochs} epochs x "
+        f"{steps_per_epoch(n, cfg.batch_size, 1)} steps, device {device}, {'TF32' if cfg.tf32 else 'IEEE fp32'}"
+        f"{' + bf16 autocast' if cfg.amp_bf16 else ''}", quiet)
+    bar = tqdm(total=len(runs) * cfg.epochs * n, initial=sum(r.epoch for r in runs) * n, unit="img", unit_scale=True,
+               file=sys.stderr, disable=quiet, dynamic_ncols=True, desc=f"train x{len(runs)}")
+    writers = [_tensorboard(d, opts, DistInfo()) for d in dirs]
+    try:
+        while True:
+            todo = [i for i, r in enumerate(runs) if r.epoch < limit]
+            if not todo:
+                break
+            epoch = 1 + min(runs[i].epoch for i in todo)
+            group = [i for i in todo if runs[i].epoch == epoch - 1]
+            lr = runs[group[0]].optimizer.param_groups[0]["lr"]
+            # A group that catches up (a kill landed between two runs' saves) is padded to the pack's size with
+            # repeats of its runs: the kernels then see the shapes of the uninterrupted pack, so each run's result
+            # does not depend on how many ran beside it (the repeats compute the same values and are dropped).
+            padded = [runs[group[j % len(group)]] for j in range(len(runs))]
+            stats = train_packed_epoch(padded, train_data, epoch, device, bar.update)[: len(group)]
+            for i, st in zip(group, stats):
+                row = _finish_epoch(runs[i], dirs[i], rows[i], epoch, lr, st, test_data, opts)
+                if writers[i] is not None:
+                    for key, v in row.items():
+                        writers[i].add_scalar(key, v, epoch)
+                if not quiet:
+                    bar.write(f"seed {runs[i].cfg.seed} epoch {epoch}/{cfg.epochs} lr {lr:g} train loss {st.loss:.4f} "
+                              f"acc {st.acc:.2f}% | test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}% | "
+                              f"{row['images_per_s']:.0f} img/s", sys.stderr)
+    finally:
+        bar.close()
+        for w in writers:
+            if w is not None:
+                w.close()
+
+
+def _finish_epoch(run: Run, out_dir: Path, rows: list[dict], epoch: int, lr: float, st: EpochStats,
+                  test_data: DeviceSplit, opts: RuntimeOptions) -> dict:
+    """What ``training.fit`` does after a run's epoch: schedule, evaluate, metrics line, checkpoints."""
+    with warnings.catch_warnings():
+        # The run's own optimizer did not step (the packed one did), which the scheduler would warn about.
+        warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
+        row = end_epoch(run, epoch, lr, st, test_data, DistInfo(), who=f" of seed {run.cfg.seed}")
+    rows.append(row)
+    milestone = epoch in set(run.cfg.milestone_epochs()) or opts.keeps(epoch)
+    _save_epoch(run, out_dir, row, rows, milestone, {"scheme": RNG_NOTE, "seed": run.cfg.seed})
+    return row

@@ -1,0 +1,52 @@
+"""``python -m training.prune CKPT --rule l1|slimming|weight --remaining R [R R] | --preset A|B --out PRUNED.pt``:
+prune a trained checkpoint into a schema-v1 checkpoint of the smaller network (DESIGN §11; training.prune_ckpt).
+
+Fine-tune it with ``python -m training.train --init PRUNED.pt --recipe finetune --model ... --out-dir ...``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from training.checkpoint import save_checkpoint
+from training.cli import Parser, _number, run_cli
+from training.errors import UserError
+from training.prune_ckpt import RULES, describe, prune_checkpoint
+
+remaining_ratio = _number(float, lambda v: 0.0 < v <= 1.0, "a remaining ratio in (0, 1]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="python -m training.prune",
+               description="Prune a trained orthokd checkpoint; the output's arch rebuilds the pruned network, so "
+                           "training (--init), landscape and diversity load it like any checkpoint.")
+    p.add_argument("checkpoint", metavar="CKPT", help="orthokd checkpoint to prune (e.g. RUN/last.pt)")
+    p.add_argument("--rule", required=True, choices=list(RULES), help="; ".join(f"{k} = {v}" for k, v in RULES.items()))
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--remaining", type=remaining_ratio, nargs="+", metavar="R",
+                       help="fraction kept, in (0, 1]: l1 = one ratio for all stages or three per-stage ratios "
+                            "(Table 1: 0.4 0.7 0.9, 0.5 0.6 0.7, 0.8 0.8 0.8); slimming = the global channel "
+                            "fraction (Table 2: 0.5 VGG-19 / ResNet-56, 0.3 DenseNet-40); weight = the global conv "
+                            "weight fraction (Table 3: 0.4)")
+    group.add_argument("--preset", choices=("A", "B"),
+                       help="l1 only: Li et al. 2017's pruned-A / pruned-B ratios and skipped layers (ResNet-56/110)")
+    p.add_argument("--out", required=True, metavar="PRUNED.pt", help="output checkpoint (written atomically)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if Path(args.out).resolve() == Path(args.checkpoint).resolve():
+        raise UserError("--out is the checkpoint being pruned; choose another output path")
+    ckpt = prune_checkpoint(args.checkpoint, args.rule, args.remaining or (), args.preset)
+    save_checkpoint(ckpt, args.out)
+    for line in describe(ckpt["pruning"]):
+        print(line)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

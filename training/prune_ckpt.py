@@ -1,0 +1,98 @@
+"""A trained checkpoint -> a pruned schema-v1 checkpoint (DESIGN §11), the library behind ``python -m training.prune``.
+
+The pruned checkpoint's ``arch`` rebuilds the smaller network (``block_widths`` / ``cfg``), so
+``training.checkpoint.load_model``, landscape and diversity load it as any other. It keeps the source's ``method``
+(whose teacher trained it), ``config`` (dataset, normalization) and ``epoch``, drops what belonged to the source's
+optimisation (optimizer, scheduler, feature-KD regressor), and adds ``pruning``: source path and sha256, rule,
+remaining ratios (and preset / skip list), parameter and MAC counts before and after, the source's metrics.
+Weight-level pruning stores plain weights with zeros (same arch); ``params_after`` then counts the weights that
+are not pruned, and the MACs stay those of the dense network.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from torch import nn
+
+from training.checkpoint import load_checkpoint, model_from_checkpoint, provenance, sha256_file
+from training.errors import UserError
+from training.prune_ops import count_params_macs, l1_filter_prune, l1_preset, network_slimming_prune
+from training.prune_weights import conv_sparsity, finalize_weight_masks, magnitude_prune
+
+RULES = {
+    "l1": "L1-norm filter pruning (Li et al. 2017): per-stage remaining ratios inside ResNet residual branches",
+    "slimming": "network slimming (Liu et al. 2017): one global |gamma| threshold; train with --slim-s first",
+    "weight": "weight-level magnitude pruning (Han et al. 2015): one global threshold over all conv weights",
+}
+
+
+def _single(rule: str, remaining: Sequence[float], preset: str | None) -> float:
+    if preset is not None:
+        raise UserError(f"--preset applies to --rule l1 only; pass --remaining R for --rule {rule}")
+    if len(remaining) != 1:
+        raise UserError(f"--rule {rule} takes one global remaining ratio, got {len(remaining)}; pass --remaining R")
+    return float(remaining[0])
+
+
+def prune_model(model: nn.Module, arch: dict[str, Any], rule: str, remaining: Sequence[float] = (),
+                preset: str | None = None) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    """(pruned model with plain weights, its arch, {rule, remaining, preset, skip}) for one of ``RULES``.
+    l1 takes one ratio for all three stages, three per-stage ratios, or Li et al.'s ``preset`` A/B."""
+    if rule not in RULES:
+        raise UserError(f"unknown pruning rule {rule!r}; choose one of: {', '.join(RULES)}")
+    detail: dict[str, Any] = {"rule": rule, "preset": preset, "skip": [], "requested": [float(r) for r in remaining]}
+    if rule == "l1":
+        if preset is not None:
+            if remaining:
+                raise UserError("--preset sets the ratios itself; pass either --preset or --remaining, not both")
+            ratios, skip = l1_preset(arch["name"], preset)
+        elif len(remaining) in (1, 3):
+            ratios, skip = tuple(remaining) * (3 // len(remaining)), ()
+        else:
+            raise UserError(f"--rule l1 takes 1 or 3 (per-stage) remaining ratios, got {len(remaining)}")
+        pruned, new_arch = l1_filter_prune(model, arch, ratios, skip)
+        detail.update(remaining=[float(r) for r in ratios], skip=list(skip))
+    elif rule == "slimming":
+        r = _single(rule, remaining, preset)
+        pruned, new_arch = network_slimming_prune(model, arch, r)
+        detail["remaining"] = [r]
+    else:
+        r = _single(rule, remaining, preset)
+        pruned, new_arch = magnitude_prune(model, arch, r)
+        finalize_weight_masks(pruned)
+        detail["remaining"] = [r]
+    return pruned.eval(), new_arch, detail
+
+
+def prune_checkpoint(path: str | Path, rule: str, remaining: Sequence[float] = (), preset: str | None = None,
+                     ) -> dict[str, Any]:
+    """The pruned schema-v1 checkpoint (a dict for ``save_checkpoint``) of the checkpoint at ``path``."""
+    ckpt = load_checkpoint(path)
+    model = model_from_checkpoint(ckpt, path)
+    pruned, new_arch, detail = prune_model(model, dict(ckpt["arch"]), rule, remaining, preset)
+    params_before, macs_before = count_params_macs(model)
+    params_after, macs_after = count_params_macs(pruned)
+    if rule == "weight":
+        conv_weights = sum(m.weight.numel() for m in pruned.modules() if isinstance(m, nn.Conv2d))
+        params_after -= round(conv_sparsity(pruned) * conv_weights)
+    pruning = {"source": str(path), "source_sha256": sha256_file(path), **detail,
+               "params_before": params_before, "params_after": params_after,
+               "macs_before": macs_before, "macs_after": macs_after,
+               "source_arch": dict(ckpt["arch"]), "source_metrics": dict(ckpt.get("metrics") or {})}
+    return {"arch": new_arch, "model": pruned.state_dict(), "method": dict(ckpt["method"]), "aux": {},
+            "epoch": ckpt["epoch"], "step": ckpt.get("step", 0), "optimizer": {}, "scheduler": {}, "scaler": {},
+            "rng": {}, "config": ckpt["config"], "metrics": {}, "provenance": provenance("cpu"), "pruning": pruning}
+
+
+def describe(pruning: dict[str, Any]) -> list[str]:
+    """Human-readable lines of a checkpoint's ``pruning`` record (what the CLI prints)."""
+    def change(a: int, b: int) -> str:
+        return f"{a:,} -> {b:,} ({100.0 * (b - a) / a:+.1f}%)"
+
+    ratios = " ".join(f"{r:g}" for r in pruning["remaining"])
+    extra = f", preset {pruning['preset']}, skip {pruning['skip']}" if pruning.get("preset") else ""
+    return [f"source {pruning['source']} sha256 {pruning['source_sha256']}",
+            f"rule {pruning['rule']}, remaining {ratios}{extra}",
+            f"params {change(pruning['params_before'], pruning['params_after'])}",
+            f"MACs {change(pruning['macs_before'], pruning['macs_after'])}"]

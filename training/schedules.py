@@ -1,0 +1,154 @@
+"""Pruning x KD schedules (DESIGN §11; the paper's Tables 1-3), each a sequence of phases under one directory:
+
+``DIR/initial`` (a run directory: training from scratch, or KD from --teacher; with sparsity s*sign(gamma) when the
+rule is slimming, i.e. network slimming's sparsity training is the initial training), ``DIR/pruned.pt`` (the
+pruned checkpoint of ``DIR/initial/last.pt``) and ``DIR/finetune`` (a run directory started from ``pruned.pt``:
+plain fine-tuning, or KD). Schedules, as the paper defines them:
+
+=============  ==================  ==========================================
+schedule       initial training    fine-tuning
+=============  ==================  ==========================================
+finetuned      scratch             plain
+pre-distill    KD from --teacher   plain
+post-distill   scratch             KD from --teacher
+pre-post       KD from --teacher   KD from --teacher
+self-distill   KD from --teacher   KD from the unpruned student (DIR/initial)
+=============  ==================  ==========================================
+
+Every phase is an ordinary run (config.json, resume, checkpoints that record their teacher and its sha256), so
+re-running the same schedule resumes where it stopped; ``DIR/schedule.json`` summarises the finished schedule.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint, sha256_file
+from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
+from training.errors import CheckpointError, UserError
+from training.fit import fit
+from training.prune_ckpt import RULES, prune_checkpoint
+from training.rundir import LAST, read_metrics
+
+
+@dataclass(frozen=True)
+class Schedule:
+    initial_kd: bool  # KD from --teacher in the initial training
+    finetune_teacher: str | None  # None = plain fine-tuning; "teacher" = --teacher; "student" = the unpruned student
+
+
+SCHEDULES: dict[str, Schedule] = {
+    "finetuned": Schedule(False, None),
+    "pre-distill": Schedule(True, None),
+    "post-distill": Schedule(False, "teacher"),
+    "pre-post": Schedule(True, "teacher"),
+    "self-distill": Schedule(True, "student"),
+}
+KD_METHODS = {"label": "label_kd", "feature": "feature_kd"}
+# Liu et al. 2017's sparsity s: 1e-4 for VGG, 1e-5 for ResNets and DenseNet.
+DEFAULT_SLIM_S = {"vgg": 1e-4}
+DEFAULT_SLIM_S_OTHER = 1e-5
+SUMMARY = "schedule.json"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    schedule: str  # a key of SCHEDULES
+    kd: str  # a key of KD_METHODS
+    rule: str  # a key of training.prune_ckpt.RULES
+    remaining: tuple[float, ...] = ()  # remaining ratios (see training.prune_ckpt.prune_model)
+    preset: str | None = None  # l1 only: Li et al.'s A / B
+    teacher: str | None = None  # the external teacher's checkpoint
+    base: TrainConfig = TrainConfig()  # model, data and initial-training recipe; method/teacher/init are set here
+    finetune_epochs: int = FINETUNE_RECIPE["epochs"]  # fine-tuning recipe (DESIGN §11)
+    finetune_lr: float = FINETUNE_RECIPE["lr"]
+    slim_s: float | None = None  # slimming sparsity; None = Liu et al.'s per-family default
+
+    def __post_init__(self) -> None:
+        for name, table, flag in ((self.schedule, SCHEDULES, "--schedule"), (self.kd, KD_METHODS, "--kd"),
+                                  (self.rule, RULES, "--rule")):
+            if name not in table:
+                raise UserError(f"unknown {flag} {name!r}; choose one of: {', '.join(table)}")
+        if self.slim_s is not None and self.rule != "slimming":
+            raise UserError(f"--slim-s is network slimming's sparsity training; drop it for --rule {self.rule}")
+        if self.needs_teacher and not self.teacher:
+            raise UserError(f"schedule {self.schedule} distils from a teacher: pass --teacher CKPT (an orthokd checkpoint)")
+
+    @property
+    def needs_teacher(self) -> bool:
+        s = SCHEDULES[self.schedule]
+        return s.initial_kd or s.finetune_teacher == "teacher"
+
+
+def phase_configs(spec: ScheduleSpec, out_dir: Path) -> tuple[TrainConfig, TrainConfig]:
+    """(initial-training config, fine-tuning config) of ``spec`` under ``out_dir``."""
+    s, kd = SCHEDULES[spec.schedule], KD_METHODS[spec.kd]
+    slim_s = 0.0
+    if spec.rule == "slimming":
+        family = next((f for f in DEFAULT_SLIM_S if spec.base.model.startswith(f)), None)
+        slim_s = spec.slim_s if spec.slim_s is not None else DEFAULT_SLIM_S.get(family, DEFAULT_SLIM_S_OTHER)
+    initial = dataclasses.replace(spec.base, method=kd if s.initial_kd else "scratch",
+                                  teacher=spec.teacher if s.initial_kd else None, init=None, keep_zeros=False,
+                                  slim_s=slim_s)
+    teacher = {None: None, "teacher": spec.teacher, "student": str(out_dir / "initial" / LAST)}[s.finetune_teacher]
+    finetune = dataclasses.replace(
+        spec.base, method=kd if teacher else "scratch", teacher=teacher, init=str(out_dir / "pruned.pt"),
+        keep_zeros=False, slim_s=0.0, epochs=spec.finetune_epochs, lr=spec.finetune_lr,
+        lr_milestones=tuple(FINETUNE_RECIPE["lr_milestones"]), momentum=FINETUNE_RECIPE["momentum"],
+        weight_decay=FINETUNE_RECIPE["weight_decay"])
+    return initial, finetune
+
+
+def _final_acc(run_dir: Path, epochs: int) -> float | None:
+    """Test accuracy (%) after the run's last epoch, None while the run is unfinished."""
+    rows = read_metrics(run_dir, epochs)
+    return rows[-1]["test_acc"] if len(rows) == epochs else None
+
+
+def _prune_phase(spec: ScheduleSpec, source: Path, out: Path, overwrite: bool) -> dict[str, Any]:
+    """Write ``out`` = the pruned ``source``, or keep an existing one made from the same source with the same rule;
+    one made otherwise is refused unless ``overwrite``."""
+    if out.is_file() and not overwrite:
+        try:
+            old = load_checkpoint(out).get("pruning") or {}
+        except CheckpointError:
+            old = {}
+        same = (old.get("source_sha256") == sha256_file(source) and old.get("rule") == spec.rule
+                and old.get("preset") == spec.preset and old.get("requested") == [float(r) for r in spec.remaining])
+        if same:
+            return old
+        raise UserError(f"{out} was pruned from another checkpoint or with another rule; use another --out-dir "
+                        "or pass --overwrite to redo the schedule")
+    ckpt = prune_checkpoint(source, spec.rule, spec.remaining, spec.preset)
+    save_checkpoint(ckpt, out)
+    return ckpt["pruning"]
+
+
+def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions = RuntimeOptions(),
+                 overwrite: bool = False) -> dict[str, Any]:
+    """Run (or resume) every phase of ``spec`` under ``out_dir``; returns the summary written to schedule.json:
+    each phase's directory, method, teacher (and sha256) and final test accuracy, and the pruning record."""
+    out_dir = Path(out_dir)
+    if spec.teacher:
+        try:
+            load_checkpoint(spec.teacher)
+        except CheckpointError as e:
+            raise UserError(f"--teacher: {e}") from None
+    initial, finetune = phase_configs(spec, out_dir)
+    fit(initial, out_dir / "initial", opts, overwrite)
+    pruning = _prune_phase(spec, out_dir / "initial" / LAST, out_dir / "pruned.pt", overwrite)
+    fit(finetune, out_dir / "finetune", opts, overwrite)
+
+    def phase(cfg: TrainConfig, name: str) -> dict[str, Any]:
+        return {"dir": str(out_dir / name), "method": cfg.method, "teacher": cfg.teacher,
+                "teacher_sha256": sha256_file(cfg.teacher) if cfg.teacher else None, "slim_s": cfg.slim_s,
+                "test_acc": _final_acc(out_dir / name, cfg.epochs)}
+
+    summary = {"schedule": spec.schedule, "kd": spec.kd, "rule": spec.rule, "remaining": list(pruning["remaining"]),
+               "preset": spec.preset, "initial": phase(initial, "initial"), "pruning": pruning,
+               "finetune": phase(finetune, "finetune")}
+    atomic_write_text(out_dir / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
