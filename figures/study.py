@@ -53,8 +53,10 @@ def build_parser() -> Parser:
     p.add_argument("--tf32", action="store_true", help="train with TF32 convolutions/matmuls on CUDA (recorded)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile every training run (a method's seeds then train one after another)")
-    p.add_argument("--no-pack", action="store_true",
-                   help="train a method's seeds one after another instead of packed into one forward/backward per step")
+    p.add_argument("--pack", action=argparse.BooleanOptionalAction, default=None,
+                   help="train a method's seeds packed into one process with one forward/backward per step (--no-pack: "
+                        "one after another) [pack for the full study; not for the CPU presets demo and micro, "
+                        "where packing measured slower]")
     p.add_argument("--executor", choices=EXECUTORS, default="sequential",
                    help="sequential = every job in this process; local = submitit subprocesses on this node; slurm = "
                         "submitit Slurm job arrays (needs sbatch) [sequential]")
@@ -92,7 +94,8 @@ def study_spec(a) -> StudySpec:
         spec = replace(spec, data_dir=a.data_dir)
     if a.seeds:
         spec = replace(spec, seeds=tuple(range(a.seeds)))
-    spec = replace(spec, bf16=a.bf16, tf32=a.tf32, compile=a.compile, pack_seeds=not a.no_pack)
+    spec = replace(spec, bf16=a.bf16, tf32=a.tf32, compile=a.compile,
+                   pack_seeds=spec.pack_seeds if a.pack is None else a.pack)
     if a.teacher:
         if not Path(a.teacher).is_file():
             raise UserError(f"--teacher {a.teacher} is not a file; give an orthokd checkpoint (e.g. "

@@ -28,8 +28,8 @@ from landscape.folding import FoldedNetwork
 from training.errors import UserError
 
 # Points per vmapped forward by device type, the best measured by bench/landscape_speed.py; device types not listed
-# (cuda: not measured yet) get 1. CPU, 2 cores shared with other jobs, ResNet-20, 256 images, 4 x 4 grid, three runs:
-# P = 4 at 0.87x / 0.94x / 1.13x and P = 16 at 1.14x / 0.89x / 1.33x the per-point speed: no reliable gain, so 1.
+# (cuda: not measured yet) get 1. Idle 2-core CPU, ResNet-20, 256 images, 4 x 4 grid: P = 4 ran at 0.34x and
+# P = 16 at 0.28x the per-point speed, so 1.
 DEFAULT_POINTS_PER_FORWARD = {"cpu": 1}
 
 

@@ -121,9 +121,9 @@ def test_waves_follow_the_stages_and_join_the_summaries():
     assert waves(todo[1:3]) == [[[todo[1]], [todo[2]]]]
 
 
-def test_a_preempted_method_job_is_requeued_and_resumes(micro, tmp_path):
+def test_a_preempted_method_job_is_requeued_and_resumes(tmp_path):
     """A method job given submitit's preemption signal (SIGUSR2, as Slurm sends) after its first epoch is requeued
-    (Checkpointable) and resumes from last.pt: each epoch once in metrics.jsonl, the sequential study's weights."""
+    (Checkpointable) and resumes from last.pt: each epoch once in metrics.jsonl, the uninterrupted run's weights."""
     import os
     import signal
     import time
@@ -135,7 +135,13 @@ def test_a_preempted_method_job_is_requeued_and_resumes(micro, tmp_path):
     from figures.probe import Rates
     from figures.train_stage import training_jobs
 
-    job = next(j for j in training_jobs(MICRO, tmp_path, Rates(1.0, 1.0), "cpu") if j.name == "scratch-s{0,1}")
+    from dataclasses import replace
+
+    # Packed, as the full study trains: a kill between the two runs' saves must still resume to the same weights.
+    packed = replace(MICRO, pack_seeds=True)
+    job = next(j for j in training_jobs(packed, tmp_path, Rates(1.0, 1.0), "cpu") if j.name == "scratch-s{0,1}")
+    reference = tmp_path / "uninterrupted"
+    next(j for j in training_jobs(packed, reference, Rates(1.0, 1.0), "cpu") if j.name == job.name).run()
     sub = make_executor(ExecutorSettings("local", tmp_path / "logs", 0)).submit(as_checkpointable([job]))
     last = tmp_path / "scratch-s0" / "last.pt"
     while not last.is_file():
@@ -152,5 +158,5 @@ def test_a_preempted_method_job_is_requeued_and_resumes(micro, tmp_path):
         epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert epochs == [1, 2, 3], (seed, epochs)
         ours, ref = (torch.load(d / f"scratch-s{seed}" / "ckpt_e003.pt", map_location="cpu", weights_only=True)["model"]
-                     for d in (tmp_path, micro))
+                     for d in (tmp_path, reference))
         assert all(torch.equal(ours[k], ref[k]) for k in ref), seed
