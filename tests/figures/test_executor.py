@@ -160,3 +160,15 @@ def test_a_preempted_method_job_is_requeued_and_resumes(tmp_path):
         ours, ref = (torch.load(d / f"scratch-s{seed}" / "ckpt_e003.pt", map_location="cpu", weights_only=True)["model"]
                      for d in (tmp_path, reference))
         assert all(torch.equal(ours[k], ref[k]) for k in ref), seed
+
+
+def test_study_passes_training_numerics_and_packing_through():
+    from figures.study import build_parser, study_spec
+    from figures.train_stage import train_config
+
+    spec = study_spec(build_parser().parse_args(["--preset", "micro", "--bf16", "--tf32", "--compile", "--pack"]))
+    cfg = train_config(spec, "scratch", 0, None)
+    assert (cfg.amp_bf16, cfg.tf32, cfg.compile, spec.pack_seeds) == (True, True, True, True)
+    assert study_spec(build_parser().parse_args(["--preset", "micro"])).pack_seeds is False  # CPU preset
+    assert study_spec(build_parser().parse_args([])).pack_seeds is True  # the full study packs
+    assert study_spec(build_parser().parse_args(["--no-pack"])).pack_seeds is False
