@@ -64,7 +64,7 @@ class StudySpec:
 
 FULL = StudySpec()
 
-# About 7 minutes on 2 CPU cores (6 min 49 s measured), every artifact of the full study at toy size.
+# About 6 minutes on 2 CPU cores (5 min 33 s measured), every artifact of the full study at toy size.
 DEMO = StudySpec(model="resnet8", width=8, epochs=6, lr_milestones=(2, 4), seeds=(0, 1, 2), max_train_images=None,
                  surface_steps=11, surface_max_images=500, score_batches=2, score_batch_size=64,
                  sharpness=HessianSettings(images=64, rel_se=0.2, max_samples=40, sketch=5, max_iters=20),

@@ -4,7 +4,7 @@ Stages: the scratch teacher (or the checkpoint --teacher names); every method x 
 each LR decay); the loss surfaces of one seed per method at each milestone; the NASWOT scores (Table 6); the
 surface tables (7-8) with Hessian and flatness numbers. It prints what it will run with an ETA from a
 throughput probe first, shows overall progress, and skips what is already done when re-run. --preset demo
-(or --demo) runs a small version on the CPU on the embedded data (about 7 minutes on 2 cores); the default is
+(or --demo) runs a small version on the CPU on the embedded data (about 6 minutes on 2 cores); the default is
 the paper's full size, which needs the real dataset (--data-dir) and a GPU (or --allow-cpu).
 
 --executor local runs the jobs as subprocesses through submitit (one job per group of --gpus-per-job GPUs on a node
@@ -40,7 +40,7 @@ def build_parser() -> Parser:
     p.add_argument("--demo", action="store_true", help="the small CPU version on the embedded data (same as --preset demo)")
     p.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="full = the paper (ResNet-56, 160 epochs, 5 seeds, 51x51 on the whole train split); demo = "
-                        "about 7 min on 2 CPU cores; micro = seconds, for tests [full]")
+                        "about 6 min on 2 CPU cores; micro = seconds, for tests [full]")
     p.add_argument("--dataset", default=None, help="dataset for the full study (cifar10, cifar100, npz) [cifar10]")
     p.add_argument("--teacher", default=None,
                    help="an existing teacher checkpoint for the KD methods [train a scratch teacher as "
