@@ -6,7 +6,8 @@ import importlib
 
 import pytest
 
-CLIS = ["training.train", "landscape.plot", "diversity.score", "figures.make", "figures.study"]
+CLIS = ["training.train", "training.prune", "training.prune_schedule", "landscape.plot", "diversity.score",
+        "figures.make", "figures.study"]
 
 
 @pytest.mark.parametrize("module", CLIS)
