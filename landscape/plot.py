@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
 from landscape.engine import DEFAULT_POINTS_PER_FORWARD
@@ -147,9 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--out {out}: unknown suffix {out.suffix!r}; use one of {', '.join(SUFFIXES)}")
     spec = grid_spec(a)
     device = resolve_device(a.device)
-    if device.type == "cuda" and device.index is not None:  # before the process group: NCCL uses the current device
-        torch.cuda.set_device(device)
-    dist = init_distributed(device)
+    dist = init_distributed(device)  # binds this rank's GPU before the process group exists
     try:
         opts = EngineOptions(batch_size=a.batch_size, bf16=a.dtype == "bf16", fold_bn=not a.no_fold_bn,
                              points_per_forward=a.points_per_forward)

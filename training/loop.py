@@ -102,7 +102,7 @@ def training_batches(data: DeviceSplit, cfg: TrainConfig, gens: EpochGenerators,
 def steps_per_epoch(n_images: int, batch_size: int, world_size: int) -> int:
     """Optimizer steps in one epoch of ``training_batches``."""
     full, rest = divmod(n_images, batch_size)
-    return full + (1 if rest >= max(world_size, 1) else 0)
+    return full + (1 if rest >= world_size else 0)
 
 
 def autocast(device: torch.device, enabled: bool):

@@ -132,14 +132,18 @@ def test_torchrun_rank_sets_its_cuda_device_before_process_group(tiny_checkpoint
     class Stop(Exception):
         pass
 
-    def fake_init(device):
-        calls.append(("init", device))
+    def fake_init(**kwargs):
+        calls.append(("init", kwargs["device_id"]))
         raise Stop
 
+    import torch.distributed as tdist
+
     monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
-    monkeypatch.setattr(plot, "init_distributed", fake_init)
+    monkeypatch.setattr(tdist, "is_initialized", lambda: False)
+    monkeypatch.setattr(tdist, "init_process_group", fake_init)
     with pytest.raises(Stop):
         plot.main([str(tiny_checkpoint), "--out", str(tmp_path / "s.npz"), "--device", "cuda"])
     assert calls == [("set_device", torch.device("cuda:1")), ("init", torch.device("cuda:1"))]
