@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--preset", choices=("A", "B"),
                        help="l1 only: Li et al. 2017's pruned-A / pruned-B ratios and skipped layers (ResNet-56/110)")
     p.add_argument("--out", required=True, metavar="PRUNED.pt", help="output checkpoint (written atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out (refused otherwise)")
     return p
 
 
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if Path(args.out).resolve() == Path(args.checkpoint).resolve():
         raise UserError("--out is the checkpoint being pruned; choose another output path")
+    if Path(args.out).exists() and not args.overwrite:
+        raise UserError(f"--out {args.out} exists; pass --overwrite to replace it, or choose another output path")
     ckpt = prune_checkpoint(args.checkpoint, args.rule, args.remaining or (), args.preset)
     save_checkpoint(ckpt, args.out)
     for line in describe(ckpt["pruning"]):

@@ -55,6 +55,17 @@ def test_l1_prune_writes_a_checkpoint_whose_arch_rebuilds_the_smaller_network(so
     assert f"{p['params_before']:,} -> {p['params_after']:,}" in io.out and sha256_file(source) in io.out
 
 
+def test_an_existing_output_is_kept_unless_overwrite(source, tmp_path, capsys):
+    out = tmp_path / "pruned.pt"
+    out.write_bytes(b"an earlier result")
+    rc, io = _prune([source, "--rule", "l1", "--remaining", "0.5", "--out", out], capsys)
+    assert rc == 2 and "--overwrite" in io.err and len(io.err.strip().splitlines()) == 1
+    assert out.read_bytes() == b"an earlier result"
+    rc, io = _prune([source, "--rule", "l1", "--remaining", "0.5", "--out", out, "--overwrite"], capsys)
+    assert rc == 0, io.err
+    assert load_model(out)[1]["arch"]["block_widths"] == [2, 4, 8]
+
+
 def test_weight_prune_stores_plain_weights_with_zeros(source, tmp_path, capsys):
     out = tmp_path / "w.pt"
     rc, io = _prune([source, "--rule", "weight", "--remaining", "0.4", "--out", out], capsys)
