@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) -m figures.study --demo --out-dir runs/demo
+	$(PY) -m figures.study --demo --tables 1 2 3 6 7 8 --out-dir runs/demo
 
 test: setup
 	$(PY) -m pytest -q

@@ -1,4 +1,10 @@
-"""python -m figures.make --table {6,7,8} --runs-dir runs/ --out DIR [--preset demo]: the paper's tables from run directories.
+"""python -m figures.make --table {1,2,3,6,7,8} --runs-dir runs/ --out DIR [--preset demo]: the paper's tables from
+run directories.
+
+Tables 1-3: pruning x KD from the schedule directories that python -m figures.study --tables 1 2 3 writes under
+RUNS_DIR/prune/ (tableN.md/.csv/.tex/.json: per pruning setting the rows Unpruned, Finetuned / Pre-Distill,
+Post-Distill, Pre-Post, Self-Distill and Surplus, columns Baseline / Label KD / Feature KD with gains, parameters and
+MACs of the pruned networks, the paper's published cells beside ours). They read JSON only: no device is needed.
 
 Table 6: NASWOT scores of every method's runs beside the published rows (table6.md/.csv/.tex/.json, scores,
 plot). Tables 7-8: loss surfaces of one seed per method at each LR step: a multi-panel figure, the VTK file
@@ -22,6 +28,8 @@ from figures.hessian import HessianSettings
 from figures.jobs import manifest_path, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
 from figures.pooled import read_run_config
+from figures.prune_plan import PRUNE_PRESETS
+from figures.prune_tables import make_pruning_table
 from figures.surfaces import make_surface_table
 from figures.table6 import make_table6
 from landscape.config import GridSpec
@@ -31,14 +39,17 @@ from training.errors import UserError
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m figures.make", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--table", type=int, nargs="+", required=True, choices=(6, 7, 8), help="which tables to make")
+    p.add_argument("--table", type=int, nargs="+", required=True, choices=(1, 2, 3, 6, 7, 8),
+                   help="which tables to make: 1-3 pruning x KD, 6 NASWOT scores, 7-8 loss surfaces")
     p.add_argument("--runs-dir", default="runs", help="folder of run directories [runs]")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--preset", choices=list(PRESETS), default="full",
                    help="sizes of the figures.study preset the runs came from: "
                         + "; ".join(f"{name} = {preset_sizes(spec)}" for name, spec in PRESETS.items()) + " [full]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size tables on the CPU anyway")
-    p.add_argument("--runs", type=positive_int, default=None, help="Table 6: runs required per method [preset: 5]")
+    p.add_argument("--runs", type=positive_int, default=None,
+                   help="Table 6: runs required per method [preset: 5]; Tables 1-3: seeds per cell, seeds 0..N-1 "
+                        "[preset: 1]")
     p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")
     p.add_argument("--batches", type=positive_int, default=None, help="Table 6: shared NASWOT batches per checkpoint [preset: 5]")
     p.add_argument("--batch-size", type=positive_int, default=None, help="Table 6: images per batch N [preset: 128]")
@@ -87,12 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg, grid, runs, seed, sharpness = sized(a, PRESETS[a.preset])
     device = resolve_device(a.device)
     runs_dir, out = Path(a.runs_dir), Path(a.out)
-    if a.preset == "full":
+    if a.preset == "full" and set(a.table) & {6, 7, 8}:
         require_gpu(device, a.allow_cpu, "figures.make --preset full")
         require_real_data_runs(runs_dir)
+    pspec = PRUNE_PRESETS[a.preset]
+    if a.runs:
+        pspec = replace(pspec, seeds=tuple(range(a.runs)))
     written: list[Path] = []
     for table in a.table:
-        if table == 6:
+        if table in (1, 2, 3):
+            written += with_manifest(manifest_path(out, f"table{table}"),
+                                     lambda t=table: make_pruning_table(t, runs_dir, out, pspec))
+            print((out / f"table{table}.md").read_text())
+        elif table == 6:
             written += with_manifest(manifest_path(out, "table6"),
                                      lambda: make_table6(runs_dir, out, cfg, runs, device, a.milestone, a.quiet))
             print((out / "table6.md").read_text())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from training.models import build_model
+from training.models import build_model, training_kwargs
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ def _timed(fn, device: torch.device, repeats: int) -> float:
 
 def probe(model_name: str, width: int, device: torch.device) -> Rates:
     torch.manual_seed(0)
-    model = build_model(model_name, 10, width=width).to(device).to(memory_format=torch.channels_last)
+    model = build_model(model_name, 10, **training_kwargs(model_name, width))
+    model = model.to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     x = torch.randn(64, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.zeros(64, dtype=torch.long, device=device)

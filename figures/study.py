@@ -1,4 +1,9 @@
-"""python -m figures.study --out-dir runs/ --data-dir DIR --device cuda: the whole study behind Tables 6-8, in order, resumable.
+"""python -m figures.study --out-dir runs/ --data-dir DIR --device cuda [--tables 1 2 3 6 7 8]: the studies behind
+the paper's tables, in order, resumable.
+
+Tables 1-3 (pruning x KD, CIFAR-100): per network a scratch teacher, the initial trainings (scratch, label KD,
+feature KD; sparsity-trained for Table 2), then per pruning setting the five schedules (figures.prune_plan) and the
+tables (figures.prune_tables). Tables 6-8 (CIFAR-10) as follows.
 
 Stages: the scratch teacher (or the checkpoint --teacher names); every method x seed (milestone checkpoints at
 each LR decay); the loss surfaces of one seed per method at each milestone; the NASWOT scores (Table 6); the
@@ -25,6 +30,8 @@ from figures.executor import EXECUTORS, executor_settings, job_device, remote_ca
 from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
 from figures.probe import Rates, probe
+from figures.prune_plan import PRUNE_PRESETS, PruneStudySpec
+from figures.prune_stage import prune_jobs
 from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
@@ -34,6 +41,11 @@ from training.data import checkpoint_split
 from training.errors import UserError
 
 
+TABLES = (1, 2, 3, 6, 7, 8)
+DEFAULT_TABLES = (6, 7, 8)
+STAGES = ("teacher", "train", "prune", "surface", "score", "tables")  # the order the jobs run in
+
+
 def build_parser() -> Parser:
     p = Parser(prog="python -m figures.study", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out-dir", default="runs", help="run directories, surfaces and figures go here [runs]")
@@ -41,7 +53,12 @@ def build_parser() -> Parser:
     p.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="full = the paper (ResNet-56, 160 epochs, 5 seeds, 51x51 on the whole train split); demo = "
                         "about 6 min on 2 CPU cores; micro = seconds, for tests [full]")
-    p.add_argument("--dataset", default=None, help="dataset for the full study (cifar10, cifar100, npz) [cifar10]")
+    p.add_argument("--tables", type=int, nargs="+", choices=TABLES, default=list(DEFAULT_TABLES),
+                   help="which of the paper's tables to run: 1-3 pruning x KD, 6 NASWOT scores, 7-8 loss surfaces "
+                        "[6 7 8]")
+    p.add_argument("--dataset", default=None,
+                   help="dataset for the full study (cifar10, cifar100, npz) [cifar10 for Tables 6-8, cifar100 for "
+                        "Tables 1-3]")
     p.add_argument("--teacher", default=None,
                    help="an existing teacher checkpoint for the KD methods [train a scratch teacher as "
                         "OUT_DIR/teachers/scratch-teacher]")
@@ -84,6 +101,19 @@ def _nonempty(text: str) -> str:
 
 def preset_name(a) -> str:
     return "demo" if a.demo else (a.preset or "full")
+
+
+def prune_spec(a) -> PruneStudySpec:
+    """The Tables 1-3 study of the preset, with the flags both studies share."""
+    spec = replace(PRUNE_PRESETS[preset_name(a)], tables=tuple(t for t in sorted(set(a.tables)) if t in (1, 2, 3)),
+                   bf16=a.bf16, tf32=a.tf32, compile=a.compile)
+    if a.dataset:
+        spec = replace(spec, dataset=a.dataset)
+    if a.data_dir:
+        spec = replace(spec, data_dir=a.data_dir)
+    if a.seeds:
+        spec = replace(spec, seeds=tuple(range(a.seeds)))
+    return spec
 
 
 def study_spec(a) -> StudySpec:
@@ -140,9 +170,22 @@ def analysis_jobs(spec: StudySpec, runs_dir: Path, figs: Path, rates: Rates, dev
     return jobs
 
 
+def surface_study_jobs(spec: StudySpec, tables: set[int], runs_dir: Path, figs: Path, rates: Rates,
+                       device) -> list[Job]:
+    """The Tables 6-8 jobs that ``tables`` needs: training, then surfaces (7, 8), scores (6) and the tables."""
+    if not tables & {6, 7, 8}:
+        return []
+    wanted = {f"table{t}" for t in tables}
+    jobs = training_jobs(spec, runs_dir, rates, str(device))
+    for j in analysis_jobs(spec, runs_dir, figs, rates, device):
+        if j.name in wanted or (j.stage == "surface" and tables & {7, 8}):
+            jobs.append(j)
+    return jobs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    spec = study_spec(a)
+    spec, pspec, tables = study_spec(a), prune_spec(a), set(a.tables)
     runs_dir = Path(a.out_dir)
     device = job_device(a.device, a.executor)
     settings = executor_settings(a.executor, runs_dir, device, a.log_dir, a.gpus_per_job, a.partition, a.time_limit,
@@ -150,23 +193,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if preset_name(a) == "full":
         if spec.data_dir is None:
             raise UserError("the full-size study needs the real dataset, not the embedded 5,000-image subset: pass "
-                            "--data-dir DIR (torchvision's CIFAR-10 folder), or use --preset demo or micro")
+                            "--data-dir DIR (the folder holding torchvision's CIFAR-10 / CIFAR-100), or use --preset demo or micro")
         require_gpu(device, a.allow_cpu, "the full-size study")
     figs = Path(a.figures_dir) if a.figures_dir else runs_dir / "figures"
-    log(f"study: {spec.model} (width {spec.width}), {len(spec.methods)} methods x {len(spec.seeds)} seeds, "
+    if pspec.tables:
+        networks = sorted({s.model for t in pspec.tables for s in pspec.settings(t)})
+        log(f"study, Tables {' '.join(map(str, pspec.tables))}: {', '.join(networks)} on {pspec.dataset}, {len(pspec.seeds)} seed(s), {pspec.epochs} initial + {pspec.finetune_epochs} "
+            "fine-tuning epochs per schedule", a.quiet)
+    if tables & {6, 7, 8}:
+        log(f"study, Tables {' '.join(str(t) for t in sorted(tables & {6, 7, 8}))}: {spec.model} (width {spec.width}), {len(spec.methods)} methods x {len(spec.seeds)} seeds, "
         f"{spec.epochs} epochs (LR steps after {list(spec.lr_milestones)}), surfaces {spec.surface_steps}x"
         f"{spec.surface_steps} at epochs {list(spec.surface_epochs)}, teacher {teacher_checkpoint(runs_dir, spec)}"
         f"{'' if spec.teacher else ' (trained first)'}, device {device}"
         f"{f', submitit {settings.kind} executor, logs in {settings.folder}' if settings else ''}", a.quiet)
+    models = {s.model: pspec.base(s.model, 0).width for t in pspec.tables for s in pspec.settings(t)}
+    if tables & {6, 7, 8}:
+        models[spec.model] = spec.width
     # On Slurm the probe runs as a job, on the kind of node the study's jobs get.
-    rates = remote_call(settings, probe, spec.model, spec.width, device) if a.executor == "slurm" else \
-        probe(spec.model, spec.width, device)
-    log(f"probe: {rates.train_images_per_s:.0f} training img/s, {rates.forward_images_per_s:.0f} inference img/s", a.quiet)
-    jobs = training_jobs(spec, runs_dir, rates, str(device)) + analysis_jobs(spec, runs_dir, figs, rates, device)
-    run_jobs(jobs, a.quiet, a.dry_run, submitit_runner(settings) if settings else run_in_order)
+    rates = {m: remote_call(settings, probe, m, w, device) if a.executor == "slurm" else probe(m, w, device)
+             for m, w in models.items()}
+    for m, r in rates.items():
+        log(f"probe {m}: {r.train_images_per_s:.0f} training img/s, {r.forward_images_per_s:.0f} inference img/s",
+            a.quiet)
+    jobs = surface_study_jobs(spec, tables, runs_dir, figs, rates.get(spec.model), device)
+    if pspec.tables:
+        jobs += prune_jobs(pspec, runs_dir, figs, rates, str(device))
+    run_jobs(sorted(jobs, key=lambda j: STAGES.index(j.stage)), a.quiet, a.dry_run,
+             submitit_runner(settings) if settings else run_in_order)
     if not a.dry_run:
         print(f"tables and figures: {figs}")
-        for name in ("table6.md", *(f"table{t}_{k}.md" for t in (7, 8) for k in ("hessian", "flatness"))):
+        for name in (*(f"table{t}.md" for t in (1, 2, 3, 6) if t in tables),
+                     *(f"table{t}_{k}.md" for t in (7, 8) if t in tables for k in ("hessian", "flatness"))):
             if (figs / name).is_file():
                 print((figs / name).read_text())
     return 0

@@ -122,7 +122,8 @@ def _resnet(depth: int) -> Callable[..., nn.Module]:
 MODELS: dict[str, Callable[..., nn.Module]] = {
     f"resnet{d}": _resnet(d) for d in (8, 14, 20, 32, 44, 56, 110)
 }
-MODELS.update(vgg19=models_prunable.vgg19, densenet40=models_prunable.densenet40)
+MODELS.update(vgg19=models_prunable.vgg19, densenet40=models_prunable.densenet40,
+              vgg_tiny=models_prunable.vgg_tiny, densenet_tiny=models_prunable.densenet_tiny)
 
 
 def training_kwargs(name: str, width: int = 16, shortcut: str = "pad") -> dict:

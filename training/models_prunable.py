@@ -174,3 +174,17 @@ def vgg19(num_classes: int, **kwargs) -> nn.Module:
 def densenet40(num_classes: int, **kwargs) -> nn.Module:
     """DenseNet-40, k = 12 (1,059,298 parameters for 10 classes, 1,100,428 for 100)."""
     return DenseNet(num_classes, **kwargs)
+
+
+# Tiny members of both families for tests and demos (same code paths: the slimming rule, feature KD, cfg rebuild).
+VGG_TINY_CFG: tuple = (8, 8, "M", 16, 16, "M", 32, 32, "M", 32, 32, "M", 32, 32)
+
+
+def vgg_tiny(num_classes: int, **kwargs) -> nn.Module:
+    """A 10-conv VGG of widths 8-32 (55,746 parameters for 10 classes), a toy stand-in for vgg19."""
+    return SlimVGG(num_classes, **{"cfg": VGG_TINY_CFG, **kwargs})
+
+
+def densenet_tiny(num_classes: int, **kwargs) -> nn.Module:
+    """DenseNet-10, k = 6 (11,974 parameters for 10 classes), a toy stand-in for densenet40."""
+    return DenseNet(num_classes, **{"depth": 10, "growth": 6, **kwargs})

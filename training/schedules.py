@@ -66,6 +66,9 @@ class ScheduleSpec:
     finetune_epochs: int = FINETUNE_RECIPE["epochs"]  # fine-tuning recipe (DESIGN §11)
     finetune_lr: float = FINETUNE_RECIPE["lr"]
     slim_s: float | None = None  # slimming sparsity; None = Liu et al.'s per-family default
+    # The initial training's run directory; None = DIR/initial. Schedules with the same initial training (finetuned
+    # and post-distill; pre-distill, pre-post and self-distill of one KD) can share one run: figures.study does.
+    initial_dir: str | None = None
 
     def __post_init__(self) -> None:
         for name, table, flag in ((self.schedule, SCHEDULES, "--schedule"), (self.kd, KD_METHODS, "--kd"),
@@ -83,23 +86,42 @@ class ScheduleSpec:
         return s.initial_kd or s.finetune_teacher == "teacher"
 
 
+def initial_dir(spec: ScheduleSpec, out_dir: Path) -> Path:
+    """Where the initial training of ``spec`` lives: ``spec.initial_dir``, else OUT_DIR/initial."""
+    return Path(spec.initial_dir) if spec.initial_dir else out_dir / "initial"
+
+
+def sparsity(rule: str, model: str, slim_s: float | None = None) -> float:
+    """The initial training's slimming sparsity s: 0 unless ``rule`` is slimming; then ``slim_s``, else Liu et
+    al.'s per-family default (1e-4 VGG, 1e-5 ResNets and DenseNet)."""
+    if rule != "slimming":
+        return 0.0
+    if slim_s is not None:
+        return slim_s
+    family = next((f for f in DEFAULT_SLIM_S if model.startswith(f)), None)
+    return DEFAULT_SLIM_S.get(family, DEFAULT_SLIM_S_OTHER)
+
+
 def phase_configs(spec: ScheduleSpec, out_dir: Path) -> tuple[TrainConfig, TrainConfig]:
     """(initial-training config, fine-tuning config) of ``spec`` under ``out_dir``."""
     s, kd = SCHEDULES[spec.schedule], KD_METHODS[spec.kd]
-    slim_s = 0.0
-    if spec.rule == "slimming":
-        family = next((f for f in DEFAULT_SLIM_S if spec.base.model.startswith(f)), None)
-        slim_s = spec.slim_s if spec.slim_s is not None else DEFAULT_SLIM_S.get(family, DEFAULT_SLIM_S_OTHER)
     initial = dataclasses.replace(spec.base, method=kd if s.initial_kd else "scratch",
                                   teacher=spec.teacher if s.initial_kd else None, init=None, keep_zeros=False,
-                                  slim_s=slim_s)
-    teacher = {None: None, "teacher": spec.teacher, "student": str(out_dir / "initial" / LAST)}[s.finetune_teacher]
+                                  slim_s=sparsity(spec.rule, spec.base.model, spec.slim_s))
+    teacher = {None: None, "teacher": spec.teacher,
+               "student": str(initial_dir(spec, out_dir) / LAST)}[s.finetune_teacher]
     finetune = dataclasses.replace(
         spec.base, method=kd if teacher else "scratch", teacher=teacher, init=str(out_dir / "pruned.pt"),
         keep_zeros=False, slim_s=0.0, epochs=spec.finetune_epochs, lr=spec.finetune_lr,
         lr_milestones=tuple(FINETUNE_RECIPE["lr_milestones"]), momentum=FINETUNE_RECIPE["momentum"],
         weight_decay=FINETUNE_RECIPE["weight_decay"])
     return initial, finetune
+
+
+def initial_config(spec: ScheduleSpec) -> TrainConfig:
+    """The initial-training config of ``spec`` (what ``run_schedule`` trains first), e.g. to train a shared
+    ``spec.initial_dir`` before the schedules that start from it."""
+    return phase_configs(spec, Path(spec.initial_dir or "."))[0]
 
 
 def _final_acc(run_dir: Path, epochs: int) -> float | None:
@@ -138,17 +160,18 @@ def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions =
         except CheckpointError as e:
             raise UserError(f"--teacher: {e}") from None
     initial, finetune = phase_configs(spec, out_dir)
-    fit(initial, out_dir / "initial", opts, overwrite)
-    pruning = _prune_phase(spec, out_dir / "initial" / LAST, out_dir / "pruned.pt", overwrite)
+    first = initial_dir(spec, out_dir)
+    fit(initial, first, opts, overwrite and not spec.initial_dir)  # a shared initial run is never redone from here
+    pruning = _prune_phase(spec, first / LAST, out_dir / "pruned.pt", overwrite)
     fit(finetune, out_dir / "finetune", opts, overwrite)
 
-    def phase(cfg: TrainConfig, name: str) -> dict[str, Any]:
-        return {"dir": str(out_dir / name), "method": cfg.method, "teacher": cfg.teacher,
+    def phase(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
+        return {"dir": str(run_dir), "method": cfg.method, "teacher": cfg.teacher,
                 "teacher_sha256": sha256_file(cfg.teacher) if cfg.teacher else None, "slim_s": cfg.slim_s,
-                "test_acc": _final_acc(out_dir / name, cfg.epochs)}
+                "test_acc": _final_acc(run_dir, cfg.epochs)}
 
     summary = {"schedule": spec.schedule, "kd": spec.kd, "rule": spec.rule, "remaining": list(pruning["remaining"]),
-               "preset": spec.preset, "initial": phase(initial, "initial"), "pruning": pruning,
-               "finetune": phase(finetune, "finetune")}
+               "preset": spec.preset, "initial": phase(initial, first), "pruning": pruning,
+               "finetune": phase(finetune, out_dir / "finetune")}
     atomic_write_text(out_dir / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

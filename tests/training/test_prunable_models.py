@@ -95,3 +95,23 @@ def test_train_cli_builds_vgg_and_refuses_resnet_only_flags_and_mismatched_featu
     assert run_cli(main, [*args, "--model", "resnet8", "--width", "4", "--method", "feature_kd", "--teacher",
                           str(tmp_path / "vgg" / "last.pt"), "--out-dir", str(tmp_path / "f")]) == 2
     assert "feature maps of one size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,count", [("vgg_tiny", 55_746), ("densenet_tiny", 11_974)])
+def test_tiny_stand_ins_count_as_their_docstrings_say_and_rebuild_pruned(name, count, images):
+    """The demo's stand-ins for VGG-19 and DenseNet-40: counts as documented, and the slimming rule prunes them
+    into a cfg that rebuilds through build_model."""
+    from training.prune_ckpt import prune_model
+
+    torch.manual_seed(0)
+    model = build_model(name, 10).eval()
+    assert sum(p.numel() for p in model.parameters()) == count and f"{count:,}" in MODELS[name].__doc__
+    with torch.no_grad():  # trained gammas differ; at initialisation they all tie at 0.5
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.1, 1.0)
+    pruned, arch, _ = prune_model(model, {"name": name, "num_classes": 10}, "slimming", (0.5,))
+    rebuilt = build_model(name, 10, cfg=arch["cfg"]).eval()
+    rebuilt.load_state_dict(pruned.state_dict())
+    assert sum(p.numel() for p in rebuilt.parameters()) < count
+    assert torch.equal(rebuilt(images), pruned(images))
