@@ -9,6 +9,11 @@ reference: torchvision references/classification style: a Dataset of PIL images 
 Same model, batch size, optimizer and loss. Each side runs ``--repeats`` windows of ``--steps`` steps
 after a warm-up; the median images/s of the windows is printed. Last line: speedup_vs_reference: X.XX
 
+With ``--augment autoaugment`` it instead times orthokd's step with AutoAugment (the paper's random policy, per
+image in ``--workers`` DataLoader processes, training.autoaugment) against the same step on the plain device pipeline,
+and the host AutoAugment alone (images/s the workers deliver, no training step).
+Last line: autoaugment_vs_plain: X.XX
+
 With ``--pack K`` it instead times K seeds of scratch training packed into one vmapped forward/backward
 (training.packed_step, what ``training.train --seeds`` runs) against the same K runs stepped one after another
 (training.fit.Run + the single-run step, i.e. K sequential runs), both counting the images of all K runs.
@@ -28,6 +33,7 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
 
+from training.autoaugment import AUGMENTS
 from training.cli import Parser, positive_int, resolve_device
 from training.config import TrainConfig
 from training.data import load_split
@@ -71,11 +77,11 @@ def time_windows(step_iter, steps: int, repeats: int, warmup: int, batch: int, d
     return rates
 
 
-def ours(cfg: TrainConfig, train, device):
+def ours(cfg: TrainConfig, train, device, workers: int = 0):
     torch.manual_seed(0)
     obj = CrossEntropy(build_model(cfg.model, 10)).to(device).to(memory_format=torch.channels_last).train()
     opt = torch.optim.SGD(obj.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=1e-4, fused=device.type == "cuda")
-    data = DeviceSplit.from_imageset(train, device)
+    data = DeviceSplit.from_imageset(train, device, cfg.augment, workers)
     epoch = 0
     while True:
         epoch += 1
@@ -103,6 +109,16 @@ def reference(cfg: TrainConfig, train, device, workers: int):
             loss.backward()
             opt.step()
             yield
+
+
+def host_autoaugment(cfg: TrainConfig, train, device, workers: int):
+    """The AutoAugmented batches alone, as training_batches asks for them (one yield = one batch on the device)."""
+    host = DeviceSplit.from_imageset(train, device, "autoaugment", workers).host
+    epoch = 0
+    while True:
+        epoch += 1
+        order = torch.randperm(len(train), generator=epoch_generators(0, epoch, torch.device("cpu")).order)
+        yield from host.batches(list(order.split(cfg.batch_size))[: len(train) // cfg.batch_size], 0, epoch)
 
 
 def _runs_and_streams(cfg: TrainConfig, train, device, k: int):
@@ -149,7 +165,10 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64, help="batch size (paper: 64)")
     p.add_argument("--steps", type=int, default=20, help="steps per timed window")
     p.add_argument("--repeats", type=int, default=5, help="timed windows per side (median reported)")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference loop")
+    p.add_argument("--workers", type=int, default=2,
+                   help="DataLoader workers of the reference loop, and of AutoAugment with --augment autoaugment")
+    p.add_argument("--augment", choices=AUGMENTS, default="none",
+                   help="autoaugment: time the step with per-image AutoAugment against the plain device pipeline")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--quick", action="store_true", help="resnet20, 3 windows of 8 steps: about a minute on 2 CPU cores")
     p.add_argument("--pack", type=positive_int, default=None, metavar="K",
@@ -164,6 +183,18 @@ def main(argv=None) -> int:
     train = load_split("cifar10", "train")
     print(f"model {a.model}, batch {a.batch_size}, device {device}, threads {torch.get_num_threads()}, "
           f"{a.repeats} windows x {a.steps} steps", file=sys.stderr)
+    if a.augment == "autoaugment":
+        windows = lambda it: time_windows(it, a.steps, a.repeats, 2, a.batch_size, device)
+        aa = dataclasses.replace(cfg, augment="autoaugment")
+        r_plain = windows(ours(cfg, train, device))
+        r_host = windows(host_autoaugment(aa, train, device, a.workers))
+        r_aa = windows(ours(aa, train, device, a.workers))
+        med_plain, med_host, med_aa = (statistics.median(r) for r in (r_plain, r_host, r_aa))
+        for name, med, rates in (("plain", med_plain, r_plain), (f"autoaugment_host_only_{a.workers}_workers", med_host,
+                                 r_host), (f"autoaugment_{a.workers}_workers", med_aa, r_aa)):
+            print(f"{name}_images_per_s: {med:.1f}  (windows: {', '.join(f'{r:.0f}' for r in rates)})")
+        print(f"autoaugment_vs_plain: {med_aa / med_plain:.2f}")
+        return 0
     if a.pack is not None:
         images = a.pack * a.batch_size
         r_seq = time_windows(sequential(cfg, train, device, a.pack), a.steps, a.repeats, 2, images, device)

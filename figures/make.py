@@ -1,6 +1,10 @@
 """python -m figures.make --table {1,2,3,6,7,8} --runs-dir runs/ --out DIR [--preset demo]: the paper's tables from
 run directories.
 
+Tables 4-5: augmentation x KD from RUNS_DIR/augment/ (python -m figures.study --tables 4 5): Scratch and the
+augmentation-only rows, the teacher x student matrix with Label / Feature KD columns and gains over Scratch, the sum
+of separate gains and the synergy; Table 5 beside the CutMix paper's PyramidNet-200 numbers.
+
 Tables 1-3: pruning x KD from the schedule directories that python -m figures.study --tables 1 2 3 writes under
 RUNS_DIR/prune/ (tableN.md/.csv/.tex/.json: per pruning setting the rows Unpruned, Finetuned / Pre-Distill,
 Post-Distill, Pre-Post, Self-Distill and Surplus, columns Baseline / Label KD / Feature KD with gains, parameters and
@@ -27,6 +31,8 @@ from diversity.config import BN_MODES, ScoreConfig
 from figures.hessian import HessianSettings
 from figures.jobs import manifest_path, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
+from figures.augment_plan import AUGMENT_PRESETS
+from figures.augment_tables import make_augment_table
 from figures.pooled import read_run_config
 from figures.prune_plan import PRUNE_PRESETS
 from figures.prune_tables import make_pruning_table
@@ -39,8 +45,9 @@ from training.errors import UserError
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m figures.make", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--table", type=int, nargs="+", required=True, choices=(1, 2, 3, 6, 7, 8),
-                   help="which tables to make: 1-3 pruning x KD, 6 NASWOT scores, 7-8 loss surfaces")
+    p.add_argument("--table", type=int, nargs="+", required=True, choices=(1, 2, 3, 4, 5, 6, 7, 8),
+                   help="which tables to make: 1-3 pruning x KD, 4-5 augmentation x KD, 6 NASWOT scores, 7-8 loss "
+                        "surfaces")
     p.add_argument("--runs-dir", default="runs", help="folder of run directories [runs]")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--preset", choices=list(PRESETS), default="full",
@@ -48,7 +55,7 @@ def build_parser() -> Parser:
                         + "; ".join(f"{name} = {preset_sizes(spec)}" for name, spec in PRESETS.items()) + " [full]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size tables on the CPU anyway")
     p.add_argument("--runs", type=positive_int, default=None,
-                   help="Table 6: runs required per method [preset: 5]; Tables 1-3: seeds per cell, seeds 0..N-1 "
+                   help="Table 6: runs required per method [preset: 5]; Tables 1-5: seeds per cell, seeds 0..N-1 "
                         "[preset: 1]")
     p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")
     p.add_argument("--batches", type=positive_int, default=None, help="Table 6: shared NASWOT batches per checkpoint [preset: 5]")
@@ -101,14 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.preset == "full" and set(a.table) & {6, 7, 8}:
         require_gpu(device, a.allow_cpu, "figures.make --preset full")
         require_real_data_runs(runs_dir)
-    pspec = PRUNE_PRESETS[a.preset]
+    pspec, aspec = PRUNE_PRESETS[a.preset], AUGMENT_PRESETS[a.preset]
     if a.runs:
-        pspec = replace(pspec, seeds=tuple(range(a.runs)))
+        pspec, aspec = (replace(s, seeds=tuple(range(a.runs))) for s in (pspec, aspec))
     written: list[Path] = []
     for table in a.table:
         if table in (1, 2, 3):
             written += with_manifest(manifest_path(out, f"table{table}"),
                                      lambda t=table: make_pruning_table(t, runs_dir, out, pspec))
+            print((out / f"table{table}.md").read_text())
+        elif table in (4, 5):
+            written += with_manifest(manifest_path(out, f"table{table}"),
+                                     lambda t=table: make_augment_table(t, runs_dir, out, aspec))
             print((out / f"table{table}.md").read_text())
         elif table == 6:
             written += with_manifest(manifest_path(out, "table6"),

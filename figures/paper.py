@@ -106,3 +106,27 @@ PRUNING_PUBLISHED: dict[tuple[int, str, str, str], Published] = {
     (1, "ResNet-56 40/70/90%", "Surplus", "label"): Published(1, "Surplus", "ResNet-56 40/70/90% Label", 0.71,
                                                              "quoted in issue 11; not checked against the PDF"),
 }
+
+
+# Tables 4-5: augmentation x KD on CIFAR-100 (DESIGN §12): the augmentation at the teacher and/or the student, label
+# and feature KD. The network of each table is not typed in this project's copy of the paper: Table 5 uses the
+# network of the CutMix paper's numbers it quotes (PyramidNet-200, alpha 240), Table 4 the PyramidNet-110 (alpha 64)
+# whose feature-KD beta the appendix gives; the teacher is the student's architecture (DESIGN §4.6). Check both.
+@dataclass(frozen=True)
+class AugmentSetting:
+    network: str  # the paper's label of the network
+    model: str  # our architecture (training.models.MODELS)
+    augment: str  # "autoaugment" (Self-Augment, Table 4) or "cutmix" (Cross-Augment, Table 5)
+
+
+AUGMENT_TABLES: dict[int, AugmentSetting] = {
+    4: AugmentSetting("PyramidNet-110 (alpha 64)", "pyramidnet110_a64", "autoaugment"),
+    5: AugmentSetting("PyramidNet-200 (alpha 240)", "pyramidnet200_a240", "cutmix"),
+}
+AUGMENT_NAMES: dict[str, str] = {"autoaugment": "AutoAugment", "cutmix": "CutMix"}
+# Yun et al. 2019 (CutMix), Table 3: PyramidNet-200 (alpha 240) on CIFAR-100, top-1 error 16.45 (baseline) and 14.47
+# (CutMix; mean over three runs of each run's best epoch), printed beside Table 5 as accuracy = 100 - error.
+CUTMIX_PAPER: dict[str, Published] = {
+    "scratch": Published(5, "Scratch", "CutMix paper", 100 - 16.45, "Yun et al. 2019, Table 3: best-epoch error"),
+    "augment": Published(5, "CutMix", "CutMix paper", 100 - 14.47, "Yun et al. 2019, Table 3: best-epoch error"),
+}

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from figures.paper import PRUNING_TABLES, PruneSetting
 from training.config import FINETUNE_RECIPE, TrainConfig
-from training.errors import UserError
 from training.models import training_kwargs
 from training.schedules import KD_METHODS, SCHEDULES, ScheduleSpec, sparsity
 
@@ -109,8 +108,3 @@ def schedule_spec(spec: PruneStudySpec, root: Path, setting: PruneSetting, sched
                         spec.base(setting.model, seed), spec.finetune_epochs,
                         initial_dir=str(initial_run(root, setting.model, method, slim, seed)))
 
-
-def check_tables(tables: tuple[int, ...]) -> None:
-    unknown = [t for t in tables if t not in PRUNING_TABLES]
-    if unknown:
-        raise UserError(f"no pruning table {unknown}; Tables 1-3 are {', '.join(map(str, PRUNING_TABLES))}")

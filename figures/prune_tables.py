@@ -13,10 +13,10 @@ names the dataset, images, model, recipe and teachers.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
+from figures.cells import cell
 from figures.paper import PRUNING_KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
 from figures.pooled import read_run_config
 from figures.prune_plan import PruneStudySpec, schedule_cells, schedule_run
@@ -52,23 +52,6 @@ def read_summaries(spec: PruneStudySpec, root: Path, setting: PruneSetting, tabl
 
 def _acc(summaries: list[dict], phase: str) -> list[float]:
     return [s[phase]["test_acc"] for s in summaries]
-
-
-def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
-
-
-def _cell(values: Sequence[float] | None, baseline: Sequence[float] | None = None) -> tuple[str, dict]:
-    """'mean ± std (+gain)' and its numbers; the gain is the mean of the per-seed differences to ``baseline``."""
-    if values is None:
-        return "", {}
-    mean, std = _mean_std(values)
-    text = f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
-    nums = {"mean": mean, "std": std, "n": len(values)}
-    if baseline is not None:
-        nums["gain"] = statistics.fmean(v - b for v, b in zip(values, baseline))
-        text += f" ({nums['gain']:+.2f})"
-    return text, nums
 
 
 def _count(n: float) -> str:
@@ -112,7 +95,7 @@ def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries
     for name, baseline, kd_values, pruned in spec_rows:
         row = dict(base_row, Row=name)
         reference = _acc(ft, "initial") if name == "Unpruned" else _acc(ft, "finetune")
-        row["Baseline"], row["baseline"] = _cell(baseline)
+        row["Baseline"], row["baseline"] = cell(baseline)
         row["runs"] = [s["finetune"]["dir"] for s in pruned] or [s["initial"]["dir"] for s in ft + pre]
         if pruned:
             (row["Params"], row["params"]), (row["MACs"], row["macs"]) = _size(pruned, "params"), _size(pruned, "macs")
@@ -120,14 +103,14 @@ def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries
             row["Params"], row["MACs"] = _count(unpruned_params), _count(unpruned_macs)
             row["params"], row["macs"] = [unpruned_params], [unpruned_macs]
         for kd in kds:
-            row[PRUNING_KD_COLUMNS[kd]], row[kd] = _cell(kd_values[kd], reference)
+            row[PRUNING_KD_COLUMNS[kd]], row[kd] = cell(kd_values[kd], reference)
         rows.append(row)
     row = dict(base_row, Row="Surplus", Params="", MACs="", Baseline="", baseline={},
                runs=[s["finetune"]["dir"] for s in ft + [s for kd in kds for s in cells[("self-distill", kd)]]])
     for kd in kds:
         per_seed = [surplus(sd["finetune"]["test_acc"], f["finetune"]["test_acc"], sd["initial"]["test_acc"],
                             f["initial"]["test_acc"]) for sd, f in zip(cells[("self-distill", kd)], ft)]
-        row[PRUNING_KD_COLUMNS[kd]], row[kd] = _cell(per_seed)
+        row[PRUNING_KD_COLUMNS[kd]], row[kd] = cell(per_seed)
     rows.append(row)
     for row in rows:
         for kd in kds:

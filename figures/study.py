@@ -3,7 +3,9 @@ the paper's tables, in order, resumable.
 
 Tables 1-3 (pruning x KD, CIFAR-100): per network a scratch teacher, the initial trainings (scratch, label KD,
 feature KD; sparsity-trained for Table 2), then per pruning setting the five schedules (figures.prune_plan) and the
-tables (figures.prune_tables). Tables 6-8 (CIFAR-10) as follows.
+tables (figures.prune_tables). Tables 4-5 (augmentation x KD, CIFAR-100, PyramidNets): teachers without and with
+AutoAugment / CutMix, then the baselines and the teacher x student matrix (figures.augment_plan). Tables 6-8
+(CIFAR-10) as follows.
 
 Stages: the scratch teacher (or the checkpoint --teacher names); every method x seed (milestone checkpoints at
 each LR decay); the loss surfaces of one seed per method at each milestone; the NASWOT scores (Table 6); the
@@ -26,6 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from figures.augment_plan import AUGMENT_PRESETS, AugmentStudySpec
+from figures.augment_stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
 from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
@@ -41,7 +45,7 @@ from training.data import checkpoint_split
 from training.errors import UserError
 
 
-TABLES = (1, 2, 3, 6, 7, 8)
+TABLES = (1, 2, 3, 4, 5, 6, 7, 8)
 DEFAULT_TABLES = (6, 7, 8)
 STAGES = ("teacher", "train", "prune", "surface", "score", "tables")  # the order the jobs run in
 
@@ -54,15 +58,16 @@ def build_parser() -> Parser:
                    help="full = the paper (ResNet-56, 160 epochs, 5 seeds, 51x51 on the whole train split); demo = "
                         "about 6 min on 2 CPU cores; micro = seconds, for tests [full]")
     p.add_argument("--tables", type=int, nargs="+", choices=TABLES, default=list(DEFAULT_TABLES),
-                   help="which of the paper's tables to run: 1-3 pruning x KD, 6 NASWOT scores, 7-8 loss surfaces "
-                        "[6 7 8]")
+                   help="which of the paper's tables to run: 1-3 pruning x KD, 4-5 augmentation x KD, 6 NASWOT "
+                        "scores, 7-8 loss surfaces [6 7 8]")
     p.add_argument("--dataset", default=None,
                    help="dataset for the full study (cifar10, cifar100, npz) [cifar10 for Tables 6-8, cifar100 for "
                         "Tables 1-3]")
     p.add_argument("--teacher", default=None,
-                   help="an existing teacher checkpoint for the KD methods [train a scratch teacher as "
-                        "OUT_DIR/teachers/scratch-teacher]")
-    p.add_argument("--seeds", type=positive_int, default=None, help="seeds per method (fewer than the preset's to save time)")
+                   help="Tables 6-8: an existing teacher checkpoint for the KD methods [train a scratch teacher as "
+                        "OUT_DIR/teachers/scratch-teacher]; Tables 1-3 always train one per network")
+    p.add_argument("--seeds", type=positive_int, default=None,
+                   help="seeds per method (Tables 6-8) and per cell (Tables 1-3) [preset: 5 and 1]")
     p.add_argument("--figures-dir", default=None, help="where the tables and figures go [OUT_DIR/figures]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size study on the CPU anyway")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the ETA, run nothing")
@@ -71,9 +76,9 @@ def build_parser() -> Parser:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile every training run (a method's seeds then train one after another)")
     p.add_argument("--pack", action=argparse.BooleanOptionalAction, default=None,
-                   help="train a method's seeds packed into one process with one forward/backward per step (--no-pack: "
-                        "one after another) [pack for the full study; not for the CPU presets demo and micro, "
-                        "where packing measured slower]")
+                   help="Tables 6-8: train a method's seeds packed into one process with one forward/backward per "
+                        "step (--no-pack: one after another) [pack for the full study; not for the CPU presets demo "
+                        "and micro, where packing measured slower]")
     p.add_argument("--executor", choices=EXECUTORS, default="sequential",
                    help="sequential = every job in this process; local = submitit subprocesses on this node; slurm = "
                         "submitit Slurm job arrays (needs sbatch) [sequential]")
@@ -103,29 +108,26 @@ def preset_name(a) -> str:
     return "demo" if a.demo else (a.preset or "full")
 
 
+def with_shared_flags(spec, a):
+    """``spec`` (either study's) with the flags both studies take: dataset, data, seeds, numerics."""
+    given = {"dataset": a.dataset, "data_dir": a.data_dir, "seeds": tuple(range(a.seeds)) if a.seeds else None}
+    return replace(spec, bf16=a.bf16, tf32=a.tf32, compile=a.compile,
+                   **{k: v for k, v in given.items() if v is not None})
+
+
 def prune_spec(a) -> PruneStudySpec:
-    """The Tables 1-3 study of the preset, with the flags both studies share."""
-    spec = replace(PRUNE_PRESETS[preset_name(a)], tables=tuple(t for t in sorted(set(a.tables)) if t in (1, 2, 3)),
-                   bf16=a.bf16, tf32=a.tf32, compile=a.compile)
-    if a.dataset:
-        spec = replace(spec, dataset=a.dataset)
-    if a.data_dir:
-        spec = replace(spec, data_dir=a.data_dir)
-    if a.seeds:
-        spec = replace(spec, seeds=tuple(range(a.seeds)))
-    return spec
+    """The Tables 1-3 study of the preset and the flags."""
+    return with_shared_flags(replace(PRUNE_PRESETS[preset_name(a)], tables=tuple(sorted({1, 2, 3} & set(a.tables)))), a)
+
+
+def augment_spec(a) -> AugmentStudySpec:
+    """The Tables 4-5 study of the preset and the flags."""
+    return with_shared_flags(replace(AUGMENT_PRESETS[preset_name(a)], tables=tuple(sorted({4, 5} & set(a.tables)))), a)
 
 
 def study_spec(a) -> StudySpec:
-    spec = PRESETS[preset_name(a)]
-    if a.dataset:
-        spec = replace(spec, dataset=a.dataset)
-    if a.data_dir:
-        spec = replace(spec, data_dir=a.data_dir)
-    if a.seeds:
-        spec = replace(spec, seeds=tuple(range(a.seeds)))
-    spec = replace(spec, bf16=a.bf16, tf32=a.tf32, compile=a.compile,
-                   pack_seeds=spec.pack_seeds if a.pack is None else a.pack)
+    spec = with_shared_flags(PRESETS[preset_name(a)], a)
+    spec = replace(spec, pack_seeds=spec.pack_seeds if a.pack is None else a.pack)
     if a.teacher:
         if not Path(a.teacher).is_file():
             raise UserError(f"--teacher {a.teacher} is not a file; give an orthokd checkpoint (e.g. "
@@ -185,7 +187,7 @@ def surface_study_jobs(spec: StudySpec, tables: set[int], runs_dir: Path, figs: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    spec, pspec, tables = study_spec(a), prune_spec(a), set(a.tables)
+    spec, pspec, aspec, tables = study_spec(a), prune_spec(a), augment_spec(a), set(a.tables)
     runs_dir = Path(a.out_dir)
     device = job_device(a.device, a.executor)
     settings = executor_settings(a.executor, runs_dir, device, a.log_dir, a.gpus_per_job, a.partition, a.time_limit,
@@ -200,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         networks = sorted({s.model for t in pspec.tables for s in pspec.settings(t)})
         log(f"study, Tables {' '.join(map(str, pspec.tables))}: {', '.join(networks)} on {pspec.dataset}, {len(pspec.seeds)} seed(s), {pspec.epochs} initial + {pspec.finetune_epochs} "
             "fine-tuning epochs per schedule", a.quiet)
+    if aspec.tables:
+        log(f"study, Tables {' '.join(map(str, aspec.tables))}: "
+            f"{', '.join(sorted({aspec.setting(t).model for t in aspec.tables}))} on {aspec.dataset}, "
+            f"{len(aspec.seeds)} seed(s), {aspec.epochs} epochs per run", a.quiet)
     if tables & {6, 7, 8}:
         log(f"study, Tables {' '.join(str(t) for t in sorted(tables & {6, 7, 8}))}: {spec.model} (width {spec.width}), {len(spec.methods)} methods x {len(spec.seeds)} seeds, "
         f"{spec.epochs} epochs (LR steps after {list(spec.lr_milestones)}), surfaces {spec.surface_steps}x"
@@ -207,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'' if spec.teacher else ' (trained first)'}, device {device}"
         f"{f', submitit {settings.kind} executor, logs in {settings.folder}' if settings else ''}", a.quiet)
     models = {s.model: pspec.base(s.model, 0).width for t in pspec.tables for s in pspec.settings(t)}
+    models.update({aspec.setting(t).model: 16 for t in aspec.tables})
     if tables & {6, 7, 8}:
         models[spec.model] = spec.width
     # On Slurm the probe runs as a job, on the kind of node the study's jobs get.
@@ -218,11 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = surface_study_jobs(spec, tables, runs_dir, figs, rates.get(spec.model), device)
     if pspec.tables:
         jobs += prune_jobs(pspec, runs_dir, figs, rates, str(device))
+    if aspec.tables:
+        jobs += augment_jobs(aspec, runs_dir, figs, rates, str(device))
     run_jobs(sorted(jobs, key=lambda j: STAGES.index(j.stage)), a.quiet, a.dry_run,
              submitit_runner(settings) if settings else run_in_order)
     if not a.dry_run:
         print(f"tables and figures: {figs}")
-        for name in (*(f"table{t}.md" for t in (1, 2, 3, 6) if t in tables),
+        for name in (*(f"table{t}.md" for t in (1, 2, 3, 4, 5, 6) if t in tables),
                      *(f"table{t}_{k}.md" for t in (7, 8) if t in tables for k in ("hessian", "flatness"))):
             if (figs / name).is_file():
                 print((figs / name).read_text())

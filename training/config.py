@@ -9,9 +9,11 @@ naming the flag, so the library refuses what the CLI refuses.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+import os
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from training.autoaugment import AUGMENTS
 from training.data import NORMALIZATIONS
 from training.errors import UserError
 from training.models import SHORTCUTS
@@ -36,6 +38,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "slim_s": (lambda v: v >= 0, "a number >= 0 (0 = no sparsity training)"),
     "shortcut": (lambda v: v in SHORTCUTS, "one of " + ", ".join(SHORTCUTS)),
     "normalization": (lambda v: v in NORMALIZATIONS, "one of " + ", ".join(NORMALIZATIONS)),
+    "augment": (lambda v: v in AUGMENTS, "one of " + ", ".join(AUGMENTS)),
 }
 
 
@@ -74,6 +77,9 @@ class TrainConfig:
     init: str | None = None  # start from this orthokd checkpoint's arch and weights (e.g. a pruned network)
     keep_zeros: bool = False  # keep every zero conv weight of --init at zero (torch.nn.utils.prune masks, Han et al.)
     slim_s: float = 0.0  # network-slimming sparsity s: grad(gamma) += s*sign(gamma) after backward (Liu et al. 2017)
+    # Augmentation x KD (DESIGN §12); defaults = the ResNet recipe without AutoAugment.
+    nesterov: bool = False  # Nesterov momentum in SGD (CutMix-PyTorch's PyramidNet recipe uses it)
+    augment: str = "none"  # per-image host augmentation before pad-crop/flip: none | autoaugment (CIFAR-10 policy)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -82,6 +88,8 @@ class TrainConfig:
                 raise UserError(f"--{f.name.replace('_', '-')} {value} is not a finite number; pass a finite value")
             if f.name in _CHECKS and not _CHECKS[f.name][0](value):
                 raise UserError(f"--{f.name.replace('_', '-')} {value!r} must be {_CHECKS[f.name][1]}")
+        if self.nesterov and self.momentum == 0:
+            raise UserError("--nesterov needs a positive --momentum (Nesterov momentum with momentum 0 is undefined)")
         if self.keep_zeros and not self.init:
             raise UserError("--keep-zeros keeps the zero weights of --init; pass --init CKPT (a weight-pruned checkpoint)")
         m = self.lr_milestones
@@ -112,6 +120,14 @@ class TrainConfig:
 FINETUNE_RECIPE: dict[str, Any] = {"epochs": 40, "lr": 0.001, "lr_milestones": (), "batch_size": 64,
                                    "momentum": 0.9, "weight_decay": 1e-4}
 
+# CutMix-PyTorch's CIFAR PyramidNet recipe (DESIGN §12): 300 epochs, batch 64, SGD lr 0.25 with Nesterov momentum 0.9,
+# weight decay 1e-4, lr x0.1 after epochs 150 and 225 (its ``lr * 0.1**(epoch // 150) * 0.1**(epoch // 225)``).
+PYRAMIDNET_RECIPE: dict[str, Any] = {"epochs": 300, "lr": 0.25, "lr_milestones": (150, 225), "lr_gamma": 0.1,
+                                     "batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True}
+
+# ``--recipe NAME``: the TrainConfig values a recipe sets (flags given explicitly still win); paper = the defaults.
+RECIPES: dict[str, dict[str, Any]] = {"paper": {}, "finetune": FINETUNE_RECIPE, "pyramidnet": PYRAMIDNET_RECIPE}
+
 
 def with_defaults(record: dict[str, Any]) -> dict[str, Any]:
     """A stored config.json record with every TrainConfig key it lacks (written before the key existed) at its
@@ -129,10 +145,14 @@ class RuntimeOptions:
     stop_after_epoch: int | None = None  # stop cleanly after this epoch (time-sliced jobs); a re-run resumes
     save_every: int = 0  # also keep ckpt_eXXX.pt every this many epochs (loss-surface trajectories); 0 = off
     deterministic: bool = False  # deterministic GPU kernels, no cuDNN autotuning: bitwise-repeatable on a GPU, slower
+    # DataLoader worker processes of the host augmentation (--augment autoaugment); 0 = in the training process
+    workers: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))
 
     def __post_init__(self) -> None:
         if self.save_every < 0:
             raise UserError(f"--save-every {self.save_every} must be >= 0 (0 = only the milestone checkpoints)")
+        if self.workers < 0:
+            raise UserError(f"--workers {self.workers} must be a positive integer")
         if self.stop_after_epoch is not None and self.stop_after_epoch < 1:
             raise UserError(f"--stop-after-epoch {self.stop_after_epoch} must be a positive integer")
 

@@ -35,18 +35,38 @@ RESUME_FIX = "pass --overwrite to start this run again"
 RNG_NOTE = "per-epoch generators from numpy SeedSequence([seed, epoch, stream, 0]), the same on every rank"
 
 
-def load_teacher(path: str, num_classes: int) -> tuple[nn.Module, str]:
-    """The teacher model (CPU, eval) and its sha256; it must predict ``num_classes`` classes."""
+_NAMED_DATASETS = ("cifar10", "cifar100")  # npz folders may hold either, so only these names are compared
+
+
+def load_teacher(path: str, num_classes: int, dataset: str | None = None) -> tuple[nn.Module, str]:
+    """The teacher model (CPU, eval) and its sha256; it must predict ``num_classes`` classes and, when both this
+    run's ``dataset`` and the teacher's are cifar10/cifar100, have been trained on the same one."""
     try:
         teacher, ckpt = load_model(path)
     except CheckpointError as e:
         raise UserError(f"--teacher: {e}") from None
+    trained_on = ckpt["config"].get("dataset", "cifar10")
+    if dataset in _NAMED_DATASETS and trained_on in _NAMED_DATASETS and trained_on != dataset:
+        raise UserError(f"--teacher {path} was trained on {trained_on} but this run trains on {dataset}; "
+                        "pass a teacher trained on the same dataset")
     if ckpt["arch"]["num_classes"] != num_classes:
         raise UserError(
             f"--teacher {path} predicts {ckpt['arch']['num_classes']} classes but the dataset has {num_classes}; "
             "pass a teacher trained on the same dataset"
         )
     return teacher, sha256_file(path)
+
+
+def augmentation(config: dict[str, Any]) -> dict[str, Any]:
+    """The augmentation a run trained with, from its config record: its per-image host augmentation (``augment``,
+    "none" in records older than the field) and whether its method has CutMix."""
+    return {"augment": config.get("augment", "none"), "cutmix": method_spec(config.get("method", "scratch")).cutmix}
+
+
+def teacher_augmentation(path: str) -> dict[str, Any]:
+    """``augmentation`` of the teacher checkpoint at ``path`` (read from the config it records), with its method."""
+    config = load_checkpoint(path)["config"]
+    return {"method": config.get("method"), **augmentation(config)}
 
 
 def run_record(cfg: TrainConfig, teacher_sha: str | None, train_images: int, world_size: int,
@@ -88,11 +108,15 @@ class Run:
         if cfg.channels_last:
             self.objective.to(memory_format=torch.channels_last)
         self.student = student
+        # The augmentation record: the teacher always sees the student's batch, so with "teacher yes / student no"
+        # it sees plain batches; this states which of the four combinations the run is.
         self.method = {"name": cfg.method, "teacher": cfg.teacher, "teacher_sha256": teacher_sha,
+                       "augmentation": augmentation(cfg.to_json()),
+                       **({"teacher_augmentation": teacher_augmentation(cfg.teacher)} if cfg.teacher else {}),
                        **{k: v for k, v in self.init.items() if k != "pruning"}}
         params = [p for p in self.objective.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                                         fused=device.type == "cuda")
+                                         nesterov=cfg.nesterov, fused=device.type == "cuda")
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
         self.epoch, self.step = 0, 0
         if cfg.compile:
@@ -159,8 +183,9 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
     _check_config(cfg, dist)
     train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images, cfg.normalization)
     test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
-    teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
+    teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes, cfg.dataset) if cfg.teacher else (None, None)
     cfg, init_sha = prepare_init(cfg, train_set.num_classes)
+    train_data = DeviceSplit.from_imageset(train_set, device, cfg.augment, opts.workers)  # refuses AutoAugment sizes
     record = run_record(cfg, teacher_sha, len(train_set), dist.world_size, init_sha)
     decision = check_run_dir(out_dir, record, overwrite)  # refuse before creating or locking anything
     late = [e for e in cfg.lr_milestones if e >= cfg.epochs]
@@ -173,11 +198,13 @@ def _fit(cfg, out_dir, opts, overwrite, device, dist) -> Path:
             decision = check_run_dir(out_dir, record, overwrite)  # again: nobody else changes it now
             start_run_dir(out_dir, record, decision)
         barrier(dist)
-        return _train(cfg, out_dir, opts, decision == "resume", device, dist, train_set, test_set, teacher, teacher_sha)
+        return _train(cfg, out_dir, opts, decision == "resume", device, dist, train_set, train_data, test_set, teacher,
+                      teacher_sha)
 
 
 def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, device: torch.device, dist: DistInfo,
-           train_set: ImageSet, test_set: ImageSet, teacher: nn.Module | None, teacher_sha: str | None) -> Path:
+           train_set: ImageSet, train_data: DeviceSplit, test_set: ImageSet, teacher: nn.Module | None,
+           teacher_sha: str | None) -> Path:
     quiet = opts.quiet or not dist.is_main
     run = Run(cfg, train_set.num_classes, teacher, teacher_sha, device, dist)
     if resume:
@@ -188,13 +215,13 @@ def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, 
         log(f"{out_dir} is already complete ({cfg.epochs} epochs); nothing to do", quiet)
         return out_dir / LAST
 
-    train_data = DeviceSplit.from_imageset(train_set, device)
     test_data = DeviceSplit.from_imageset(test_set, device)
     steps = steps_per_epoch(len(train_data), cfg.batch_size, dist.world_size)
     log(f"{cfg.method} {cfg.model} on {train_set.description}: {len(train_data)} train / {len(test_data)} test images, "
         f"{cfg.epochs} epochs x {steps} steps, device {device}, {dist.world_size} process(es)"
         f"{', SyncBatchNorm' if dist.enabled and cfg.sync_bn else ''}, {'TF32' if cfg.tf32 else 'IEEE fp32'}"
-        f"{' + bf16 autocast' if cfg.amp_bf16 else ''}", quiet)
+        f"{' + bf16 autocast' if cfg.amp_bf16 else ''}"
+        f"{f', AutoAugment in {opts.workers} worker(s)' if cfg.augment == 'autoaugment' else ''}", quiet)
     writer = _tensorboard(out_dir, opts, dist)
     bar = _progress(cfg, run.epoch, len(train_data), quiet)
     milestones = set(cfg.milestone_epochs())

@@ -1,7 +1,7 @@
 """One epoch of training and one evaluation pass (docs/reference.md §5, §13), on data resident on the device.
 
 Randomness: each epoch draws from generators seeded by (seed, epoch) through numpy's SeedSequence, so an
-epoch's data order, crops, flips and CutMix draws do not depend on what ran before: a run resumed from
+epoch's data order, crops, flips, CutMix and AutoAugment draws do not depend on what ran before: a run resumed from
 ``last.pt`` follows the same stream as an uninterrupted one. The generators do not depend on the rank:
 under torchrun every rank builds the same global batch and trains on its share of it, so W processes take
 exactly the steps one process takes (the paper's recipe: global batch 64, one CutMix draw per global batch).
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.augment import Targets, cutmix, random_crop_flip
+from training.autoaugment import HostAutoAugment, stream_seed
 from training.config import TrainConfig
 from training.data import ImageSet, normalize
 from training.distributed import DistInfo, all_reduce_sum
@@ -35,33 +36,38 @@ class EpochGenerators:
     order: torch.Generator  # data permutation
     augment: torch.Generator  # crops, flips, CutMix partner permutation
     host: np.random.Generator  # CutMix's per-batch scalars (coin, lambda, box centre)
+    seed: int = 0  # the run's seed and this epoch: the keys of the per-image AutoAugment draws (stream 3)
+    epoch: int = 0
 
 
 def epoch_generators(seed: int, epoch: int, device: torch.device) -> EpochGenerators:
     """The generators of one epoch of the run seeded ``seed`` (the same on every rank)."""
     def torch_gen(*key: int) -> torch.Generator:
         g = torch.Generator(device=device)
-        g.manual_seed(int(np.random.SeedSequence([seed, epoch, *key]).generate_state(1, np.uint64)[0] >> 1))
+        g.manual_seed(stream_seed(seed, epoch, *key))
         return g
 
     return EpochGenerators(torch_gen(0), torch_gen(1, _STREAM_SUFFIX),
-                           np.random.default_rng([seed, epoch, 2, _STREAM_SUFFIX]))
+                           np.random.default_rng([seed, epoch, 2, _STREAM_SUFFIX]), seed, epoch)
 
 
 @dataclass
 class DeviceSplit:
     """A split resident on the device: uint8 images (for augmentation), labels, and the normalization
-    constants as (3,) device tensors (no host-to-device copy per batch)."""
+    constants as (3,) device tensors (no host-to-device copy per batch); with ``augment="autoaugment"`` also
+    its host copy for the per-image AutoAugment in ``workers`` DataLoader processes (training.autoaugment)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
+    host: HostAutoAugment | None = None
 
     @classmethod
-    def from_imageset(cls, s: ImageSet, device: torch.device) -> "DeviceSplit":
+    def from_imageset(cls, s: ImageSet, device: torch.device, augment: str = "none", workers: int = 0) -> "DeviceSplit":
+        host = HostAutoAugment(s.images, workers, device) if augment == "autoaugment" else None
         return cls(s.images.to(device), s.labels.to(device), torch.tensor(s.mean, device=device),
-                   torch.tensor(s.std, device=device))
+                   torch.tensor(s.std, device=device), host)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -80,17 +86,26 @@ def rank_share(x: torch.Tensor, t: Targets, dist: DistInfo) -> tuple[torch.Tenso
 def training_batches(data: DeviceSplit, cfg: TrainConfig, gens: EpochGenerators, dist: DistInfo
                      ) -> Iterator[tuple[torch.Tensor, Targets]]:
     """One epoch in batches of ``cfg.batch_size`` (the last one smaller): the epoch's permutation cut into
-    consecutive global batches, each augmented whole (per-image pad-crop + flip, then CutMix over the global
-    batch when the method has it), normalized, then cut to this rank's share (``rank_share``). Every image is used
-    once per epoch. Under torchrun a last batch with fewer images than ranks is dropped (no rank may be empty)."""
+    consecutive global batches, each augmented whole (with ``cfg.augment="autoaugment"`` first AutoAugment per image
+    on the host, then per-image pad-crop + flip, then CutMix over the global batch when the method has it),
+    normalized, then cut to this rank's share (``rank_share``). Every image is used once per epoch. Under torchrun a
+    last batch with fewer images than ranks is dropped (no rank may be empty)."""
     use_cutmix = method_spec(cfg.method).cutmix
     perm = torch.randperm(len(data), generator=gens.order, device=data.images.device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    for start in range(0, perm.shape[0], cfg.batch_size):
+    n = perm.shape[0]
+    starts = [s for s in range(0, n, cfg.batch_size) if min(cfg.batch_size, n - s) >= dist.world_size]
+    if cfg.augment == "none":
+        sources = (data.images[perm[s : s + cfg.batch_size]] for s in starts)
+    elif data.host is None:
+        raise UserError(f"--augment {cfg.augment} needs the split's host copy: build it with "
+                        f"DeviceSplit.from_imageset(..., augment={cfg.augment!r})")
+    else:
+        host_perm = perm.cpu()  # one device-to-host copy per epoch: the DataLoader's batches of indices
+        sources = data.host.batches([host_perm[s : s + cfg.batch_size] for s in starts], gens.seed, gens.epoch)
+    for images, start in zip(sources, starts):  # sources first: its end releases the AutoAugment workers at once
         b = perm[start : start + cfg.batch_size]
-        if b.shape[0] < dist.world_size:
-            break
-        x, y = random_crop_flip(data.images[b], gens.augment), data.labels[b]
+        x, y = random_crop_flip(images, gens.augment), data.labels[b]
         if use_cutmix:
             x, targets = cutmix(x, y, gens.host, gens.augment, cfg.cutmix_prob, cfg.cutmix_beta)
         else:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training import models_prunable
+from training import models_prunable, models_pyramid
 from training.errors import UserError
 
 
@@ -124,6 +124,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 MODELS.update(vgg19=models_prunable.vgg19, densenet40=models_prunable.densenet40,
               vgg_tiny=models_prunable.vgg_tiny, densenet_tiny=models_prunable.densenet_tiny)
+MODELS.update(models_pyramid.PYRAMIDNETS)  # PyramidNet-110 a64, -200 a240/a300, a tiny one (training/models_pyramid.py)
 
 
 def training_kwargs(name: str, width: int = 16, shortcut: str = "pad") -> dict:

@@ -11,7 +11,8 @@ from typing import Sequence
 
 from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_float, nonnegative_int,
                           positive_float, positive_int, run_cli)
-from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
+from training.autoaugment import AUGMENTS
+from training.config import RECIPES, RuntimeOptions, TrainConfig
 from training.data import DATASETS, NORMALIZATIONS
 from training.fit import fit
 from training.methods import METHODS
@@ -32,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--method", default=D.method, choices=list(METHODS),
                    help="objective: " + "; ".join(f"{k} = {v.description}" for k, v in METHODS.items()))
-    p.add_argument("--model", default=D.model, choices=list(MODELS), help="architecture (CIFAR ResNet-6n+2)")
+    p.add_argument("--model", default=D.model, choices=list(MODELS),
+                   help="architecture: CIFAR ResNet-6n+2, vgg19, densenet40, or a PyramidNet (bottleneck, CutMix-PyTorch "
+                        "definitions; pyramidnet_tiny for demos)")
     p.add_argument("--width", type=positive_int, default=D.width, help="channels of the first stage (16 = paper)")
     p.add_argument("--shortcut", default=D.shortcut, choices=SHORTCUTS,
                    help="shortcut of the two stride-2 blocks: pad = 2x2 average pool + zero channels with gradient; "
@@ -96,9 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slim-s", type=nonnegative_float, default=D.slim_s, metavar="S",
                    help="network-slimming sparsity training: s*sign(gamma) added to every prunable BN gamma gradient "
                         "after backward; 0 = off. Liu et al. 2017 use 1e-4 for VGG, 1e-5 for ResNets and DenseNet")
-    p.add_argument("--recipe", choices=("paper", "finetune"), default="paper",
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=D.nesterov,
+                   help="Nesterov momentum in SGD (recorded in config.json; on in --recipe pyramidnet)")
+    p.add_argument("--augment", default=D.augment, choices=AUGMENTS,
+                   help="per-image host augmentation before pad-crop and flip: none, or autoaugment = torchvision "
+                        "AutoAugment(CIFAR10 policy, grey fill 128) with one sub-policy drawn per image (the paper's "
+                        "random policy), in --workers DataLoader processes; recorded in config.json")
+    p.add_argument("--workers", type=positive_int, default=RuntimeOptions().workers,
+                   help="DataLoader worker processes of --augment autoaugment; default min(8, CPU cores); does not "
+                        "change the result (under torchrun each rank starts its own: about cores / ranks each)")
+    p.add_argument("--recipe", choices=list(RECIPES), default="paper",
                    help="defaults of the recipe flags: paper = the 160-epoch training recipe; finetune = the pruning "
                         "study's fine-tuning (--epochs 40 --lr 0.001, no --lr-milestones (constant lr), "
+                        "--batch-size 64 --momentum 0.9 --weight-decay 1e-4); pyramidnet = CutMix-PyTorch's CIFAR "
+                        "PyramidNet recipe (--epochs 300 --lr 0.25 --nesterov --lr-milestones 150 225 --lr-gamma 0.1 "
                         "--batch-size 64 --momentum 0.9 --weight-decay 1e-4); flags given explicitly still win")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run in --out-dir and start again")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard scalars to OUT_DIR/tb")
@@ -120,24 +134,33 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         feature_beta=a.feature_beta, cutmix_prob=a.cutmix_prob, cutmix_beta=a.cutmix_beta,
         eval_batch_size=a.eval_batch_size, amp_bf16=a.bf16, channels_last=not a.no_channels_last, compile=a.compile,
         shortcut=a.shortcut, normalization=a.normalization, tf32=a.tf32, sync_bn=not a.no_sync_bn,
-        init=a.init, keep_zeros=a.keep_zeros, slim_s=a.slim_s,
+        init=a.init, keep_zeros=a.keep_zeros, slim_s=a.slim_s, nesterov=a.nesterov, augment=a.augment,
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The flags with ``--recipe``'s values as defaults: parsed once to read ``--recipe``, then again with its
+    values set as defaults, so flags given explicitly still override the recipe."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.recipe == "finetune":  # re-parse with the recipe as defaults, so explicit flags still override it
-        parser.set_defaults(**{k: list(v) if isinstance(v, tuple) else v for k, v in FINETUNE_RECIPE.items()})
+    if RECIPES[args.recipe]:
+        parser.set_defaults(**{k: list(v) if isinstance(v, tuple) else v for k, v in RECIPES[args.recipe].items()})
         args = parser.parse_args(argv)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     opts = RuntimeOptions(device=args.device, quiet=args.quiet, tensorboard=args.tensorboard,
                           stop_after_epoch=args.stop_after_epoch, save_every=args.save_every,
-                          deterministic=args.deterministic)
+                          deterministic=args.deterministic, workers=args.workers)
     if hasattr(args, "seeds"):
         if hasattr(args, "seed"):
             build_parser().error("--seed and --seeds exclude each other: pass the seeds to --seeds only")
         if args.init or args.keep_zeros or args.slim_s:  # the packed trainer has no masks or sparsity hook
             build_parser().error("--seeds does not take --init, --keep-zeros or --slim-s; run one command per seed")
+        if args.augment != "none":  # the packed trainer builds its split without the AutoAugment workers
+            build_parser().error(f"--seeds does not take --augment {args.augment}; run one command per seed")
         args.seed = D.seed
         for last in fit_seeds(config_from_args(args), args.seeds, args.out_dir, opts, overwrite=args.overwrite):
             log(f"done: {last}", args.quiet)

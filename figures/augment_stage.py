@@ -1,0 +1,52 @@
+"""The Tables 4-5 study's jobs (figures.augment_plan): "teacher" jobs (each network without and with the
+augmentation), one "train" job per student kind (all seeds), one "tables" job per table. A job is done when its
+runs' final checkpoints (or the table's manifest and files) exist; a re-run skips it and a killed run resumes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from figures.augment_plan import AugmentStudySpec, matrix, student_run, teacher_run
+from figures.augment_tables import make_augment_table
+from figures.jobs import Job, manifest_path, outputs_complete, with_manifest
+from figures.probe import Rates
+from training.config import RuntimeOptions, TrainConfig
+from training.data import checkpoint_split
+from training.fit import fit
+from training.rundir import milestone_name
+
+
+def augment_jobs(spec: AugmentStudySpec, root: Path, figs: Path, rates: dict[str, Rates], device: str) -> list[Job]:
+    """Every job of ``spec.tables`` in stage order; ``rates`` holds the throughput probe of each model. Runs that two
+    tables share (the same config in the same directory: toy presets use one network for both) are trained once."""
+    opts = RuntimeOptions(device=device, quiet=True)
+    jobs: list[Job] = []
+    seen: set[Path] = set()
+
+    def add(stage: str, outs: list[Path], cfgs: list[TrainConfig], kd: bool) -> None:
+        if outs[0] in seen:
+            return
+        seen.add(outs[0])
+        cfg = cfgs[0].to_json()
+        n_train, n_test = len(checkpoint_split(cfg, "train", spec.max_train_images)), len(checkpoint_split(cfg, "test"))
+        r = rates[cfgs[0].model]  # the teacher's forward costs about a third of a training step
+        epoch_s = n_train / r.train_images_per_s * (1.4 if kd else 1.0) + n_test / r.forward_images_per_s
+        name = f"{outs[0].parent.name}/{outs[0].name.rsplit('-s', 1)[0]}" if stage == "train" else str(
+            outs[0].relative_to(root))
+        jobs.append(Job(stage, name, len(outs) * spec.epochs * epoch_s,
+                        lambda: all((o / milestone_name(spec.epochs)).is_file() for o in outs),
+                        lambda: [fit(c, o, opts) for c, o in zip(cfgs, outs)]))
+
+    for table in spec.tables:
+        s = spec.setting(table)
+        teachers = {aug: teacher_run(root, s, aug) / milestone_name(spec.epochs) for aug in (False, True)}
+        for aug in (False, True):
+            add("teacher", [teacher_run(root, s, aug)], [spec.config(s, None, aug, spec.teacher_seed)], False)
+        for kd, student_aug, teacher_aug in matrix(spec):
+            teacher = teachers[teacher_aug] if kd else None
+            add("train", [student_run(root, s, kd, student_aug, teacher_aug, seed) for seed in spec.seeds],
+                [spec.config(s, kd, student_aug, seed, teacher) for seed in spec.seeds], kd is not None)
+    for table in spec.tables:
+        manifest = manifest_path(figs, f"table{table}")
+        jobs.append(Job("tables", f"table{table}", 2, lambda m=manifest: outputs_complete(m),
+                        lambda t=table, m=manifest: with_manifest(m, lambda: make_augment_table(t, root, figs, spec))))
+    return jobs
