@@ -7,15 +7,20 @@ Each term is >= 1 + log(1 + k) - ... minimal at v = 1 - k, so score <= -N (about
 v2 (ICML 2021): binary codes c of every ReLU's output (1 where > 0), K = sum over ReLUs of
 (c c^T + (1 - c)(1 - c)^T) (number of units minus Hamming distance), score = log|det K|.
 v2 is on another scale (about +1.6e3 for ResNet-56) and is not comparable with Table 6.
+
+``naswot(model, images)`` (also as ``diversity.naswot(model, images)``) scores any classifier on one batch.
 """
 from __future__ import annotations
 
 import copy
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from training.backends import ieee_fp32
+from training.callable_module import make_callable
 from training.errors import UserError
 
 
@@ -109,3 +114,28 @@ def naswot_v2(model: nn.Module, x: torch.Tensor) -> float:
     if sign <= 0:
         raise UserError("the ReLU-code kernel is singular for this batch (duplicate codes); use another --seed")
     return float(logdet)
+
+
+def score_batches(model: nn.Module, batches: Sequence[torch.Tensor], score: str = "naswot", bn_mode: str = "train",
+                  k: float = 1e-5) -> list[float]:
+    """The score of each batch (on the batch's device) on one ``scoring_copy`` of ``model``: naswot_v1 with
+    regulariser ``k``, or naswot_v2 for ``score="naswot-v2"``; TF32 off for the duration."""
+    if score not in ("naswot", "naswot-v2"):
+        raise UserError(f"score {score!r}: use naswot (Table 6) or naswot-v2")
+    if bn_mode not in ("train", "eval"):
+        raise UserError(f"bn_mode {bn_mode!r}: use train (NASWOT's harness) or eval")
+    with ieee_fp32():
+        m = scoring_copy(model, bn_mode).to(batches[0].device)
+        return [naswot_v1(m, x, k) if score == "naswot" else naswot_v2(m, x) for x in batches]
+
+
+def naswot(model: nn.Module, images: torch.Tensor, *, bn_mode: str = "train", k: float = 1e-5,
+           score: str = "naswot") -> float:
+    """The NASWOT score of ``model`` on the batch ``images`` (N >= 2 inputs, normalized as the model takes them),
+    on a copy in ``bn_mode`` (the model is unchanged): ``score_batches`` of one batch."""
+    if not torch.is_tensor(images) or images.dim() < 2 or images.shape[0] < 2:
+        raise UserError("naswot needs a tensor of at least 2 inputs (N, ...): a correlation needs two rows")
+    return score_batches(model, [images], score, bn_mode, k)[0]
+
+
+make_callable(__name__, "naswot")

@@ -49,7 +49,9 @@ def scored_images(cfg: ScoreConfig, config: dict[str, Any]) -> dict[str, Any]:
 
 def caption(cfg: ScoreConfig, scores: Sequence[CheckpointScore]) -> str:
     """One line: the runs' training setup (training.pooling.describe_config) and the scored images."""
-    trained = describe_config(table_config([s.config for s in scores]))
+    first = scores[0].config
+    trained = (f"model {first['model']}" if first.get("external")  # diversity.score --model: no training record
+               else describe_config(table_config([s.config for s in scores])))
     im = scored_images(cfg, scores[0].config)
     where = im["data_dir"] or "embedded subset"
     return (f"{trained}; scored on {im['batches']} x {im['batch_size']} = {im['images']} {im['split']} images of "

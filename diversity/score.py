@@ -5,27 +5,36 @@ With no checkpoint arguments it scores the final checkpoint (or --milestone E) o
 method must agree on every training setting but the seed, and all methods on everything but their own
 settings. stdout: one row per method (n, mean, std, ErrMargin, 99% half-widths with z = 2.576 as Table 6 and
 with Student t, Welch p against scratch). --out DIR: scores.json, scores.csv, scores.png (and pairwise.csv).
+
+Any other classifier: --model torchvision:NAME | timm:NAME | package.module:factory (with --model-kwargs JSON);
+the arguments are then weights files of that model, one row of models (--group names it; no files: one model
+as its factory initializes it, seeded by --seed), scored by diversity.score_models on --dataset cifar10/cifar100/
+npz/imagefolder images (--transform torchvision:WEIGHTS or --resize/--crop/--mean/--std give the model's inputs).
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from diversity.api import score_models
 from diversity.config import BN_MODES, SCORES, TRANSFORMS, ScoreConfig
 from diversity.pairwise import method_matrix, model_outputs
 from diversity.plot import plot_scores
 from diversity.report import caption, table_lines, write_results
 from diversity.runs import RunCheckpoint, discover_runs, require_runs
-from diversity.scoring import load_all, score_checkpoints
+from diversity.scoring import CheckpointScore, load_all, score_checkpoints
 from diversity.stats import summarize_groups
-from training.checkpoint import load_checkpoint
+from training.checkpoint import load_checkpoint, sha256_file
 from training.cli import (Parser, add_common_flags, log, nonnegative_int, positive_float, positive_int, resolve_device,
                           run_cli)
 from training.data import checkpoint_split
 from training.errors import UserError
+from training.external import add_model_flags, model_from_flags, refuse_model_flags_without_model
+from training.external_data import images_for_model
 from training.methods import METHODS
 
 D = ScoreConfig()
@@ -36,7 +45,9 @@ METHOD_ORDER = {m: i for i, m in enumerate(METHODS)}  # scratch first, as Table 
 def build_parser() -> Parser:
     p = Parser(prog="python -m diversity.score", description=__doc__.split("\n\n")[0],
                epilog="Example: python -m diversity.score --runs 5 --runs-dir runs/ --out out/table6")
-    p.add_argument("checkpoints", nargs="*", help="checkpoints to score (default: discover run directories in --runs-dir)")
+    p.add_argument("checkpoints", nargs="*",
+                   help="checkpoints to score (default: discover run directories in --runs-dir); with --model: "
+                        "weights files of that model")
     p.add_argument("--runs", type=positive_int, default=None,
                    help=f"runs required per method ({PAPER_RUNS} when discovering run directories, 1 for explicit checkpoints)")
     p.add_argument("--runs-dir", default="runs", help="folder of run directories (each with config.json) [runs]")
@@ -50,22 +61,62 @@ def build_parser() -> Parser:
                    help=f"fixed batches per checkpoint, shared by all; the score is their mean [{D.batches}]")
     p.add_argument("--seed", type=nonnegative_int, default=D.seed, help=f"seed of the batch draw [{D.seed}]")
     p.add_argument("--split", choices=("train", "test"), default=D.split, help=f"split the images come from [{D.split}]")
-    p.add_argument("--transform", choices=TRANSFORMS, default=D.transform,
-                   help="none = normalized images; v1 = NASWOT's pad-4 random crop + flip (seeded) [none]")
+    p.add_argument("--transform", type=transform_choice, default=D.transform, metavar="{none,v1,torchvision:WEIGHTS}",
+                   help="none = normalized images; v1 = NASWOT's pad-4 random crop + flip (seeded); with --model "
+                        "also torchvision:WEIGHTS = those weights' inference transforms [none]")
     p.add_argument("--bn-mode", choices=BN_MODES, default=D.bn_mode,
                    help="train = BatchNorm batch statistics as in NASWOT's harness (on a copy); eval = exact "
                         "per-image gradients [train]")
     p.add_argument("--k", type=positive_float, default=D.k,
                    help=f"regulariser k of the v1 score -sum(log(v + k) + 1/(v + k)) [{D.k}]")
-    p.add_argument("--dataset", default=None, help="score on this dataset instead of the one in the checkpoints")
+    p.add_argument("--dataset", default=None,
+                   help="score on this dataset instead of the one in the checkpoints; with --model: cifar10, cifar100, "
+                        "npz or imagefolder [cifar10]")
     p.add_argument("--pairwise", action="store_true",
                    help="also write method x method disagreement, symmetric KL and linear CKA on the test split")
     p.add_argument("--pairwise-images", type=positive_int, default=1000,
                    help="test images used by --pairwise, at least 2 [1000]")
     p.add_argument("--out", default=None, help="folder for scores.json, scores.csv, scores.png (and pairwise.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
+    p.add_argument("--group", default=None, help="with --model: the row name of its models [the --model spec]")
+    add_model_flags(p, weights=False, transform=False)
     add_common_flags(p)
     return p
+
+
+def transform_choice(text: str) -> str:
+    """argparse type of --transform: none, v1 or torchvision:WEIGHTS."""
+    if text in TRANSFORMS or text.startswith("torchvision:"):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: use {', '.join(TRANSFORMS)} or torchvision:WEIGHTS")
+
+
+def score_model_files(a, cfg: ScoreConfig, device: torch.device) -> tuple[list[CheckpointScore], list]:
+    """--model: each weights file (or the factory's own initialization, seeded by --seed) scored by
+    score_models on the --dataset images; (scores, summaries) as the checkpoint path gives them."""
+    if a.pairwise or a.milestone is not None or a.transform == "v1":
+        raise UserError("--pairwise, --milestone and --transform v1 need orthokd checkpoints; leave them out with --model")
+    # An image folder can be far larger than the batches: load only batch_size x batches images, spread over it.
+    n = cfg.batch_size * cfg.batches if a.dataset == "imagefolder" else None
+    data = images_for_model(a.dataset, cfg.split, a.data_dir, n, a.transform, a.resize, a.crop, a.mean, a.std)
+    files = a.checkpoints or [None]
+    if len(files) < (a.runs or 1):
+        raise UserError(f"--runs {a.runs} asks for {a.runs} models but {len(a.checkpoints)} weights file(s) were given")
+    models = []
+    for w in files:
+        torch.manual_seed(cfg.seed)
+        models.append(model_from_flags(a.model, a.model_kwargs, w, data.images[:2], data.num_classes))
+    group = a.group or a.model
+    explicit = a.resize or a.crop or a.mean
+    table = score_models({group: models}, data.images, batch_size=cfg.batch_size, batches=cfg.batches, seed=cfg.seed,
+                         bn_mode=cfg.bn_mode, k=cfg.k, score=cfg.score, device=device)
+    config = {"external": True, "model": a.model, "model_kwargs": a.model_kwargs, "dataset": a.dataset or "cifar10",
+              "data_dir": a.data_dir, "normalization": a.transform if a.transform != "none"
+              else "--resize/--crop/--mean/--std" if explicit else "the dataset's"}
+    scores = [CheckpointScore(group, w or "factory initialization", w or "", sha256_file(w) if w else "",
+                              None if w else cfg.seed, {"name": a.model, **(a.model_kwargs or {})}, config, b)
+              for w, b in zip(files, table.batch_scores[group])]
+    return scores, table.summaries
 
 
 def explicit_items(paths: Sequence[str]) -> list[RunCheckpoint]:
@@ -109,9 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--pairwise-images {a.pairwise_images} is too small: CKA needs at least 2 images")
     cfg = ScoreConfig(score=a.score, batch_size=a.batch_size, batches=a.batches, seed=a.seed, split=a.split,
                       transform=a.transform, bn_mode=a.bn_mode, k=a.k, dataset=a.dataset, data_dir=a.data_dir)
+    refuse_model_flags_without_model(vars(a))
     out = Path(a.out) if a.out else None
     if out is not None:
         prepare_out(out, a.overwrite)
+    if a.model is not None:
+        device = resolve_device(a.device)
+        scores, summaries = score_model_files(a, cfg, device)
+        return report(a, cfg, scores, summaries, None, device, out)
     if a.checkpoints and a.milestone is not None:
         raise UserError("--milestone picks checkpoints in --runs-dir; with checkpoint arguments pass the "
                         "ckpt_eXXX.pt files of that epoch instead")
@@ -131,12 +187,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"scoring {len(items)} checkpoints of {len(groups)} methods on {cfg.batches} batch(es) of {cfg.batch_size} "
         f"({cfg.score}, bn-mode {cfg.bn_mode}, transform {cfg.transform}) on {device}", a.quiet)
     scores = score_checkpoints(loaded, cfg, device, a.quiet)
-    per_run = {m: [s.score for s in scores if s.method == m] for m in groups}
-    summaries = summarize_groups(per_run)
+    summaries = summarize_groups({m: [s.score for s in scores if s.method == m] for m in groups})
+    pairwise = pairwise_rows(loaded, cfg, a.pairwise_images, device) if a.pairwise else None
+    return report(a, cfg, scores, summaries, pairwise, device, out)
+
+
+def report(a, cfg: ScoreConfig, scores: list[CheckpointScore], summaries: list, pairwise: list[dict] | None,
+           device: torch.device, out: Path | None) -> int:
+    """Print the table (and pairwise rows); with --out write scores.json, scores.csv, scores.png."""
+    per_run = {s.method: [x.score for x in scores if x.method == s.method] for s in summaries}
     kind = "NASWOT v1 (Table 6 scale)" if cfg.score == "naswot" else "NASWOT v2 log-det (not comparable to Table 6)"
     print(f"# {kind}; {caption(cfg, scores)}")
     print("\n".join(table_lines(summaries)))
-    pairwise = pairwise_rows(loaded, cfg, a.pairwise_images, device) if a.pairwise else None
     if pairwise:
         print(f"\n# pairwise ({pairwise[0]['images']} test images): method_a method_b pairs disagreement sym_kl cka")
         for r in pairwise:

@@ -9,9 +9,8 @@ import torch
 
 from diversity.batches import draw_batches
 from diversity.config import ScoreConfig
-from diversity.naswot import naswot_v1, naswot_v2, scoring_copy
+from diversity.naswot import score_batches
 from diversity.runs import RunCheckpoint, run_record
-from training.backends import ieee_fp32
 from training.checkpoint import load_model, sha256_file
 from training.data import ImageSet, checkpoint_split
 from training.errors import UserError
@@ -81,27 +80,24 @@ def scoring_images(cfg: ScoreConfig, config: dict) -> ImageSet:
 
 def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.device,
                       quiet: bool = False) -> list[CheckpointScore]:
-    """Every checkpoint scored on the same ``cfg.batches`` batches; TF32 is switched off for the duration."""
+    """Every checkpoint scored on the same ``cfg.batches`` batches (diversity.naswot.score_batches: TF32 off)."""
     from tqdm.auto import tqdm
 
     configs = pooled_configs(loaded)
     images = scoring_images(cfg, loaded[0][1]["config"])
     batches = [b.to(device) for b in draw_batches(images, cfg.batch_size, cfg.batches, cfg.seed, cfg.transform)]
     results = []
-    with ieee_fp32():
-        bar = tqdm(total=len(loaded) * len(batches), desc="score", unit="batch", file=sys.stderr, disable=quiet)
-        for (it, ck, model), config in zip(loaded, configs):
-            res = CheckpointScore(it.method, label(it), str(it.path), sha256_file(it.path), it.seed, dict(ck["arch"]),
-                                  config)
-            # One copy per checkpoint: in train mode BN normalizes with each batch's own statistics, so the
-            # running statistics the copy accumulates never reach an output; the checkpoint's stay untouched.
-            m = scoring_copy(model, cfg.bn_mode).to(device)
-            for x in batches:
-                try:
-                    res.batch_scores.append(naswot_v1(m, x, cfg.k) if cfg.score == "naswot" else naswot_v2(m, x))
-                except UserError as e:
-                    raise UserError(f"{it.path}: {e}") from None
-                bar.update(1)
-            results.append(res)
-        bar.close()
+    bar = tqdm(total=len(loaded) * len(batches), desc="score", unit="batch", file=sys.stderr, disable=quiet)
+    for (it, ck, model), config in zip(loaded, configs):
+        res = CheckpointScore(it.method, label(it), str(it.path), sha256_file(it.path), it.seed, dict(ck["arch"]),
+                              config)
+        # One copy per checkpoint: in train mode BN normalizes with each batch's own statistics, so the
+        # running statistics the copy accumulates never reach an output; the checkpoint's stay untouched.
+        try:
+            res.batch_scores = score_batches(model, batches, cfg.score, cfg.bn_mode, cfg.k)
+        except UserError as e:
+            raise UserError(f"{it.path}: {e}") from None
+        bar.update(len(batches))
+        results.append(res)
+    bar.close()
     return results

@@ -9,15 +9,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as tdist
+import torch.nn.functional as F
 from torch import nn
 
 from landscape.config import GridSpec
 from landscape.directions import (Direction, cosine, difference, float_state, pca_directions, random_directions)
-from landscape.engine import SurfaceEngine
+from landscape.engine import Loss, SurfaceEngine
 from landscape.li import is_li_direction_file, read_li_directions
 from landscape.store import Surface, check_resumable, load_surface, save_surface
 from training.checkpoint import load_model, provenance, sha256_file
@@ -47,7 +49,8 @@ class EngineOptions:
             raise UserError(f"--points-per-forward {self.points_per_forward}: use a positive number of grid points")
 
 
-def _sha_of_directions(dirs: list[Direction]) -> str:
+def tensors_sha(dirs: list[dict[str, torch.Tensor]]) -> str:
+    """sha256 (first 16 hex digits) over the names (sorted) and bytes of each dict's tensors, in list order."""
     h = hashlib.sha256()
     for d in dirs:
         for name in sorted(d):
@@ -85,12 +88,17 @@ def _directions_from_file(model: nn.Module, path: Path, count: int) -> tuple[str
     src = load_surface(path, role="--directions file")
     if len(src.directions) < count:
         raise UserError(f"--directions {path} holds {len(src.directions)} direction(s), {count} needed")
+    check_directions_fit(model, src.directions[:count], f"--directions {path}")
+    return src.meta.get("kind", "random"), src.directions[:count]
+
+
+def check_directions_fit(model: nn.Module, dirs: list[Direction], source: str) -> None:
+    """Refuse directions with a tensor the model's state does not have, or has with another shape."""
     state = model.state_dict()
-    for d in src.directions[:count]:
+    for d in dirs:
         bad = [k for k, v in d.items() if k not in state or state[k].shape != v.shape]
         if bad:
-            raise UserError(f"--directions {path} does not fit this model ({bad[0]}); it was made for another model")
-    return src.meta.get("kind", "random"), src.directions[:count]
+            raise UserError(f"{source} does not fit this model ({bad[0]}); it was made for another model")
 
 
 def build_directions(model: nn.Module, spec: GridSpec, directions_file: Path | None, trajectory: Path | None,
@@ -142,54 +150,76 @@ def compute_surface(ckpt_path: Path, spec: GridSpec, store: Path, device: torch.
                     *, directions_file: Path | None = None, trajectory: Path | None = None, interpolate: Path | None = None,
                     fit_trajectory: bool = False, overwrite: bool = False, quiet: bool = False,
                     dist: DistInfo = DistInfo()) -> Surface:
-    """Compute every missing point of the surface of ``ckpt_path`` and return it (rank 0 writes ``store``,
-    holding an exclusive lock on it meanwhile). ``fit_trajectory``: with ``trajectory``, replace the grid's
-    ranges by ones that contain the projected path (``fit_grid_to_path``)."""
+    """Compute every missing point of the surface of ``ckpt_path`` and return it (``evaluate_surface`` on the
+    checkpoint's model and its split, normalized as it was trained). ``fit_trajectory``: with ``trajectory``,
+    replace the grid's ranges by ones that contain the projected path (``fit_grid_to_path``)."""
     quiet = quiet or not dist.is_main
     model, ckpt = load_model(ckpt_path)
-    lock = exclusive_lock(store, f"surface store {store}") if dist.is_main else contextlib.nullcontext()
-    with lock:
-        data = checkpoint_split(ckpt["config"], spec.split, spec.max_images, spec.dataset, spec.data_dir)
-        kind, dirs, extra = build_directions(model, spec, directions_file, trajectory, interpolate)
-        if fit_trajectory and kind == "trajectory":
-            spec = fit_grid_to_path(spec, extra["trajectory_coords"])
-            log(f"grid fitted to the training path (its extent plus {TRAJECTORY_MARGIN:.0%} each side): x "
-                f"[{spec.xmin:.4g}, {spec.xmax:.4g}]" + ("" if spec.is_1d else f", y [{spec.ymin:.4g}, {spec.ymax:.4g}]")
-                + "; pass --xrange/--yrange to choose it", quiet)
-        meta = {
-            "kind": kind, "grid": spec.to_json() | {"dataset": None, "data_dir": None},
-            "checkpoint": str(ckpt_path), "checkpoint_sha256": sha256_file(ckpt_path), "arch": ckpt["arch"],
-            "method": ckpt["method"].get("name"), "epoch": ckpt["epoch"], "directions_sha": _sha_of_directions(dirs),
+    data = checkpoint_split(ckpt["config"], spec.split, spec.max_images, spec.dataset, spec.data_dir)
+    kind, dirs, extra = build_directions(model, spec, directions_file, trajectory, interpolate)
+    if fit_trajectory and kind == "trajectory":
+        spec = fit_grid_to_path(spec, extra["trajectory_coords"])
+        log(f"grid fitted to the training path (its extent plus {TRAJECTORY_MARGIN:.0%} each side): x "
+            f"[{spec.xmin:.4g}, {spec.xmax:.4g}]" + ("" if spec.is_1d else f", y [{spec.ymin:.4g}, {spec.ymax:.4g}]")
+            + "; pass --xrange/--yrange to choose it", quiet)
+    meta = surface_meta(kind, spec, dirs, f"{data.description} [{spec.split}] ({len(data)} images)", device, {
+        "checkpoint": str(ckpt_path), "checkpoint_sha256": sha256_file(ckpt_path), "arch": ckpt["arch"],
+        "method": ckpt["method"].get("name"), "epoch": ckpt["epoch"], "bn": "eval mode, checkpoint statistics", **extra})
+    return evaluate_surface(model, data.normalized(), data.labels, spec, dirs, meta, device, opts, store=store,
+                            overwrite=overwrite, quiet=quiet, dist=dist, what=f"surface of {ckpt_path.name}")
+
+
+def surface_meta(kind: str, spec: GridSpec, dirs: list[Direction], data: str, device: torch.device,
+                 source: dict[str, Any]) -> dict[str, Any]:
+    """A surface's metadata: what it is centred on (``source``: checkpoint or model), the grid, the directions
+    (sha, norms, cos(x, y)), the images (``data`` ends "(N images)") and provenance."""
+    return {"kind": kind, "grid": spec.to_json() | {"dataset": None, "data_dir": None},
+            "directions_sha": tensors_sha(dirs),
             "direction_norms": [float(torch.sqrt(sum((t.double() ** 2).sum() for t in d.values()))) for d in dirs],
-            "cos_xy": cosine(dirs[0], dirs[1]) if len(dirs) > 1 else None, "split": spec.split,
-            "data": f"{data.description} [{spec.split}] ({len(data)} images)", "bn": "eval mode, checkpoint statistics",
-            "provenance": provenance(device), **extra,
-        }
+            "cos_xy": cosine(dirs[0], dirs[1]) if len(dirs) > 1 else None, "split": spec.split, "data": data,
+            "provenance": provenance(device), **source}
+
+
+def evaluate_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, spec: GridSpec, dirs: list[Direction],
+                     meta: dict[str, Any], device: torch.device, opts: EngineOptions = EngineOptions(), *,
+                     store: Path | None = None, overwrite: bool = False, quiet: bool = False, dist: DistInfo = DistInfo(),
+                     what: str = "surface", loss: Loss = F.cross_entropy) -> Surface:
+    """Every point theta* + sum_i c_i d_i of ``spec``'s grid around ``model`` (landscape.engine.SurfaceEngine), and,
+    for a trajectory surface, the loss along ``meta["trajectory_coords"]``. With ``store``, rank 0 holds an
+    exclusive lock on it, resumes the points it holds (its identity must match ``meta``) and saves it every
+    ``opts.save_every_s`` seconds and at the end."""
+    quiet = quiet or not dist.is_main
+    lock = exclusive_lock(store, f"surface store {store}") if store is not None and dist.is_main else contextlib.nullcontext()
+    with lock:
         shape = spec.shape
         surface = Surface(spec.xcoords(), spec.ycoords(), np.full(shape, np.nan), np.full(shape, np.nan), meta, dirs,
                           np.zeros(shape, dtype=bool))
-        if store.exists() and not overwrite:
+        if store is not None and store.exists() and not overwrite:
             old = load_surface(store)
             check_resumable(old, meta, store)
             surface.loss, surface.acc, surface.computed = old.loss, old.acc, old.computed
             if "trajectory_loss" in old.meta:
                 meta["trajectory_loss"] = old.meta["trajectory_loss"]
         todo = np.flatnonzero(~surface.computed.reshape(-1))
-        if todo.size == 0 and (kind != "trajectory" or "trajectory_loss" in meta):
+        trajectory = meta["kind"] == "trajectory"
+        if todo.size == 0 and (not trajectory or "trajectory_loss" in meta):
             log(f"{store}: all {surface.loss.size} points already computed", quiet)
             return surface
-        engine = SurfaceEngine(model, dirs, data.normalized(), data.labels, device, opts.batch_size, opts.bf16, opts.fold_bn,
-                               opts.points_per_forward)
+        engine = SurfaceEngine(model, dirs, images, labels, device, opts.batch_size, opts.bf16, opts.fold_bn,
+                               opts.points_per_forward, loss)
+        if opts.fold_bn and not engine.folded:
+            log(f"{what}: BatchNorm not folded (torch.fx cannot trace the model, or it calls a folded module twice); "
+                "the same results, slower", quiet)
         if todo.size:
-            _compute_points(surface, todo, engine, store, opts, dist, quiet, f"surface of {ckpt_path.name}", len(data))
-        if kind == "trajectory":
+            _compute_points(surface, todo, engine, store, opts, dist, quiet, what, len(labels))
+        if trajectory:
             meta["trajectory_loss"] = [loss for loss, _ in engine.points(meta["trajectory_coords"])]
-        if dist.is_main:
+        if store is not None and dist.is_main:
             save_surface(surface, store)
         return surface
 
 
-def _compute_points(surface: Surface, todo: np.ndarray, engine: SurfaceEngine, store: Path, opts: EngineOptions,
+def _compute_points(surface: Surface, todo: np.ndarray, engine: SurfaceEngine, store: Path | None, opts: EngineOptions,
                     dist: DistInfo, quiet: bool, what: str, images: int) -> None:
     """Evaluate the flat indices ``todo`` of ``surface`` (shared among the ranks), marking each computed."""
     ny = surface.ycoords.size
@@ -222,7 +252,7 @@ def _compute_points(surface: Surface, todo: np.ndarray, engine: SurfaceEngine, s
     for start in range(0, todo.size, chunk):
         round_of(todo[start : start + chunk])
         bar.update(min(chunk, todo.size - start))
-        if dist.is_main and time.perf_counter() - last_save > opts.save_every_s:
+        if store is not None and dist.is_main and time.perf_counter() - last_save > opts.save_every_s:
             save_surface(surface, store)
             last_save = time.perf_counter()
     bar.close()

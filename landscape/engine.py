@@ -2,8 +2,10 @@
 
 Coordinates are set absolutely from the device-resident origin and directions (never by accumulated
 steps), on a BN-folded copy of the model (landscape.folding), so the checkpoint's model is never
-modified. Each point: mean cross-entropy and accuracy (%) over all images, eval mode, inference mode,
-images resident on the device in large channels_last batches.
+modified. Each point: the mean loss (cross-entropy unless another is given) and accuracy (%) over all
+images, eval mode, inference mode, images resident on the device in large batches (channels_last when 4-D).
+A model that cannot be folded (landscape.folding.NotFoldable: torch.fx cannot trace it) is evaluated unfolded,
+with the same results; ``folded`` says which ran.
 
 Several grid points per forward: P parameter sets theta(c_1) ... theta(c_P) are stacked along a new
 leading dimension and evaluated on the same image batch in one ``torch.func.vmap`` of
@@ -24,8 +26,10 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from landscape.directions import Direction
-from landscape.folding import FoldedNetwork
+from landscape.folding import FoldedNetwork, NotFoldable
 from training.errors import UserError
+
+Loss = Callable[..., torch.Tensor]
 
 # Points per vmapped forward by device type, the best measured by bench/landscape_speed.py; device types not listed
 # (cuda: not measured yet) get 1. Idle 2-core CPU, ResNet-20, 256 images, 4 x 4 grid: P = 4 ran at 0.34x and
@@ -41,9 +45,10 @@ def default_points_per_forward(device: torch.device) -> int:
 class SurfaceEngine:
     def __init__(self, model: nn.Module, directions: Sequence[Direction], images: torch.Tensor, labels: torch.Tensor,
                  device: torch.device, batch_size: int | None = None, bf16: bool = False, fold_bn: bool = True,
-                 points_per_forward: int | None = None):
+                 points_per_forward: int | None = None, loss: Loss = F.cross_entropy):
         """The origin theta* is the model's own floating-point state (parameters and BN statistics).
-        ``points_per_forward``: P grid points per vmapped forward (None: ``default_points_per_forward``)."""
+        ``points_per_forward``: P grid points per vmapped forward (None: ``default_points_per_forward``).
+        ``loss(logits, labels, reduction="none")`` gives one loss per image, as torch.nn.functional's losses do."""
         if points_per_forward is not None and points_per_forward < 1:
             raise UserError(f"--points-per-forward {points_per_forward}: use a positive number of grid points")
         model = copy.deepcopy(model).eval()
@@ -58,10 +63,18 @@ class SurfaceEngine:
         self.current = {k: v.clone() for k, v in self.origin.items()}
         self.directions = [{k: v.to(device, self.origin[k].dtype) for k, v in d.items()} for d in directions]
         self.moving = sorted(set().union(*(d.keys() for d in self.directions))) if self.directions else []
-        self.images = images.to(device).contiguous(memory_format=torch.channels_last)
+        self.images = images.to(device)
+        if self.images.dim() == 4:
+            self.images = self.images.contiguous(memory_format=torch.channels_last)
         self.labels = labels.to(device)
+        self.loss = loss
+        self.folded = fold_bn
         if fold_bn:
-            self.net = FoldedNetwork(model).to(device)
+            try:
+                self.net = FoldedNetwork(model).to(device)
+            except NotFoldable:
+                self.folded = False
+        if self.folded:
             self._load, self._module, self._params_of = self.net.load, self.net.net, self.net.fold
         else:
             self.net = model.to(device).to(memory_format=torch.channels_last).requires_grad_(False)
@@ -93,8 +106,8 @@ class SurfaceEngine:
         return out
 
     def _totals(self, forward: Callable[[torch.Tensor], torch.Tensor], count: int) -> list[tuple[float, float]]:
-        """(mean cross-entropy, accuracy %) of ``count`` points over all images; ``forward(x)`` returns the
-        points' logits (count, batch, classes)."""
+        """(mean loss, accuracy %) of ``count`` points over all images; ``forward(x)`` returns the points'
+        logits (count, batch, classes)."""
         total = torch.zeros(2, count, dtype=torch.float64, device=self.device)
         amp = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext())
         for s in range(0, self.images.shape[0], self.batch_size):
@@ -102,7 +115,7 @@ class SurfaceEngine:
             with amp:
                 logits = forward(x)
             logits = logits.float()
-            ce = F.cross_entropy(logits.flatten(0, 1), y.repeat(count), reduction="none").view(count, -1)
+            ce = self.loss(logits.flatten(0, 1), y.repeat(count), reduction="none").view(count, -1)
             total[0] += ce.sum(1).double()
             total[1] += (logits.argmax(2) == y).sum(1)
         n = self.images.shape[0]
@@ -110,7 +123,7 @@ class SurfaceEngine:
 
     @torch.inference_mode()
     def evaluate(self) -> tuple[float, float]:
-        """(mean cross-entropy, accuracy %) of the current point over all images."""
+        """(mean loss, accuracy %) of the current point over all images."""
         return self._totals(lambda x: self.net(x)[None], 1)[0]
 
     def point(self, coords: Sequence[float]) -> tuple[float, float]:
@@ -119,7 +132,7 @@ class SurfaceEngine:
 
     @torch.inference_mode()
     def evaluate_many(self, coords: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
-        """(mean cross-entropy, accuracy %) of each point of ``coords``, all in one vmapped forward per batch."""
+        """(mean loss, accuracy %) of each point of ``coords``, all in one vmapped forward per batch."""
         params = self._params_of(self.stacked_state(coords))
         many = vmap(lambda p, x: functional_call(self._module, p, (x,)), in_dims=(0, None))
         with warnings.catch_warnings():

@@ -16,12 +16,14 @@ def grid_text(meta: dict[str, Any]) -> str:
 
 
 def surface_title(meta: dict[str, Any]) -> str:
-    """One line naming what the picture shows: method, epoch, architecture, grid and images."""
+    """One line naming what the picture shows: method, epoch, architecture, grid and images (a surface of a model
+    from outside orthokd, landscape.surface, has no method and epoch: its model's name comes first)."""
     arch = meta.get("arch") or {}
     model = arch.get("name", "?") + (f" width {arch['width']}" if arch.get("width") else "")
     n = images_used(meta)
     images = f"{n:,} {meta.get('split', '')} images".replace("  ", " ") if n is not None else "images ?"
-    return f"{meta.get('method', '?')}, epoch {meta.get('epoch', '?')}; {model}; {grid_text(meta)}; {images}"
+    trained = "" if "model" in meta else f"{meta.get('method', '?')}, epoch {meta.get('epoch', '?')}; "
+    return f"{trained}{model}; {grid_text(meta)}; {images}"
 
 
 def axis_labels(meta: dict[str, Any]) -> tuple[str, str]:

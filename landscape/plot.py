@@ -6,6 +6,11 @@ whole un-augmented training split, images normalized as the checkpoint was train
 the format: .vtk (legacy), .vts, .vtp, .h5 (Li's layout, [iy, ix], with OUT_directions.h5 beside it), .npz.
 The computation is stored in OUT with suffix .npz and resumes when re-run (only points not yet computed are
 computed; one process at a time per store). Under torchrun the grid points are shared among the ranks.
+
+Any other classifier: --model torchvision:NAME | timm:NAME | package.module:factory (with --model-kwargs JSON and
+--weights FILE) on --dataset cifar10/cifar100/npz (normalized with the dataset's statistics unless --transform,
+--resize, --crop, --mean, --std say otherwise) or imagefolder (--data-dir, with the model's own transform); the
+surface is landscape.surface of that model (landscape.api).
 """
 from __future__ import annotations
 
@@ -14,28 +19,31 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from landscape.api import surface
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
 from landscape.engine import DEFAULT_POINTS_PER_FORWARD
-from landscape.li import write_li_h5
-from landscape.paraview import script_path
-from landscape.render import contour_levels, contour_png, render_png
+from landscape.export import SUFFIXES, check_suffix
+from landscape.render import contour_levels
+from landscape.sharpness import sharpness, summary_line
 from landscape.store import Surface, images_used, store_path
-from landscape.vtkio import VTK_SUFFIXES, trajectory_polyline, write_vtk
-from training.checkpoint import atomic_write, atomic_write_text, load_model
+from training.checkpoint import atomic_write_text, load_model
 from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_int, positive_float, positive_int,
                           resolve_device, run_cli)
+from training.data import checkpoint_split
 from training.distributed import init_distributed, shutdown
 from training.errors import UserError
+from training.external import add_model_flags, model_from_flags, refuse_model_flags_without_model
+from training.external_data import images_for_model
 
 D = GridSpec()
-SUFFIXES = (*VTK_SUFFIXES, ".h5", ".npz")
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m landscape.plot", description=__doc__.split("\n\n")[0],
                epilog="Example: python -m landscape.plot runs/scratch-s0/ckpt_e160.pt --out surf.vtk --png surf.png")
-    p.add_argument("checkpoint", help="orthokd checkpoint (the surface's centre theta*)")
+    p.add_argument("checkpoint", nargs="?", default=None,
+                   help="orthokd checkpoint (the surface's centre theta*); or --model for any other classifier")
     p.add_argument("--out", required=True, help=f"output file; suffix picks the format: {', '.join(SUFFIXES)}")
     p.add_argument("--steps", type=positive_int, nargs="+", default=[D.xsteps], metavar="N",
                    help="grid points per axis: N (square) or NX NY [51]")
@@ -58,7 +66,9 @@ def build_parser() -> Parser:
                    help="also move biases and BN gamma/beta, along d = w (Li et al. without ignore=biasbn)")
     p.add_argument("--split", choices=("train", "test"), default=D.split, help="evaluation split [train]")
     p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N images of the split [all]")
-    p.add_argument("--dataset", default=None, help="dataset (default: the checkpoint's own)")
+    p.add_argument("--dataset", default=None,
+                   help="dataset: cifar10, cifar100, npz, or with --model also imagefolder [the checkpoint's own; "
+                        "with --model: cifar10]")
     p.add_argument("--batch-size", type=positive_int, default=None, help="images per forward pass [128 on CPU, 2048 on GPU]")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="evaluation precision [fp32]")
     p.add_argument("--no-fold-bn", action="store_true", help="evaluate the unfolded network (slower; for checking)")
@@ -87,6 +97,7 @@ def build_parser() -> Parser:
                    help="images for the Hessian numbers: the surface's own when it used at most N, else the first N "
                         "of the split [512]")
     p.add_argument("--overwrite", action="store_true", help="discard a stored surface that does not match and start again")
+    add_model_flags(p)
     add_common_flags(p)
     return p
 
@@ -105,26 +116,16 @@ def grid_spec(a) -> GridSpec:
 
 
 def export(s: Surface, out: Path, a) -> list[Path]:
-    """Write the requested files from a computed surface: the VTK file and its ParaView script (and the
-    trajectory polyline, at the same z_scale), or Li's .h5; the 3-D render and the contour map."""
+    """Write the requested files from a computed surface: ``out`` in its suffix's format (Surface.save: the
+    store itself for .npz), the 3-D render and the contour map."""
     levels = picture_levels(s, a)
     written = [store_path(out)]
-    if out.suffix in VTK_SUFFIXES:
-        zscale = write_vtk(s, out, a.zmax, a.log, a.zscale)
-        written += [out, script_path(out)]
-        line = trajectory_polyline(s, a.zmax, a.log, zscale)
-        if line is not None:
-            tpath = out.with_name(out.stem + "_trajectory.vtp")
-            atomic_write(tpath, lambda tmp: line.save(tmp), keep_suffix=True)
-            written.append(tpath)
-    elif out.suffix == ".h5":
-        written += write_li_h5(s, out)
+    if out.suffix != ".npz":
+        written += s.save(out, zmax=a.zmax, log=a.log, zscale=a.zscale)
     if a.png:
-        render_png(s, Path(a.png), a.zmax, a.log)
-        written.append(Path(a.png))
+        written.append(s.render(a.png, zmax=a.zmax, log=a.log))
     if a.contour and not s.is_1d:
-        contour_png(s, Path(a.contour), a.zmax, a.log, levels=levels)
-        written.append(Path(a.contour))
+        written.append(s.contour(a.contour, zmax=a.zmax, log=a.log, levels=levels))
     return written
 
 
@@ -137,43 +138,70 @@ def picture_levels(s: Surface | None, a):
     return levels if s is not None else None
 
 
+def check_source(a) -> None:
+    """Exactly one of a checkpoint and --model; the flags that need an orthokd checkpoint refused with --model."""
+    refuse_model_flags_without_model(vars(a))
+    if (a.checkpoint is None) == (a.model is None):
+        raise UserError("give an orthokd CHECKPOINT or --model SPEC (one of the two)")
+    if a.model is not None and (a.trajectory or a.interpolate):
+        raise UserError("--trajectory and --interpolate need orthokd checkpoints; with --model use random directions "
+                        "or --directions")
+
+
+def model_surface(a, spec: GridSpec, out: Path, device, opts: EngineOptions, dist):
+    """The surface of --model on its images (landscape.surface); returns (surface, model, images)."""
+    data = images_for_model(a.dataset, spec.split, a.data_dir, spec.max_images, a.transform, a.resize, a.crop,
+                            a.mean, a.std)
+    model = model_from_flags(a.model, a.model_kwargs, a.weights, data.images[:2], data.num_classes)
+    s = surface(model, (data.images, data.labels), steps=(spec.xsteps, max(spec.ysteps, 1)),
+                xrange=(spec.xmin, spec.xmax), yrange=None if spec.is_1d else (spec.ymin, spec.ymax),
+                directions=a.directions, dir_seed=spec.dir_seed, include_biasbn=spec.include_biasbn, device=device,
+                store=store_path(out), options=opts, name=a.model, description=data.description, split=spec.split,
+                overwrite=a.overwrite, quiet=a.quiet, dist=dist)
+    return s, model, data
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    check_source(a)
     picture_levels(None, a)  # bad --vmin/--vmax/--vlevel are refused before any point is computed
     out = Path(a.out)
-    if out.suffix not in SUFFIXES:
-        raise UserError(f"--out {out}: unknown suffix {out.suffix!r}; use one of {', '.join(SUFFIXES)}")
+    check_suffix(out)
     spec = grid_spec(a)
     device = resolve_device(a.device)
     dist = init_distributed(device)  # binds this rank's GPU before the process group exists
     try:
         opts = EngineOptions(batch_size=a.batch_size, bf16=a.dtype == "bf16", fold_bn=not a.no_fold_bn,
                              points_per_forward=a.points_per_forward)
-        s = compute_surface(Path(a.checkpoint), spec, store_path(out), device, opts,
-                            directions_file=Path(a.directions) if a.directions else None,
-                            trajectory=Path(a.trajectory) if a.trajectory else None,
-                            interpolate=Path(a.interpolate) if a.interpolate else None,
-                            fit_trajectory=a.xrange is None and a.yrange is None,
-                            overwrite=a.overwrite, quiet=a.quiet, dist=dist)
+        if a.model is not None:
+            s, model, data = model_surface(a, spec, out, device, opts, dist)
+        else:
+            s = compute_surface(Path(a.checkpoint), spec, store_path(out), device, opts,
+                                directions_file=Path(a.directions) if a.directions else None,
+                                trajectory=Path(a.trajectory) if a.trajectory else None,
+                                interpolate=Path(a.interpolate) if a.interpolate else None,
+                                fit_trajectory=a.xrange is None and a.yrange is None,
+                                overwrite=a.overwrite, quiet=a.quiet, dist=dist)
         if not dist.is_main:
             return 0
         written = export(s, out, a)
         centre = s.loss[s.centre_index()]
-        print(f"surface {s.loss.shape} of {a.checkpoint}: centre loss {centre:.4f}, min {s.loss.min():.4f}, "
+        print(f"surface {s.loss.shape} of {a.checkpoint or a.model}: centre loss {centre:.4f}, min {s.loss.min():.4f}, "
               f"max {s.loss.max():.4f}, cos(x, y) = {s.meta['cos_xy'] if s.meta['cos_xy'] is not None else 'n/a'}")
         if a.sharpness:
-            from landscape.sharpness import sharpness_report, summary_line
-            from training.data import checkpoint_split
-
-            model, ck = load_model(a.checkpoint)
             surface_n = images_used(s.meta)
             n = a.sharpness_images if surface_n is None else min(surface_n, a.sharpness_images)
-            data = checkpoint_split(ck["config"], a.split, n, a.dataset, a.data_dir)
-            report = sharpness_report(model.to(device), data.normalized(device), data.labels.to(device), s)
-            hessian_data = f"{data.description} [{a.split}] (first {len(data)} images)"
-            same = len(data) == surface_n
+            if a.model is None:
+                model, ck = load_model(a.checkpoint)
+                data = checkpoint_split(ck["config"], a.split, n, a.dataset, a.data_dir)
+                x, y = data.normalized(), data.labels
+            else:  # the surface's own images: n is at most their number
+                x, y = data.images[:n], data.labels[:n]
+            report = sharpness(model, (x, y), surface=s, max_images=None, device=device)
+            hessian_data = f"{data.description} [{a.split}] (first {len(y)} images)"
+            same = len(y) == surface_n
             spath = out.with_name(out.stem + "_sharpness.json")
-            atomic_write_text(spath, json.dumps({"checkpoint": a.checkpoint, "hessian_data": hessian_data,
+            atomic_write_text(spath, json.dumps({"checkpoint": a.checkpoint, "model": a.model, "hessian_data": hessian_data,
                                                  "surface_data": s.meta.get("data"), "same_images": same, **report},
                                                 indent=2) + "\n")
             written.append(spath)

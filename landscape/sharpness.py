@@ -22,6 +22,7 @@ Flatness of a computed surface, in grid units: see ``flatness``.
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from landscape.store import Surface, images_used
+from training.callable_module import make_callable
 from training.errors import UserError
 
 Params = dict[str, torch.Tensor]
@@ -189,6 +191,20 @@ def sharpness_report(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     return report
 
 
+def sharpness(model: nn.Module, data: Any, *, surface: Surface | None = None, max_images: int | None = 512,
+              device: torch.device | str | None = None, **settings: Any) -> dict[str, Any]:
+    """``sharpness_report`` of a copy of ``model`` (so it is unchanged) on the first ``max_images`` of ``data``
+    (an (images, labels) pair, a DataLoader or a dataset, as landscape.surface takes), with the ``flatness``
+    numbers of ``surface`` when given. ``settings``: sharpness_report's (seed, rel_se, max_iters, ...).
+    device None: cuda when available, else cpu. Callable as ``landscape.sharpness(model, data)``."""
+    from training.cli import resolve_device
+    from training.external_data import as_tensors
+
+    x, y, _ = as_tensors(data, max_images)
+    dev = torch.device(device) if device is not None else resolve_device("auto")
+    return sharpness_report(copy.deepcopy(model).to(dev), x.to(dev), y.to(dev), surface, **settings)
+
+
 def flatness(surface: Surface, cells: tuple[int, ...] = (1, 2, 5),
              deltas: tuple[float, ...] = (0.1, 0.5, 1.0)) -> dict[str, Any]:
     """Flatness of a computed surface around its centre c (the grid point nearest the origin), in grid units:
@@ -239,3 +255,6 @@ def summary_line(r: dict[str, Any], same_images: bool) -> str:
 
 def _spacing(coords: np.ndarray) -> float | None:
     return float((coords[-1] - coords[0]) / (len(coords) - 1)) if len(coords) > 1 else None
+
+
+make_callable(__name__, "sharpness")

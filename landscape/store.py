@@ -18,8 +18,9 @@ from landscape.directions import Direction
 from training.checkpoint import atomic_write
 from training.errors import UserError
 
-# Metadata keys that must match for a stored surface to be resumed or extended.
-IDENTITY_KEYS = ("kind", "grid", "checkpoint_sha256", "directions_sha", "data")
+# Metadata keys that must match for a stored surface to be resumed or extended ("loss": only surfaces of a
+# loss other than cross-entropy have it).
+IDENTITY_KEYS = ("kind", "grid", "checkpoint_sha256", "directions_sha", "data", "loss")
 
 
 @dataclass
@@ -47,6 +48,32 @@ class Surface:
     def centre_index(self) -> tuple[int, ...]:
         ix = int(np.argmin(np.abs(self.xcoords)))
         return (ix,) if self.is_1d else (ix, int(np.argmin(np.abs(self.ycoords))))
+
+    # The writers import this module, so they are imported when called.
+    def save(self, path: str | Path, *, zmax: float | None = None, log: bool = False,
+             zscale: float | None = None) -> list[Path]:
+        """Write the surface in the format the suffix names (.npz, .vtk, .vts, .vtp, .h5: landscape.export);
+        returns every file written."""
+        from landscape.export import save_as
+
+        return save_as(self, Path(path), zmax, log, zscale)
+
+    def render(self, path: str | Path, *, zmax: float | None = None, log: bool = False) -> Path:
+        """A 3-D render PNG (landscape.render.render_png: pyvista off-screen, matplotlib fallback)."""
+        from landscape.render import render_png
+
+        render_png(self, Path(path), zmax, log)
+        return Path(path)
+
+    def contour(self, path: str | Path, *, zmax: float | None = None, log: bool = False,
+                levels: np.ndarray | None = None) -> Path:
+        """A 2-D contour map PNG (landscape.render.contour_png; ``levels`` None: 21 log-spaced levels)."""
+        from landscape.render import contour_png
+
+        if self.is_1d:
+            raise UserError("a 1-D curve has no contour map; use render() for its picture")
+        contour_png(self, Path(path), zmax, log, levels=levels)
+        return Path(path)
 
 
 def images_used(meta: dict[str, Any]) -> int | None:

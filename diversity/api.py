@@ -1,0 +1,71 @@
+"""``diversity.score_models({name: [model, ...]}, images)``: Table 6 for any classifiers.
+
+Every model is scored (diversity.naswot.score_batches: NASWOT v1 by default, BN in train mode on a copy, TF32
+off) on the same fixed batches of ``images`` (a paired design): ``batches`` disjoint batches of ``batch_size``
+drawn once with ``seed`` (diversity.batches.fixed_batches); a model's score is its mean over the batches. Each
+group gets Table 6's statistics (diversity.stats: mean, std with ddof 1, ErrMargin = std / sqrt(n), the 99%
+half-width 2.576 ErrMargin, the Student-t half-width and Welch's p against ``reference``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from diversity.batches import fixed_batches
+from diversity.naswot import score_batches
+from diversity.report import table_lines
+from diversity.stats import Summary, summarize_groups
+from training.cli import resolve_device
+from training.errors import UserError
+from training.external_data import as_tensors
+
+
+@dataclass
+class ScoreTable:
+    summaries: list[Summary]  # one row per group, in the order given
+    batch_scores: dict[str, list[list[float]]]  # group -> model -> the score of each batch
+
+    @property
+    def scores(self) -> dict[str, list[float]]:
+        """group -> each model's score (its mean over the batches)."""
+        return {g: [sum(b) / len(b) for b in models] for g, models in self.batch_scores.items()}
+
+    def lines(self) -> list[str]:
+        """The table as diversity.score prints it."""
+        return table_lines(self.summaries)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def scoring_inputs(images: Any) -> torch.Tensor:
+    """The inputs of ``images``: a tensor (N, ...) as it is, else the images of an (images, labels) pair, a
+    DataLoader or a dataset (training.external_data.as_tensors)."""
+    return images if torch.is_tensor(images) else as_tensors(images)[0]
+
+
+def score_models(models: Mapping[str, Sequence[nn.Module]], images: Any, *, batch_size: int | None = None,
+                 batches: int | None = None, seed: int = 0, bn_mode: str = "train", k: float = 1e-5,
+                 score: str = "naswot", reference: str | None = None,
+                 device: torch.device | str | None = None) -> ScoreTable:
+    """The scores and Table 6 statistics of each group of ``models`` (module docstring). batch_size None:
+    min(128, N) (Table 6 used 128); batches None: as many whole batches as the images hold. reference: the group
+    the Welch tests compare with ["scratch" when there is one, else the first]. device None: cuda when
+    available, else cpu."""
+    if not models or any(len(ms) == 0 for ms in models.values()):
+        raise UserError("score_models needs {name: [model, ...]} with at least one model per name")
+    x = scoring_inputs(images)
+    batch_size = batch_size or min(128, len(x))
+    batches = batches or len(x) // batch_size
+    if batch_size < 2 or batches < 1:
+        raise UserError(f"{len(x)} images give no batch of at least 2 (batch_size {batch_size}); pass more images")
+    dev = torch.device(device) if device is not None else resolve_device("auto")
+    fixed = [b.to(dev) for b in fixed_batches(x, batch_size, batches, seed)]
+    per_batch = {g: [score_batches(m, fixed, score, bn_mode, k) for m in ms] for g, ms in models.items()}
+    table = ScoreTable([], per_batch)
+    reference = reference or ("scratch" if "scratch" in models else next(iter(models)))
+    table.summaries = summarize_groups(table.scores, reference)
+    return table
