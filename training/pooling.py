@@ -71,11 +71,12 @@ def describe_config(cfg: dict[str, Any], images: int | None = None) -> str:
     teacher = cfg.get("teacher_sha256")
     data = cfg.get("dataset", "?") + (f" ({cfg['data_dir']})" if cfg.get("data_dir") else " (embedded 5,000-image subset)")
     n = cfg.get("train_images")
-    parts = [f"{cfg.get('model', '?')} width {cfg.get('width', '?')}",
+    resnet = str(cfg.get("model", "")).startswith("resnet")  # --width / --shortcut exist for the ResNets only
+    parts = [f"{cfg.get('model', '?')}" + (f" width {cfg.get('width', '?')}" if resnet else ""),
              f"{data}, {n if n is not None else '?'} training images",
              f"{cfg.get('epochs', '?')} epochs, LR x{cfg.get('lr_gamma', 0.1)} after {cfg.get('lr_milestones', [])}"]
     for key, label in (("shortcut", "shortcut"), ("normalization", "normalization")):
-        if cfg.get(key):
+        if cfg.get(key) and (resnet or key != "shortcut"):
             parts.append(f"{label} {cfg[key]}")
     if images is not None:
         parts.append(f"{images} images per evaluation")

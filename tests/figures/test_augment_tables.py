@@ -37,6 +37,7 @@ def _table(root, table):
 def test_cells_equal_the_runs_and_the_comparison_is_recomputed(augmented, table, aug):
     doc = _table(augmented, table)
     assert "TOY SIZE" in doc["caption"] and "cifar10 instead of CIFAR-100" in doc["caption"]
+    assert "width" not in doc["caption"] and "shortcut" not in doc["caption"]  # ResNet-only flags, not PyramidNet's
     rows = doc["rows"]
     t_col, s_col = f"Teacher {aug}", f"Student {aug}"
     assert [(r["Row"], r.get(t_col), r.get(s_col)) for r in rows] == [
