@@ -7,8 +7,8 @@ from pathlib import Path
 
 from figures.augment_plan import AugmentStudySpec, matrix, student_run, teacher_run
 from figures.augment_tables import make_augment_table
-from figures.jobs import Job, manifest_path, outputs_complete, with_manifest
-from figures.probe import Rates
+from figures.jobs import Job, manifest_path, outputs_complete, run_finished, with_manifest
+from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
 from training.data import checkpoint_split
 from training.fit import fit
@@ -21,19 +21,18 @@ def augment_jobs(spec: AugmentStudySpec, root: Path, figs: Path, rates: dict[str
     opts = RuntimeOptions(device=device, quiet=True)
     jobs: list[Job] = []
     seen: set[Path] = set()
+    cfg = spec.config(spec.setting(spec.tables[0]), None, False, 0).to_json()  # every run reads the same splits
+    n_train, n_test = len(checkpoint_split(cfg, "train", spec.max_train_images)), len(checkpoint_split(cfg, "test"))
 
     def add(stage: str, outs: list[Path], cfgs: list[TrainConfig], kd: bool) -> None:
         if outs[0] in seen:
             return
         seen.add(outs[0])
-        cfg = cfgs[0].to_json()
-        n_train, n_test = len(checkpoint_split(cfg, "train", spec.max_train_images)), len(checkpoint_split(cfg, "test"))
-        r = rates[cfgs[0].model]  # the teacher's forward costs about a third of a training step
-        epoch_s = n_train / r.train_images_per_s * (1.4 if kd else 1.0) + n_test / r.forward_images_per_s
+        epoch_s = epoch_seconds(rates[cfgs[0].model], n_train, n_test, kd)
         name = f"{outs[0].parent.name}/{outs[0].name.rsplit('-s', 1)[0]}" if stage == "train" else str(
             outs[0].relative_to(root))
         jobs.append(Job(stage, name, len(outs) * spec.epochs * epoch_s,
-                        lambda: all((o / milestone_name(spec.epochs)).is_file() for o in outs),
+                        lambda: all(run_finished(o, spec.epochs) for o in outs),
                         lambda: [fit(c, o, opts) for c, o in zip(cfgs, outs)]))
 
     for table in spec.tables:

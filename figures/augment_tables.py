@@ -13,32 +13,33 @@ PyramidNet-200 beside Scratch and CutMix (figures.paper.CUTMIX_PAPER).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from figures.augment_plan import AugmentStudySpec, matrix, student_run, teacher_run
 from figures.cells import cell
+from figures.jobs import run_finished
 from figures.paper import AUGMENT_NAMES, CUTMIX_PAPER
 from figures.pooled import read_run_config
 from figures.tables import write_table
 from training.errors import UserError
 from training.pooling import describe_config
-from training.rundir import milestone_name
+from training.rundir import final_test_acc, milestone_name
 
 KD_COLUMNS = {"label": "Label KD", "feature": "Feature KD"}
 
 
 def final_acc(run_dir: Path, epochs: int, table: int) -> float:
-    """Test accuracy after epoch ``epochs`` of ``run_dir``; a missing or unfinished run is one UserError."""
+    """Test accuracy after epoch ``epochs`` of ``run_dir``; a missing, unfinished or unreadable run is one
+    UserError."""
     try:
-        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    except (OSError, ValueError):
-        rows = []
-    if not rows or rows[-1]["epoch"] != epochs or not (run_dir / milestone_name(epochs)).is_file():
+        acc = final_test_acc(run_dir, epochs)
+    except ValueError:  # a damaged metrics.jsonl
+        acc = None
+    if acc is None or not run_finished(run_dir, epochs):
         raise UserError(f"{run_dir} is missing or unfinished: run python -m figures.study --tables {table} with the "
                         "same --out-dir and preset (it resumes), or give figures.make the --preset and --runs of the "
                         "study that made the runs")
-    return rows[-1]["test_acc"]
+    return acc
 
 
 def _check_teacher(run_dir: Path, teacher: Path) -> None:

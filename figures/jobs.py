@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from training.checkpoint import atomic_write_text
+from training.rundir import milestone_name
 from training.cli import log
 
 
@@ -21,6 +22,11 @@ class Job:
     cost: float  # estimated seconds on this machine (from a throughput probe)
     done: Callable[[], bool]  # True when its outputs are complete (then it is skipped)
     run: Callable[[], None]
+
+
+def run_finished(run_dir: Path, epochs: int) -> bool:
+    """A training run is finished when its final milestone checkpoint (ckpt_eEPOCHS.pt) exists."""
+    return (run_dir / milestone_name(epochs)).is_file()
 
 
 def manifest_path(out_dir: Path, stem: str) -> Path:

@@ -103,7 +103,7 @@ def schedule_spec(spec: PruneStudySpec, root: Path, setting: PruneSetting, sched
     initial_kd = SCHEDULES[schedule].initial_kd
     method = KD_METHODS[kd] if initial_kd else "scratch"
     slim = sparsity(setting.rule, setting.model) > 0
-    needs_teacher = initial_kd or SCHEDULES[schedule].finetune_teacher == "teacher"
+    needs_teacher = SCHEDULES[schedule].needs_teacher
     return ScheduleSpec(schedule, kd, setting.rule, setting.remaining, None, str(teacher) if needs_teacher else None,
                         spec.base(setting.model, seed), spec.finetune_epochs,
                         initial_dir=str(initial_run(root, setting.model, method, slim, seed)))

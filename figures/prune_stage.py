@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from figures.jobs import Job, manifest_path, outputs_complete, with_manifest
-from figures.probe import Rates
+from figures.jobs import Job, manifest_path, outputs_complete, run_finished, with_manifest
+from figures.probe import Rates, epoch_seconds
 from figures.prune_plan import (PruneStudySpec, initial_run, schedule_cells, schedule_run, schedule_spec,
                                 teacher_run)
 from figures.prune_tables import make_pruning_table
@@ -15,10 +15,6 @@ from training.data import checkpoint_split
 from training.fit import fit
 from training.rundir import milestone_name
 from training.schedules import SUMMARY, ScheduleSpec, initial_config, run_schedule
-
-
-def _finished(run_dir: Path, epochs: int) -> bool:
-    return (run_dir / milestone_name(epochs)).is_file()
 
 
 def prune_jobs(spec: PruneStudySpec, root: Path, figs: Path, rates: dict[str, Rates], device: str) -> list[Job]:
@@ -30,8 +26,7 @@ def prune_jobs(spec: PruneStudySpec, root: Path, figs: Path, rates: dict[str, Ra
     n_train, n_test = len(checkpoint_split(cfg, "train", spec.max_train_images)), len(checkpoint_split(cfg, "test"))
 
     def epoch_s(model: str, kd: bool = False) -> float:
-        r = rates[model]  # the teacher's forward costs about a third of a training step
-        return n_train / r.train_images_per_s * (1.4 if kd else 1.0) + n_test / r.forward_images_per_s
+        return epoch_seconds(rates[model], n_train, n_test, kd)
 
     def teacher(model: str) -> Path:
         return teacher_run(root, model) / milestone_name(spec.epochs)
@@ -40,19 +35,19 @@ def prune_jobs(spec: PruneStudySpec, root: Path, figs: Path, rates: dict[str, Ra
     for model in models:
         out = teacher_run(root, model)
         jobs.append(Job("teacher", f"prune/teachers/{model}", spec.epochs * epoch_s(model),
-                        lambda o=out: _finished(o, spec.epochs),
+                        lambda o=out: run_finished(o, spec.epochs),
                         lambda m=model, o=out: fit(spec.base(m, spec.teacher_seed), o, opts)))
-    initial: dict[str, tuple[str, list[ScheduleSpec]]] = {}  # first run's dir -> (model, every seed's spec)
+    initial: dict[str, tuple[str, list[ScheduleSpec]]] = {}  # first seed's run dir -> (model, every seed's spec)
     for s in settings:  # the scratch initial training, then one per KD: each shared by the schedules that start so
         for schedule, kd in [("finetuned", spec.kds[0])] + [("pre-distill", kd) for kd in spec.kds]:
             specs = [schedule_spec(spec, root, s, schedule, kd, seed, teacher(s.model)) for seed in spec.seeds]
             initial.setdefault(specs[0].initial_dir, (s.model, specs))
-    for first, (model, specs) in initial.items():
+    for model, specs in initial.values():
         outs = [Path(sp.initial_dir) for sp in specs]
         kd = specs[0].schedule != "finetuned"
         jobs.append(Job("train", f"{outs[0].parent.name}/{outs[0].name.rsplit('-s', 1)[0]}",
                         len(outs) * spec.epochs * epoch_s(model, kd),
-                        lambda outs=outs: all(_finished(o, spec.epochs) for o in outs),
+                        lambda outs=outs: all(run_finished(o, spec.epochs) for o in outs),
                         lambda specs=specs: [fit(initial_config(sp), sp.initial_dir, opts) for sp in specs]))
     for s in settings:
         for schedule, kd in schedule_cells(spec):

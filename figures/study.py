@@ -62,12 +62,12 @@ def build_parser() -> Parser:
                         "scores, 7-8 loss surfaces [6 7 8]")
     p.add_argument("--dataset", default=None,
                    help="dataset for the full study (cifar10, cifar100, npz) [cifar10 for Tables 6-8, cifar100 for "
-                        "Tables 1-3]")
+                        "Tables 1-5]")
     p.add_argument("--teacher", default=None,
                    help="Tables 6-8: an existing teacher checkpoint for the KD methods [train a scratch teacher as "
                         "OUT_DIR/teachers/scratch-teacher]; Tables 1-3 always train one per network")
     p.add_argument("--seeds", type=positive_int, default=None,
-                   help="seeds per method (Tables 6-8) and per cell (Tables 1-3) [preset: 5 and 1]")
+                   help="seeds per method (Tables 6-8) and per cell (Tables 1-5) [preset: 5 and 1]")
     p.add_argument("--figures-dir", default=None, help="where the tables and figures go [OUT_DIR/figures]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size study on the CPU anyway")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the ETA, run nothing")
@@ -195,19 +195,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if preset_name(a) == "full":
         if spec.data_dir is None:
             raise UserError("the full-size study needs the real dataset, not the embedded 5,000-image subset: pass "
-                            "--data-dir DIR (the folder holding torchvision's CIFAR-10 / CIFAR-100), or use --preset demo or micro")
+                            "--data-dir DIR (the folder holding torchvision's CIFAR-10 / CIFAR-100), or use --preset "
+                            "demo or micro")
         require_gpu(device, a.allow_cpu, "the full-size study")
     figs = Path(a.figures_dir) if a.figures_dir else runs_dir / "figures"
     if pspec.tables:
         networks = sorted({s.model for t in pspec.tables for s in pspec.settings(t)})
-        log(f"study, Tables {' '.join(map(str, pspec.tables))}: {', '.join(networks)} on {pspec.dataset}, {len(pspec.seeds)} seed(s), {pspec.epochs} initial + {pspec.finetune_epochs} "
-            "fine-tuning epochs per schedule", a.quiet)
+        log(f"study, Tables {' '.join(map(str, pspec.tables))}: {', '.join(networks)} on {pspec.dataset}, "
+            f"{len(pspec.seeds)} seed(s), {pspec.epochs} initial + {pspec.finetune_epochs} fine-tuning epochs per "
+            "schedule", a.quiet)
     if aspec.tables:
         log(f"study, Tables {' '.join(map(str, aspec.tables))}: "
             f"{', '.join(sorted({aspec.setting(t).model for t in aspec.tables}))} on {aspec.dataset}, "
             f"{len(aspec.seeds)} seed(s), {aspec.epochs} epochs per run", a.quiet)
     if tables & {6, 7, 8}:
-        log(f"study, Tables {' '.join(str(t) for t in sorted(tables & {6, 7, 8}))}: {spec.model} (width {spec.width}), {len(spec.methods)} methods x {len(spec.seeds)} seeds, "
+        log(f"study, Tables {' '.join(str(t) for t in sorted(tables & {6, 7, 8}))}: {spec.model} (width "
+            f"{spec.width}), {len(spec.methods)} methods x {len(spec.seeds)} seeds, "
         f"{spec.epochs} epochs (LR steps after {list(spec.lr_milestones)}), surfaces {spec.surface_steps}x"
         f"{spec.surface_steps} at epochs {list(spec.surface_epochs)}, teacher {teacher_checkpoint(runs_dir, spec)}"
         f"{'' if spec.teacher else ' (trained first)'}, device {device}"

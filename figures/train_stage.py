@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from figures.jobs import Job
+from figures.jobs import Job, run_finished
 from figures.plan import TEACHER_RUN, StudySpec, run_name
-from figures.probe import Rates
+from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
 from training.data import checkpoint_split
 from training.fit import fit
@@ -28,11 +28,6 @@ def teacher_checkpoint(runs_dir: Path, spec: StudySpec) -> Path:
     return Path(spec.teacher) if spec.teacher else runs_dir / TEACHER_RUN / milestone_name(spec.epochs)
 
 
-def run_finished(spec: StudySpec, out: Path) -> bool:
-    """A run is finished when its final milestone checkpoint exists."""
-    return (out / milestone_name(spec.epochs)).is_file()
-
-
 def train_method_seeds(spec: StudySpec, method: str, seeds: Sequence[int], runs_dir: Path, teacher: Path | None,
                        device: str) -> list[Path]:
     """Train ``method`` for every seed into RUNS_DIR/METHOD-s{seed}: packed into one process with one forward/backward
@@ -40,7 +35,7 @@ def train_method_seeds(spec: StudySpec, method: str, seeds: Sequence[int], runs_
     runs are skipped and an interrupted one resumes from its last.pt. Returns the run directories."""
     opts = RuntimeOptions(device=device, quiet=True)
     outs = [runs_dir / run_name(method, seed) for seed in seeds]
-    todo = [seed for seed, out in zip(seeds, outs) if not run_finished(spec, out)]
+    todo = [seed for seed, out in zip(seeds, outs) if not run_finished(out, spec.epochs)]
     if spec.pack_seeds and not spec.compile and len(todo) > 1:
         fit_seeds(train_config(spec, method, todo[0], teacher), todo, str(runs_dir / run_name(method, "{seed}")), opts)
     else:
@@ -54,12 +49,12 @@ def training_jobs(spec: StudySpec, runs_dir: Path, rates: Rates, device: str) ->
     config = train_config(spec, "scratch", 0, None).to_json()
     n_train = len(checkpoint_split(config, "train", spec.max_train_images))
     n_test = len(checkpoint_split(config, "test"))
-    epoch_s = n_train / rates.train_images_per_s + n_test / rates.forward_images_per_s
+    epoch_s = epoch_seconds(rates, n_train, n_test)
     teacher = teacher_checkpoint(runs_dir, spec)
     jobs = []
     if not spec.teacher:
         out = runs_dir / TEACHER_RUN
-        jobs.append(Job("teacher", out.name, spec.epochs * epoch_s, lambda: run_finished(spec, out),
+        jobs.append(Job("teacher", out.name, spec.epochs * epoch_s, lambda: run_finished(out, spec.epochs),
                         lambda: fit(train_config(spec, "scratch", spec.teacher_seed, None), out,
                                     RuntimeOptions(device=device, quiet=True))))
     for method in spec.methods:
@@ -69,7 +64,7 @@ def training_jobs(spec: StudySpec, runs_dir: Path, rates: Rates, device: str) ->
         jobs.append(Job(
             stage="train", name=f"{method}-s{{{seeds}}}",
             cost=len(outs) * spec.epochs * epoch_s * (1.4 if kd else 1.0),  # the teacher's forward costs ~1/3 step
-            done=lambda outs=outs: all(run_finished(spec, o) for o in outs),
+            done=lambda outs=outs: all(run_finished(o, spec.epochs) for o in outs),
             run=lambda m=method, kd=kd: train_method_seeds(spec, m, spec.seeds, runs_dir, teacher if kd else None,
                                                            device)))
     return jobs

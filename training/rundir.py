@@ -86,5 +86,11 @@ def read_metrics(out_dir: Path, up_to_epoch: int) -> list[dict[str, Any]]:
     return [r for r in rows if r["epoch"] <= up_to_epoch]
 
 
+def final_test_acc(out_dir: Path, epochs: int) -> float | None:
+    """Test accuracy (%) after epoch ``epochs`` of the run in ``out_dir``, None while it has fewer epochs."""
+    rows = read_metrics(out_dir, epochs)
+    return rows[-1]["test_acc"] if len(rows) == epochs else None
+
+
 def write_metrics(out_dir: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(out_dir / METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))

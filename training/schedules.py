@@ -31,13 +31,18 @@ from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.errors import CheckpointError, UserError
 from training.fit import fit
 from training.prune_ckpt import RULES, prune_checkpoint
-from training.rundir import LAST, read_metrics
+from training.rundir import LAST, final_test_acc
 
 
 @dataclass(frozen=True)
 class Schedule:
     initial_kd: bool  # KD from --teacher in the initial training
     finetune_teacher: str | None  # None = plain fine-tuning; "teacher" = --teacher; "student" = the unpruned student
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether a phase distils from the external --teacher."""
+        return self.initial_kd or self.finetune_teacher == "teacher"
 
 
 SCHEDULES: dict[str, Schedule] = {
@@ -82,8 +87,7 @@ class ScheduleSpec:
 
     @property
     def needs_teacher(self) -> bool:
-        s = SCHEDULES[self.schedule]
-        return s.initial_kd or s.finetune_teacher == "teacher"
+        return SCHEDULES[self.schedule].needs_teacher
 
 
 def initial_dir(spec: ScheduleSpec, out_dir: Path) -> Path:
@@ -124,12 +128,6 @@ def initial_config(spec: ScheduleSpec) -> TrainConfig:
     return phase_configs(spec, Path(spec.initial_dir or "."))[0]
 
 
-def _final_acc(run_dir: Path, epochs: int) -> float | None:
-    """Test accuracy (%) after the run's last epoch, None while the run is unfinished."""
-    rows = read_metrics(run_dir, epochs)
-    return rows[-1]["test_acc"] if len(rows) == epochs else None
-
-
 def _prune_phase(spec: ScheduleSpec, source: Path, out: Path, overwrite: bool) -> dict[str, Any]:
     """Write ``out`` = the pruned ``source``, or keep an existing one made from the same source with the same rule;
     one made otherwise is refused unless ``overwrite``."""
@@ -168,7 +166,7 @@ def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions =
     def phase(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         return {"dir": str(run_dir), "method": cfg.method, "teacher": cfg.teacher,
                 "teacher_sha256": sha256_file(cfg.teacher) if cfg.teacher else None, "slim_s": cfg.slim_s,
-                "test_acc": _final_acc(run_dir, cfg.epochs)}
+                "test_acc": final_test_acc(run_dir, cfg.epochs)}
 
     summary = {"schedule": spec.schedule, "kd": spec.kd, "rule": spec.rule, "remaining": list(pruning["remaining"]),
                "preset": spec.preset, "initial": phase(initial, first), "pruning": pruning,
