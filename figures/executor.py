@@ -24,6 +24,7 @@ import torch
 from figures.jobs import Job, Runner
 from training.cli import resolve_device
 from training.errors import UserError
+from training.optional import require
 
 EXECUTORS = ("sequential", "local", "slurm")
 SUMMARY_STAGES = ("score", "tables")  # minutes next to training: one job runs them all, in order
@@ -127,8 +128,7 @@ def waves(todo: list[Job]) -> list[list[list[Job]]]:
 def make_executor(s: ExecutorSettings):
     """A submitit executor for ``s``. Local: ``submitit.LocalExecutor`` itself, because AutoExecutor (submitit 1.5)
     refuses ``local_visible_gpus``."""
-    import submitit
-
+    submitit = require("submitit", "submitit", f"--executor {s.kind}")
     if s.kind == "local":
         ex = submitit.LocalExecutor(s.folder, max_num_timeout=MAX_REQUEUES)
         ex.update_parameters(timeout_min=s.time_limit_min)
@@ -142,9 +142,7 @@ def make_executor(s: ExecutorSettings):
 def as_checkpointable(unit: list[Job]):
     """The runs of ``unit`` as one submitit FunctionSequence: Checkpointable, so a requeued job redoes only the
     runs that had not returned (each of which resumes by itself)."""
-    from submitit.helpers import FunctionSequence
-
-    seq = FunctionSequence()
+    seq = require("submitit.helpers", "submitit", "--executor local/slurm").FunctionSequence()
     for j in unit:
         seq.add(j.run)
     return seq
@@ -167,9 +165,8 @@ class _Wave:
         self.failed: list[str] = []
 
     def wait_one(self, poll_s: float) -> Any:
-        from submitit.helpers import as_completed
-
-        job = next(as_completed([j for j, _ in self.running], poll_frequency=poll_s))
+        helpers = require("submitit.helpers", "submitit", "--executor local/slurm")
+        job = next(helpers.as_completed([j for j, _ in self.running], poll_frequency=poll_s))
         unit = next(u for j, u in self.running if j is job)
         self.running = [(j, u) for j, u in self.running if j is not job]
         try:

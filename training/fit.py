@@ -26,6 +26,7 @@ from training.lock import exclusive_lock
 from training.loop import DeviceSplit, EpochStats, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
 from training.models import build_model, compile_model, training_kwargs
+from training.optional import require
 from training.prune_ops import add_slimming_subgradient
 from training.prune_weights import load_plain_state_dict, plain_state_dict
 from training.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
@@ -294,6 +295,5 @@ def _save_epoch(run: Run, out_dir: Path, row: dict, rows: list[dict], milestone:
 def _tensorboard(out_dir: Path, opts: RuntimeOptions, dist: DistInfo):
     if not (opts.tensorboard and dist.is_main):
         return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(str(out_dir / "tb"))
+    tensorboard = require("torch.utils.tensorboard", "tensorboard", "--tensorboard")
+    return tensorboard.SummaryWriter(str(out_dir / "tb"))

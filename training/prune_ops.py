@@ -15,14 +15,16 @@ import copy
 import math
 from typing import Sequence
 
+import functools
+
 import torch
-import torch_pruning as tp
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from training.errors import UserError
 from training.models import CifarResNet, build_model, unwrap_model
 from training.models_prunable import ChannelSelect, DenseNet, SlimVGG
+from training.optional import require
 
 # Li et al. 2017 Table 2 presets, as res56prune.py / res110prune.py: skipped layers are numbered like the
 # reference (convs counted from 1 = stem, so block b's conv1 is layer 2b + 2), ratios are per-stage *remaining*
@@ -42,24 +44,36 @@ def check_ratio(ratio: float, what: str) -> float:
     return float(ratio)
 
 
-class _SelectPruner(tp.pruner.BasePruningFunc):
-    """Torch-Pruning handler for ChannelSelect: its outputs are entries of ``index`` (uncoupled from its input,
-    the DenseNet stream, which is never pruned)."""
+def _torch_pruning():
+    """Torch-Pruning (the study extra), imported on first use."""
+    return require("torch_pruning", "torch_pruning", "structured pruning (Torch-Pruning)")
 
-    def prune_out_channels(self, layer: ChannelSelect, idxs: Sequence[int]) -> nn.Module:
-        keep = torch.ones(layer.index.numel(), dtype=torch.bool, device=layer.index.device)
-        keep[list(idxs)] = False
-        layer.index = layer.index[keep]
-        return layer
 
-    def prune_in_channels(self, layer: ChannelSelect, idxs: Sequence[int]) -> nn.Module:
-        raise UserError("the DenseNet stream is never pruned; prune a layer's ChannelSelect/BN instead")
+@functools.cache
+def _select_pruner():
+    """A Torch-Pruning handler for ChannelSelect (its base class needs torch_pruning, imported on first use)."""
+    tp = _torch_pruning()
 
-    def get_out_channels(self, layer: ChannelSelect) -> int:
-        return layer.index.numel()
+    class SelectPruner(tp.pruner.BasePruningFunc):
+        """Torch-Pruning handler for ChannelSelect: its outputs are entries of ``index`` (uncoupled from its input,
+        the DenseNet stream, which is never pruned)."""
 
-    def get_in_channels(self, layer: ChannelSelect) -> int:
-        return layer.channels
+        def prune_out_channels(self, layer: ChannelSelect, idxs: Sequence[int]) -> nn.Module:
+            keep = torch.ones(layer.index.numel(), dtype=torch.bool, device=layer.index.device)
+            keep[list(idxs)] = False
+            layer.index = layer.index[keep]
+            return layer
+
+        def prune_in_channels(self, layer: ChannelSelect, idxs: Sequence[int]) -> nn.Module:
+            raise UserError("the DenseNet stream is never pruned; prune a layer's ChannelSelect/BN instead")
+
+        def get_out_channels(self, layer: ChannelSelect) -> int:
+            return layer.index.numel()
+
+        def get_in_channels(self, layer: ChannelSelect) -> int:
+            return layer.channels
+
+    return SelectPruner()
 
 
 def prunable_bns(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
@@ -94,8 +108,9 @@ def prune_channels(model: nn.Module, arch: dict, drop: dict[str, Sequence[int]])
         if len(idxs) >= bns[name].num_features:
             raise UserError(f"pruning would empty layer {name}; keep a larger ratio")
     device = next(pruned.parameters()).device
+    tp = _torch_pruning()
     dg = tp.DependencyGraph().build_dependency(pruned, example_inputs=torch.zeros(1, 3, 32, 32, device=device),
-                                               customized_pruners={ChannelSelect: _SelectPruner()})
+                                               customized_pruners={ChannelSelect: _select_pruner()})
     for name, idxs in drop.items():
         if len(idxs):
             dg.get_pruning_group(bns[name], tp.prune_batchnorm_out_channels, idxs=sorted(int(i) for i in idxs)).prune()
