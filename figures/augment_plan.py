@@ -39,6 +39,7 @@ class AugmentStudySpec:
     bf16: bool = False
     tf32: bool = False
     compile: bool = False
+    cuda_graphs: bool = False
 
     def setting(self, table: int) -> AugmentSetting:
         """Table ``table``'s setting with the preset's stand-in model."""
@@ -58,7 +59,7 @@ class AugmentStudySpec:
                            max_train_images=self.max_train_images, seed=seed, epochs=self.epochs,
                            lr_milestones=self.lr_milestones, augment=augment,
                            teacher=str(teacher) if kd else None, amp_bf16=self.bf16, tf32=self.tf32,
-                           compile=self.compile, **recipe)
+                           compile=self.compile, cuda_graphs=self.cuda_graphs, **recipe)
 
 
 FULL = AugmentStudySpec()

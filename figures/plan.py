@@ -43,6 +43,7 @@ class StudySpec:
     bf16: bool = False  # training: bf16 autocast (CUDA), recorded in every run's config
     tf32: bool = False  # training: TF32 convolutions/matmuls (CUDA), recorded in every run's config
     compile: bool = False  # training: torch.compile (then seeds train one after another: the packed step is vmapped)
+    cuda_graphs: bool = False  # training: each step replayed as one CUDA graph (training.graphs), recorded
 
     @property
     def surface_epochs(self) -> tuple[int, ...]:

@@ -42,6 +42,7 @@ class PruneStudySpec:
     bf16: bool = False  # recorded in every run's config, as in the Tables 6-8 study
     tf32: bool = False
     compile: bool = False
+    cuda_graphs: bool = False
 
     def model(self, network: str, full_model: str) -> str:
         """Our architecture for the paper's ``network``: its stand-in in a toy preset, else ``full_model``."""
@@ -57,7 +58,8 @@ class PruneStudySpec:
         training_kwargs(model, width)  # an architecture without --width is refused here, not half-way
         return TrainConfig(model=model, width=width, dataset=self.dataset, data_dir=self.data_dir,
                            max_train_images=self.max_train_images, seed=seed, epochs=self.epochs,
-                           lr_milestones=self.lr_milestones, amp_bf16=self.bf16, tf32=self.tf32, compile=self.compile)
+                           lr_milestones=self.lr_milestones, amp_bf16=self.bf16, tf32=self.tf32, compile=self.compile,
+                           cuda_graphs=self.cuda_graphs)
 
 
 FULL = PruneStudySpec()

@@ -75,6 +75,8 @@ def build_parser() -> Parser:
     p.add_argument("--tf32", action="store_true", help="train with TF32 convolutions/matmuls on CUDA (recorded)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile every training run (a method's seeds then train one after another)")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="replay every training run's step as one CUDA graph (training.train --cuda-graphs; recorded)")
     p.add_argument("--pack", action=argparse.BooleanOptionalAction, default=None,
                    help="Tables 6-8: train a method's seeds packed into one process with one forward/backward per "
                         "step (--no-pack: one after another) [pack for the full study; not for the CPU presets demo "
@@ -111,7 +113,7 @@ def preset_name(a) -> str:
 def with_shared_flags(spec, a):
     """``spec`` (either study's) with the flags both studies take: dataset, data, seeds, numerics."""
     given = {"dataset": a.dataset, "data_dir": a.data_dir, "seeds": tuple(range(a.seeds)) if a.seeds else None}
-    return replace(spec, bf16=a.bf16, tf32=a.tf32, compile=a.compile,
+    return replace(spec, bf16=a.bf16, tf32=a.tf32, compile=a.compile, cuda_graphs=a.cuda_graphs,
                    **{k: v for k, v in given.items() if v is not None})
 
 

@@ -20,7 +20,7 @@ def train_config(spec: StudySpec, method: str, seed: int, teacher: Path | None) 
     return TrainConfig(method=method, model=spec.model, width=spec.width, dataset=spec.dataset, data_dir=spec.data_dir,
                        max_train_images=spec.max_train_images, teacher=str(teacher) if teacher else None, seed=seed,
                        epochs=spec.epochs, lr_milestones=spec.lr_milestones, amp_bf16=spec.bf16, tf32=spec.tf32,
-                       compile=spec.compile)
+                       compile=spec.compile, cuda_graphs=spec.cuda_graphs)
 
 
 def teacher_checkpoint(runs_dir: Path, spec: StudySpec) -> Path:

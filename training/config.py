@@ -80,6 +80,7 @@ class TrainConfig:
     # Augmentation x KD (DESIGN §12); defaults = the ResNet recipe without AutoAugment.
     nesterov: bool = False  # Nesterov momentum in SGD (CutMix-PyTorch's PyramidNet recipe uses it)
     augment: str = "none"  # per-image host augmentation before pad-crop/flip: none | autoaugment (CIFAR-10 policy)
+    cuda_graphs: bool = False  # replay each epoch's training step as one CUDA graph (training.graphs); same math
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -83,6 +83,8 @@ def _check_config(cfg: TrainConfig, dist: DistInfo) -> None:
     spec = method_spec(cfg.method)
     if spec.objective != "ce" and not cfg.teacher:
         raise UserError(f"method {cfg.method} distils from a teacher: pass --teacher CKPT (an orthokd checkpoint)")
+    if cfg.cuda_graphs and dist.enabled:
+        raise UserError("--cuda-graphs captures one process's step; under torchrun drop --cuda-graphs")
     if cfg.batch_size % dist.world_size:
         raise UserError(f"--batch-size {cfg.batch_size} must be divisible by the {dist.world_size} torchrun processes")
 

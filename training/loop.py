@@ -24,6 +24,7 @@ from training.config import TrainConfig
 from training.data import ImageSet, normalize
 from training.distributed import DistInfo, all_reduce_sum
 from training.errors import UserError
+from training.graphs import GraphedStep
 from training.methods import method_spec
 
 # The last key of the augment/host streams was the rank before every rank drew the global batch; it stays 0
@@ -120,9 +121,11 @@ def steps_per_epoch(n_images: int, batch_size: int, world_size: int) -> int:
     return full + (1 if rest >= world_size else 0)
 
 
-def autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool, cache: bool = True):
+    """bf16 autocast on CUDA when ``enabled``; ``cache=False`` drops its per-context weight-cast cache, which a
+    CUDA graph capture requires (training.graphs)."""
     if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
@@ -135,31 +138,48 @@ class EpochStats:
     steps: int
 
 
-def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data: DeviceSplit, cfg: TrainConfig,
-                    epoch: int, dist: DistInfo, device: torch.device,
-                    on_step: Callable[[int, Callable[[], dict]], None] | None = None,
-                    after_backward: Callable[[], None] | None = None) -> EpochStats:
-    """SGD over one epoch. Loss sums stay on the device (no host sync per step); a non-finite loss is
-    detected at the end of the epoch and raised naming the first bad step. ``after_backward`` runs between
-    ``backward()`` and ``optimizer.step()`` (network slimming's s*sign(gamma) gradient term)."""
-    objective.train()
-    gens = epoch_generators(cfg.seed, epoch, device)
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
-    first_bad = torch.full((), -1, device=device, dtype=torch.int64)
-    seen = steps = 0
-    start = time.perf_counter()
-    for x, t in training_batches(data, cfg, gens, dist):
-        with autocast(device, cfg.amp_bf16):
+def sgd_step(objective: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, bf16: bool,
+             after_backward: Callable[[], None] | None = None, cache: bool = True
+             ) -> Callable[[list[tuple[torch.Tensor, Targets]]], tuple[torch.Tensor, torch.Tensor]]:
+    """One SGD step of ``objective`` on the single batch ``[(x, t)]``: forward (bf16 autocast when ``bf16``),
+    backward of the loss (times ``t.weight`` under torchrun), ``after_backward``, ``optimizer.step()``. Returns the
+    detached loss and logits, on the device: no host sync (training.graphs captures exactly this)."""
+    def step(batches: list[tuple[torch.Tensor, Targets]]) -> tuple[torch.Tensor, torch.Tensor]:
+        (x, t), = batches
+        with autocast(device, bf16, cache):
             res = objective(x, t)
         optimizer.zero_grad(set_to_none=True)
         (res.loss * t.weight if t.weight != 1.0 else res.loss).backward()
         if after_backward is not None:
             after_backward()
         optimizer.step()
-        loss = res.loss.detach().float()
+        return res.loss.detach(), res.logits.detach()
+    return step
+
+
+def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data: DeviceSplit, cfg: TrainConfig,
+                    epoch: int, dist: DistInfo, device: torch.device,
+                    on_step: Callable[[int, Callable[[], dict]], None] | None = None,
+                    after_backward: Callable[[], None] | None = None) -> EpochStats:
+    """SGD over one epoch (``sgd_step`` per batch; with ``cfg.cuda_graphs`` replayed as a CUDA graph on a GPU,
+    training.graphs). Loss sums stay on the device (no host sync per step); a non-finite loss is
+    detected at the end of the epoch and raised naming the first bad step. ``after_backward`` runs between
+    ``backward()`` and ``optimizer.step()`` (network slimming's s*sign(gamma) gradient term)."""
+    objective.train()
+    gens = epoch_generators(cfg.seed, epoch, device)
+    step = sgd_step(objective, optimizer, device, cfg.amp_bf16, after_backward, cache=not cfg.cuda_graphs)
+    if cfg.cuda_graphs:
+        step = GraphedStep(step, capture=device.type == "cuda", mixes=method_spec(cfg.method).cutmix)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.float64)
+    first_bad = torch.full((), -1, device=device, dtype=torch.int64)
+    seen = steps = 0
+    start = time.perf_counter()
+    for x, t in training_batches(data, cfg, gens, dist):
+        loss, logits = step([(x, t)])
+        loss = loss.float()
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), steps, first_bad)
-        pred = res.logits.detach().argmax(1)
+        pred = logits.argmax(1)
         n = t.a.shape[0]
         loss_sum += loss.double() * n
         correct += t.lam * (pred == t.a).sum() + (1.0 - t.lam) * (pred == t.b).sum()

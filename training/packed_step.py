@@ -22,6 +22,7 @@ from training.augment import Targets
 from training.distributed import DistInfo
 from training.errors import UserError
 from training.fit import Run
+from training.graphs import GraphedStep
 from training.loop import DeviceSplit, EpochStats, autocast, epoch_generators, training_batches
 from training.methods import aux_modules, build_objective, method_spec
 
@@ -129,7 +130,7 @@ class Pack:
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step of every run on its own batch; returns the K losses (float32) and the (K, N, classes) logits."""
         xs = torch.stack([x for x, _ in batches]).contiguous()
-        with autocast(device, self.cfg.amp_bf16), warnings.catch_warnings():
+        with autocast(device, self.cfg.amp_bf16, not self.cfg.cuda_graphs), warnings.catch_warnings():
             # vmap has no batching rule for the in-place as_strided_ inside adaptive_avg_pool2d on channels_last maps,
             # so that one small op runs per run (fallback); the convolutions are batched.
             warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")
@@ -154,9 +155,13 @@ def train_packed_epoch(runs: Sequence[Run], data: DeviceSplit, epoch: int, devic
     """Epoch ``epoch`` of every run in ``runs``, packed. Run k's batches are exactly those its single run draws:
     ``training_batches(data, cfg_k, epoch_generators(seed_k, epoch, device), DistInfo())``. Per-run statistics as
     ``train_one_epoch``: mean loss, accuracy (CutMix batches count lam*[pred = a] + (1-lam)*[pred = b]); a
-    non-finite loss of any run is raised at the end of the epoch, naming its seed and first bad step."""
+    non-finite loss of any run is raised at the end of the epoch, naming its seed and first bad step. With
+    ``cuda_graphs`` the packed step is replayed as one CUDA graph on a GPU (training.graphs)."""
     pack = Pack(runs)
     k = len(runs)
+    step: Callable = lambda batches: pack.step(batches, device)
+    if pack.cfg.cuda_graphs:
+        step = GraphedStep(step, capture=device.type == "cuda", mixes=method_spec(pack.cfg.method).cutmix)
     streams = [training_batches(data, r.cfg, epoch_generators(r.cfg.seed, epoch, device), DistInfo()) for r in runs]
     loss_sum = torch.zeros(k, device=device, dtype=torch.float64)
     correct = torch.zeros(k, device=device, dtype=torch.float64)
@@ -164,7 +169,7 @@ def train_packed_epoch(runs: Sequence[Run], data: DeviceSplit, epoch: int, devic
     seen = steps = 0
     start = time.perf_counter()
     for batches in zip(*streams):
-        loss, logits = pack.step(batches, device)
+        loss, logits = step(batches)
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), steps, first_bad)
         pred = logits.argmax(2)
         n = pred.shape[1]

@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW activations (channels_last is faster)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the student and the teacher (forward, and the feature entry points feature KD uses)")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="replay each epoch's training step (forward, backward, SGD) as one CUDA graph: one launch per "
+                        "step instead of hundreds; same math (the epoch's smaller last batch runs eagerly); single and "
+                        "--seeds runs, not under torchrun; on a CPU the step runs eagerly (recorded)")
     p.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=D.tf32,
                    help="TF32 convolutions and matmuls on CUDA (faster on Ampere+; recorded in config.json). --no-tf32 = "
                         "IEEE fp32; PyTorch itself would use TF32 for convolutions unless told")
@@ -135,6 +139,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         eval_batch_size=a.eval_batch_size, amp_bf16=a.bf16, channels_last=not a.no_channels_last, compile=a.compile,
         shortcut=a.shortcut, normalization=a.normalization, tf32=a.tf32, sync_bn=not a.no_sync_bn,
         init=a.init, keep_zeros=a.keep_zeros, slim_s=a.slim_s, nesterov=a.nesterov, augment=a.augment,
+        cuda_graphs=a.cuda_graphs,
     )
 
 
