@@ -3,15 +3,15 @@
 Baseline, timed in the same run: NASWOT's own recipe, per batch: input gradient with weight gradients
 still enabled (the reference code never freezes the weights), NCHW, then numpy corrcoef + eigvalsh.
 Ours: diversity.scoring (frozen weights so backward skips the weight-gradient convolutions).
-Last line: seconds_per_checkpoint: X.XX (ours, --batches batches per checkpoint; median of --repeats).
+The two sides take turns (ours, reference, ours, ...; bench/timing.py), median of --repeats (at least 3) rounds,
+the host load printed before and after. Last line: seconds_per_checkpoint: X.XX (ours, --batches batches per
+checkpoint).
 """
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ from training.config import TrainConfig
 from training.data import load_split
 from diversity.batches import draw_batches
 from training.models import build_model
+from timing import interleaved, medians, print_load
 
 
 def reference_score(model: torch.nn.Module, x: torch.Tensor) -> float:
@@ -44,10 +45,11 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=5, help="batches per checkpoint")
     p.add_argument("--checkpoints", type=int, default=3, help="checkpoints per timed repeat")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="2 checkpoints x 5 batches, 2 repeats (< 60 s on 2 cores)")
+    p.add_argument("--quick", action="store_true", help="2 checkpoints x 5 batches, 3 repeats (about a minute on 2 cores)")
     a = p.parse_args(argv)
     if a.quick:
-        a.checkpoints, a.repeats = 2, 2
+        a.checkpoints, a.repeats = 2, 3
+    print_load("before")
     tmp = Path(tempfile.mkdtemp())
     items = []
     for i in range(a.checkpoints):
@@ -61,17 +63,17 @@ def main(argv=None) -> int:
     cfg = ScoreConfig(batches=a.batches)
     device = torch.device("cpu")
     x = draw_batches(load_split("cifar10", "train"), cfg.batch_size, cfg.batches, cfg.seed)
-    ours, ref = [], []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
+    def ours() -> None:
         score_checkpoints(loaded, cfg, device, quiet=True)
-        ours.append((time.perf_counter() - t0) / len(loaded))
-        t0 = time.perf_counter()
+
+    def reference() -> None:
         for _it, _ck, model in loaded:
             for b in x:
                 reference_score(model, b)
-        ref.append((time.perf_counter() - t0) / len(loaded))
-    o, r = statistics.median(ours), statistics.median(ref)
+
+    t = medians(interleaved({"ours": ours, "reference": reference}, a.repeats, warmup=0))
+    o, r = t["ours"] / len(loaded), t["reference"] / len(loaded)
+    print_load("after")
     print(f"model {a.model}, N = {cfg.batch_size}, {a.batches} batches per checkpoint, {torch.get_num_threads()} threads",
           file=sys.stderr)
     print(f"reference_seconds_per_checkpoint: {r:.2f}")

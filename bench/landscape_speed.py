@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -31,26 +29,19 @@ from landscape.engine import SurfaceEngine
 from training.cli import resolve_device
 from training.data import load_split
 from training.models import build_model
+from timing import interleaved, medians, print_load
 
 
 def time_all(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
-    """Median seconds of each function; the repeats take turns (round-robin) so that a change of machine load
-    during the run reaches every option alike."""
-    ts: dict[str, list[float]] = {}
-    for r in range(repeats + 1):  # round 0 is the warm-up
-        for name, fn in list(fns.items()):
-            sync()
-            t0 = time.perf_counter()
-            try:
-                fn()
-            except RuntimeError as err:  # e.g. bf16 autocast not implemented for an op on this device
-                print(f"{name}: unavailable ({str(err).splitlines()[0]})", file=sys.stderr)
-                del fns[name]
-                continue
-            sync()
-            if r:
-                ts.setdefault(name, []).append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in ts.items()}
+    """Median seconds of each function over ``repeats`` rounds (at least 3) in which the functions take turns
+    (bench/timing.py), after a warm-up round that also drops a function this device cannot run."""
+    for name, fn in list(fns.items()):
+        try:
+            fn()
+        except RuntimeError as err:  # e.g. bf16 autocast not implemented for an op on this device
+            print(f"{name}: unavailable ({str(err).splitlines()[0]})", file=sys.stderr)
+            del fns[name]
+    return medians(interleaved(fns, repeats, warmup=0, sync=sync))  # every function returns None: timed
 
 
 def main(argv=None) -> int:
@@ -60,10 +51,11 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=5, help="grid is steps x steps")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto [cpu]")
-    p.add_argument("--quick", action="store_true", help="resnet20, 4 x 4 grid, 2 repeats")
+    p.add_argument("--quick", action="store_true", help="resnet20, 4 x 4 grid, 3 repeats")
     a = p.parse_args(argv)
     if a.quick:
-        a.model, a.steps, a.repeats = "resnet20", 4, 2
+        a.model, a.steps, a.repeats = "resnet20", 4, 3
+    print_load("before")
     from loss_landscapes import random_plane
     from loss_landscapes.metrics import Loss
 
@@ -113,6 +105,7 @@ def main(argv=None) -> int:
 
     fns.update(bare=bare, loss_landscapes=theirs, li_style=li_style)
     t = time_all(fns, a.repeats, sync)
+    print_load("after")
     t_bare, t_ll, t_li = t["bare"], t["loss_landscapes"] / n, t["li_style"] / n
     t_opt = {k: t[f"ours_{k}"] / n for k in engines if f"ours_{k}" in t}
     t_ours = t_opt["per-point"]

@@ -6,8 +6,9 @@ ours:      data resident on the device, per-sample pad-crop + flip as one gather
 reference: torchvision references/classification style: a Dataset of PIL images with per-image
            RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize in DataLoader
            workers, NCHW model, the same SGD and cross-entropy.
-Same model, batch size, optimizer and loss. Each side runs ``--repeats`` windows of ``--steps`` steps
-after a warm-up; the median images/s of the windows is printed. Last line: speedup_vs_reference: X.XX
+Same model, batch size, optimizer and loss. The sides take turns window by window (A B A B ..., bench/timing.py):
+``--repeats`` windows of ``--steps`` steps each after a warm-up window; the median images/s of a side's windows is
+printed, and the host load before and after. Last line: speedup_vs_reference: X.XX
 
 With ``--augment autoaugment`` it instead times orthokd's step with AutoAugment (the paper's random policy, per
 image in ``--workers`` DataLoader processes, training.autoaugment) against the same step on the plain device pipeline,
@@ -43,6 +44,7 @@ from training.loop import DeviceSplit, epoch_generators, training_batches
 from training.methods import CrossEntropy
 from training.models import build_model
 from training.packed_step import Pack
+from timing import print_load, interleaved
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -63,18 +65,18 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def time_windows(step_iter, steps: int, repeats: int, warmup: int, batch: int, device) -> list[float]:
-    for _ in range(warmup):
-        next(step_iter)
-    rates = []
-    for _ in range(repeats):
+def time_windows(sides: dict, steps: int, repeats: int, images: int, device) -> dict[str, list[float]]:
+    """Images/s of each side's windows of ``steps`` steps (``images`` per step), the sides taking turns window by
+    window after one warm-up window each (bench/timing.py)."""
+    def window(it):
         sync(device)
         t0 = time.perf_counter()
         for _ in range(steps):
-            next(step_iter)
+            next(it)
         sync(device)
-        rates.append(steps * batch / (time.perf_counter() - t0))
-    return rates
+        return steps * images / (time.perf_counter() - t0)
+
+    return interleaved({name: (lambda it=it: window(it)) for name, it in sides.items()}, repeats)
 
 
 def ours(cfg: TrainConfig, train, device, workers: int = 0):
@@ -182,34 +184,41 @@ def main(argv=None) -> int:
     cfg = TrainConfig(model=a.model, batch_size=a.batch_size)
     train = load_split("cifar10", "train")
     print(f"model {a.model}, batch {a.batch_size}, device {device}, threads {torch.get_num_threads()}, "
-          f"{a.repeats} windows x {a.steps} steps", file=sys.stderr)
+          f"{a.repeats} windows x {a.steps} steps per side, interleaved", file=sys.stderr)
+    print_load("before")
+    try:
+        return _compare(a, cfg, train, device)
+    finally:
+        print_load("after")
+
+
+def _line(name: str, rates: list[float]) -> float:
+    med = statistics.median(rates)
+    print(f"{name}_images_per_s: {med:.1f}  (windows: {', '.join(f'{r:.0f}' for r in rates)})")
+    return med
+
+
+def _compare(a, cfg: TrainConfig, train, device) -> int:
     if a.augment == "autoaugment":
-        windows = lambda it: time_windows(it, a.steps, a.repeats, 2, a.batch_size, device)
         aa = dataclasses.replace(cfg, augment="autoaugment")
-        r_plain = windows(ours(cfg, train, device))
-        r_host = windows(host_autoaugment(aa, train, device, a.workers))
-        r_aa = windows(ours(aa, train, device, a.workers))
-        med_plain, med_host, med_aa = (statistics.median(r) for r in (r_plain, r_host, r_aa))
-        for name, med, rates in (("plain", med_plain, r_plain), (f"autoaugment_host_only_{a.workers}_workers", med_host,
-                                 r_host), (f"autoaugment_{a.workers}_workers", med_aa, r_aa)):
-            print(f"{name}_images_per_s: {med:.1f}  (windows: {', '.join(f'{r:.0f}' for r in rates)})")
-        print(f"autoaugment_vs_plain: {med_aa / med_plain:.2f}")
+        host = f"autoaugment_host_only_{a.workers}_workers"
+        r = time_windows({"plain": ours(cfg, train, device), host: host_autoaugment(aa, train, device, a.workers),
+                          f"autoaugment_{a.workers}_workers": ours(aa, train, device, a.workers)},
+                         a.steps, a.repeats, a.batch_size, device)
+        med = {name: _line(name, rates) for name, rates in r.items()}
+        print(f"autoaugment_vs_plain: {med[f'autoaugment_{a.workers}_workers'] / med['plain']:.2f}")
         return 0
     if a.pack is not None:
-        images = a.pack * a.batch_size
-        r_seq = time_windows(sequential(cfg, train, device, a.pack), a.steps, a.repeats, 2, images, device)
-        r_pack = time_windows(packed(cfg, train, device, a.pack), a.steps, a.repeats, 2, images, device)
-        med_seq, med_pack = statistics.median(r_seq), statistics.median(r_pack)
-        print(f"sequential_{a.pack}_runs_images_per_s: {med_seq:.1f}  (windows: {', '.join(f'{r:.0f}' for r in r_seq)})")
-        print(f"packed_{a.pack}_runs_images_per_s: {med_pack:.1f}  (windows: {', '.join(f'{r:.0f}' for r in r_pack)})")
-        print(f"packed_speedup_vs_sequential: {med_pack / med_seq:.2f}")
+        r = time_windows({f"sequential_{a.pack}_runs": sequential(cfg, train, device, a.pack),
+                          f"packed_{a.pack}_runs": packed(cfg, train, device, a.pack)},
+                         a.steps, a.repeats, a.pack * a.batch_size, device)
+        med = [_line(name, rates) for name, rates in r.items()]
+        print(f"packed_speedup_vs_sequential: {med[1] / med[0]:.2f}")
         return 0
-    r_ref = time_windows(reference(cfg, train, device, a.workers), a.steps, a.repeats, 2, a.batch_size, device)
-    r_ours = time_windows(ours(cfg, train, device), a.steps, a.repeats, 2, a.batch_size, device)
-    med_ref, med_ours = statistics.median(r_ref), statistics.median(r_ours)
-    print(f"reference_images_per_s: {med_ref:.1f}  (windows: {', '.join(f'{r:.0f}' for r in r_ref)})")
-    print(f"orthokd_images_per_s: {med_ours:.1f}  (windows: {', '.join(f'{r:.0f}' for r in r_ours)})")
-    print(f"speedup_vs_reference: {med_ours / med_ref:.2f}")
+    r = time_windows({"reference": reference(cfg, train, device, a.workers), "orthokd": ours(cfg, train, device)},
+                     a.steps, a.repeats, a.batch_size, device)
+    med = [_line(name, rates) for name, rates in r.items()]
+    print(f"speedup_vs_reference: {med[1] / med[0]:.2f}")
     return 0
 
 

@@ -22,6 +22,7 @@ from landscape.directions import (Direction, cosine, difference, float_state, pc
 from landscape.engine import Loss, SurfaceEngine
 from landscape.li import is_li_direction_file, read_li_directions
 from landscape.store import Surface, check_resumable, load_surface, save_surface
+from training.backends import backend_settings
 from training.checkpoint import load_model, provenance, sha256_file
 from training.cli import log
 from training.data import checkpoint_split
@@ -36,13 +37,26 @@ TRAJECTORY_MARGIN = 0.2  # a fitted grid spans [min - m, max + m], m = this frac
 class EngineOptions:
     batch_size: int | None = None  # images per forward (None: 128 on CPU, 2048 on GPU); does not change results
     bf16: bool = False  # bf16 autocast (fp32 difference reported by the bench)
+    tf32: bool = False  # TF32 convolutions/matmuls on CUDA; off = IEEE fp32 (set explicitly, whatever ran before)
+    cudnn_benchmark: bool = True  # cuDNN autotuning: the surface repeats one shape thousands of times
     fold_bn: bool = True  # evaluate the BN-folded network (exact in eval mode)
     # grid points per vmapped forward (None: landscape.engine.DEFAULT_POINTS_PER_FORWARD for the device, the best
     # measured by bench/landscape_speed.py); does not change results beyond float rounding
     points_per_forward: int | None = None
     save_every_s: float = 10.0  # seconds between atomic saves of a running surface
 
+    @property
+    def precision(self) -> str:
+        """fp32 (IEEE), tf32 or bf16 (autocast; its remaining fp32 ops IEEE)."""
+        return "bf16" if self.bf16 else "tf32" if self.tf32 else "fp32"
+
+    def numerics(self, device: torch.device) -> dict[str, Any]:
+        """What the surface metadata records as ``numerics``: precision, cuDNN autotuning, device type."""
+        return {"precision": self.precision, "cudnn_benchmark": self.cudnn_benchmark, "device": device.type}
+
     def __post_init__(self) -> None:
+        if self.bf16 and self.tf32:
+            raise UserError("choose one precision: bf16 or tf32 (--dtype)")
         if self.batch_size is not None and self.batch_size < 1:
             raise UserError(f"--batch-size {self.batch_size}: use a positive number of images per forward pass")
         if self.points_per_forward is not None and self.points_per_forward < 1:
@@ -186,9 +200,11 @@ def evaluate_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
                      what: str = "surface", loss: Loss = F.cross_entropy) -> Surface:
     """Every point theta* + sum_i c_i d_i of ``spec``'s grid around ``model`` (landscape.engine.SurfaceEngine), and,
     for a trajectory surface, the loss along ``meta["trajectory_coords"]``. With ``store``, rank 0 holds an
-    exclusive lock on it, resumes the points it holds (its identity must match ``meta``) and saves it every
-    ``opts.save_every_s`` seconds and at the end."""
+    exclusive lock on it, resumes the points it holds (its identity and precision must match ``meta`` and
+    ``opts``) and saves it every ``opts.save_every_s`` seconds and at the end. Precision and cuDNN autotuning are
+    set for the computation (``backend_settings``; restored after it) and recorded as ``meta["numerics"]``."""
     quiet = quiet or not dist.is_main
+    meta["numerics"] = opts.numerics(device)
     lock = exclusive_lock(store, f"surface store {store}") if store is not None and dist.is_main else contextlib.nullcontext()
     with lock:
         shape = spec.shape
@@ -197,6 +213,10 @@ def evaluate_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         if store is not None and store.exists() and not overwrite:
             old = load_surface(store)
             check_resumable(old, meta, store)
+            was = old.meta.get("numerics", {}).get("precision", opts.precision)  # older stores did not record it
+            if was != opts.precision:
+                raise UserError(f"{store} was computed in {was}, this run asks for {opts.precision}; pass --dtype "
+                                f"{was} to resume it, or --overwrite to start again in {opts.precision}")
             surface.loss, surface.acc, surface.computed = old.loss, old.acc, old.computed
             if "trajectory_loss" in old.meta:
                 meta["trajectory_loss"] = old.meta["trajectory_loss"]
@@ -210,10 +230,11 @@ def evaluate_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         if opts.fold_bn and not engine.folded:
             log(f"{what}: BatchNorm not folded (torch.fx cannot trace the model, or it calls a folded module twice); "
                 "the same results, slower", quiet)
-        if todo.size:
-            _compute_points(surface, todo, engine, store, opts, dist, quiet, what, len(labels))
-        if trajectory:
-            meta["trajectory_loss"] = [loss for loss, _ in engine.points(meta["trajectory_coords"])]
+        with backend_settings(opts.tf32, opts.cudnn_benchmark):
+            if todo.size:
+                _compute_points(surface, todo, engine, store, opts, dist, quiet, what, len(labels))
+            if trajectory:
+                meta["trajectory_loss"] = [loss for loss, _ in engine.points(meta["trajectory_coords"])]
         if store is not None and dist.is_main:
             save_surface(surface, store)
         return surface

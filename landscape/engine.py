@@ -12,6 +12,10 @@ leading dimension and evaluated on the same image batch in one ``torch.func.vmap
 ``torch.func.functional_call`` (folded or unfolded network alike); a list of points is cut into chunks of
 P, the last one smaller. P = 1 is the per-point path (weights loaded in place, one plain forward). Activation
 memory grows with P x batch_size.
+
+No host sync per point: each point's loss and hit sums stay on the device, and ``points`` copies the sums of all
+its points to the host once, at its end. So the host enqueues point i+1's weights (``set_point``, ordered after
+point i's forward on the same stream) and its forward while the device still runs point i.
 """
 from __future__ import annotations
 
@@ -105,9 +109,9 @@ class SurfaceEngine:
             out[name] = t
         return out
 
-    def _totals(self, forward: Callable[[torch.Tensor], torch.Tensor], count: int) -> list[tuple[float, float]]:
-        """(mean loss, accuracy %) of ``count`` points over all images; ``forward(x)`` returns the points'
-        logits (count, batch, classes)."""
+    def _sums(self, forward: Callable[[torch.Tensor], torch.Tensor], count: int) -> torch.Tensor:
+        """(2, count) device tensor: the summed loss and the hits of ``count`` points over all images;
+        ``forward(x)`` returns the points' logits (count, batch, classes)."""
         total = torch.zeros(2, count, dtype=torch.float64, device=self.device)
         amp = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext())
         for s in range(0, self.images.shape[0], self.batch_size):
@@ -118,32 +122,51 @@ class SurfaceEngine:
             ce = self.loss(logits.flatten(0, 1), y.repeat(count), reduction="none").view(count, -1)
             total[0] += ce.sum(1).double()
             total[1] += (logits.argmax(2) == y).sum(1)
+        return total
+
+    def _results(self, sums: torch.Tensor) -> list[tuple[float, float]]:
+        """(mean loss, accuracy %) per column of ``_sums`` output: the one device-to-host copy."""
         n = self.images.shape[0]
-        return [(loss / n, 100.0 * hits / n) for loss, hits in total.T.tolist()]
+        return [(loss / n, 100.0 * hits / n) for loss, hits in sums.T.tolist()]
 
     @torch.inference_mode()
+    def _current_sums(self) -> torch.Tensor:
+        return self._sums(lambda x: self.net(x)[None], 1)
+
     def evaluate(self) -> tuple[float, float]:
         """(mean loss, accuracy %) of the current point over all images."""
-        return self._totals(lambda x: self.net(x)[None], 1)[0]
+        return self._results(self._current_sums())[0]
 
     def point(self, coords: Sequence[float]) -> tuple[float, float]:
         self.set_point(coords)
         return self.evaluate()
 
-    @torch.inference_mode()
     def evaluate_many(self, coords: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
         """(mean loss, accuracy %) of each point of ``coords``, all in one vmapped forward per batch."""
+        return self._results(self._many_sums(coords))
+
+    @torch.inference_mode()
+    def _many_sums(self, coords: Sequence[Sequence[float]]) -> torch.Tensor:
         params = self._params_of(self.stacked_state(coords))
         many = vmap(lambda p, x: functional_call(self._module, p, (x,)), in_dims=(0, None))
         with warnings.catch_warnings():
             # On channels_last inputs adaptive_avg_pool2d hits vmap's per-point fallback for as_strided_ and
             # warns on every call; it is the one cheap op (an 8x8 mean) that runs P times instead of once.
             warnings.filterwarnings("ignore", "There is a performance drop", UserWarning)
-            return self._totals(lambda x: many(params, x), len(coords))
+            return self._sums(lambda x: many(params, x), len(coords))
 
     def points(self, coords: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
-        """(loss, accuracy %) of each point, ``points_per_forward`` points per forward (the last chunk smaller)."""
+        """(loss, accuracy %) of each point, ``points_per_forward`` points per forward (the last chunk smaller);
+        one host copy for all of them, at the end."""
+        if not len(coords):
+            return []
         p = self.points_per_forward
         if p == 1:
-            return [self.point(c) for c in coords]
-        return [r for s in range(0, len(coords), p) for r in self.evaluate_many(coords[s : s + p])]
+            sums = [self._point_sums(c) for c in coords]
+        else:
+            sums = [self._many_sums(coords[s : s + p]) for s in range(0, len(coords), p)]
+        return self._results(torch.cat(sums, dim=1))
+
+    def _point_sums(self, coords: Sequence[float]) -> torch.Tensor:
+        self.set_point(coords)
+        return self._current_sums()

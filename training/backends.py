@@ -28,13 +28,21 @@ def configure_backends(tf32: bool, deterministic: bool) -> None:
 
 
 @contextlib.contextmanager
-def ieee_fp32() -> Iterator[None]:
-    """IEEE fp32 convolutions and matmuls (no TF32) inside the block, the previous setting restored after it.
-    Uses the same (new) precision API as ``configure_backends``: torch refuses a mix of it and ``allow_tf32``."""
-    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-    before = (conv.fp32_precision, matmul.fp32_precision)
-    conv.fp32_precision = matmul.fp32_precision = "ieee"
+def backend_settings(tf32: bool, benchmark: bool | None = None) -> Iterator[None]:
+    """TF32 (``tf32``) or IEEE fp32 convolutions and matmuls inside the block, and cuDNN autotuning on or off
+    (``benchmark``; None leaves it), the previous settings restored after it. Uses the same (new) precision API as
+    ``configure_backends``: torch refuses a mix of it and ``allow_tf32``."""
+    conv, matmul, cudnn = torch.backends.cudnn.conv, torch.backends.cuda.matmul, torch.backends.cudnn
+    before = (conv.fp32_precision, matmul.fp32_precision, cudnn.benchmark)
+    conv.fp32_precision = matmul.fp32_precision = "tf32" if tf32 else "ieee"
+    if benchmark is not None:
+        cudnn.benchmark = benchmark
     try:
         yield
     finally:
-        conv.fp32_precision, matmul.fp32_precision = before
+        conv.fp32_precision, matmul.fp32_precision, cudnn.benchmark = before
+
+
+def ieee_fp32() -> contextlib.AbstractContextManager[None]:
+    """IEEE fp32 convolutions and matmuls (no TF32) inside the block, the previous setting restored after it."""
+    return backend_settings(tf32=False)

@@ -27,9 +27,9 @@ GRID = [(a, b) for a in np.linspace(-0.9, 0.7, 5) for b in np.linspace(-0.35, 0.
 def _chunks(monkeypatch) -> list[int]:
     """Records the number of points of every vmapped forward; the per-point path is refused meanwhile."""
     sizes: list[int] = []
-    real = SurfaceEngine.evaluate_many
-    monkeypatch.setattr(SurfaceEngine, "evaluate_many", lambda self, c: sizes.append(len(c)) or real(self, c))
-    monkeypatch.setattr(SurfaceEngine, "point", lambda self, c: pytest.fail("per-point path used"))
+    real = SurfaceEngine._many_sums
+    monkeypatch.setattr(SurfaceEngine, "_many_sums", lambda self, c: sizes.append(len(c)) or real(self, c))
+    monkeypatch.setattr(SurfaceEngine, "_point_sums", lambda self, c: pytest.fail("per-point path used"))
     return sizes
 
 
