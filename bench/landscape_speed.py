@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
+from training.checkpoint import load_model
 from training.cli import resolve_device
 from training.data import load_split
 from training.models import build_model
@@ -47,6 +48,8 @@ def time_all(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet56")
+    p.add_argument("--checkpoint", default=None,
+                   help="a trained orthokd checkpoint instead of a fresh --model (the bf16 deviation of a real model)")
     p.add_argument("--images", type=int, default=256)
     p.add_argument("--steps", type=int, default=5, help="grid is steps x steps")
     p.add_argument("--repeats", type=int, default=3)
@@ -62,11 +65,16 @@ def main(argv=None) -> int:
     device = resolve_device(a.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    model = build_model(a.model, 10).eval()
-    with torch.no_grad():  # as in any trained net: loss-landscapes' filter normalization divides by 0 on all-zero BN beta
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.bias.normal_(0, 0.01)
+    if a.checkpoint:
+        model, ckpt = load_model(a.checkpoint)
+        a.model = f"{ckpt['arch']['name']} (trained: {a.checkpoint})"
+    else:
+        model = build_model(a.model, 10).eval()
+        with torch.no_grad():  # as in any trained net: loss-landscapes' filter normalization divides by 0 on all-zero BN beta
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.bias.normal_(0, 0.01)
+    model.eval()
     data = load_split("cifar10", "train", None, a.images)
     dirs = random_directions(model, 2)
     coords = [(float(i), float(j)) for i in torch.linspace(-1, 1, a.steps) for j in torch.linspace(-1, 1, a.steps)]

@@ -73,8 +73,8 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=positive_int, default=None, help="images per forward pass [128 on CPU, 2048 on GPU]")
     p.add_argument("--dtype", choices=("fp32", "tf32", "bf16"), default="fp32",
                    help="evaluation precision, recorded in the surface's metadata: fp32 = IEEE (TF32 off), tf32 = "
-                        "TF32 convolutions/matmuls (CUDA), bf16 = autocast (on a ResNet-8 on CPU its loss differs "
-                        "from fp32 by at most %(bf16_dev)s) [fp32]")
+                        "TF32 convolutions/matmuls (CUDA), bf16 = autocast (faster; its measured deviation from fp32 "
+                        "is in the README's Loss surfaces section) [fp32]")
     p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
                    help="cuDNN autotuning (CUDA), recorded in the metadata [on]")
     p.add_argument("--no-fold-bn", action="store_true", help="evaluate the unfolded network (slower; for checking)")
