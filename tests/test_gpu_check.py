@@ -3,6 +3,7 @@ writes one JSON line per measurement; a time budget skips what does not fit (say
 finished measurement readable; bad input is one error line; the ETA arithmetic; bench/timing.py's interleaving."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -131,11 +132,12 @@ def test_earlier_results_are_never_replaced(tmp_path, capsys, monkeypatch):
 
 
 def test_eta_against_the_goals(tmp_path, bench):
-    record, sec = bench
+    record = bench[0]
+    eta = importlib.import_module("gpu_check").eta
     rec = record.Recorder(tmp_path / "m.jsonl", 100.0, quiet=True)
     m = {"train": {"bf16": 0.004, "bf16_graphs": 0.002}, "eval_s": 0.5, "packed": 0.008,
          "surface": {"fp32": 0.2, "bf16": 0.05}, "naswot": 2.0}
-    sec.eta(rec, m)
+    eta(rec, m)
     r = record.read_records(tmp_path / "m.jsonl")[-1]
     run_s = 160 * (0.002 * 782 + 0.5)
     assert r["best_training"] == "bf16_graphs" and r["goals"]["run_160_epochs_s"]["eta_s"] == pytest.approx(run_s)
@@ -144,7 +146,28 @@ def test_eta_against_the_goals(tmp_path, bench):
     assert r["goals"]["surface_51x51_50k_s"] == {"eta_s": pytest.approx(0.05 * 2601), "goal_s": 180.0, "met": True}
     assert r["total_s"] == pytest.approx(study + 15 * 0.05 * 2601 + 25 * 2.0)
     with pytest.raises(record.Skip):
-        sec.eta(rec, {})
+        eta(rec, {})
+
+
+def test_a_failing_training_variant_leaves_the_others_measured(tmp_path, bench, monkeypatch):
+    record, sec = bench
+    real = sec.train_one_epoch
+
+    def fails_when_captured(objective, optimizer, data, cfg, *args, **kw):
+        if cfg.cuda_graphs:
+            raise RuntimeError("capture failed\nsecond line")
+        return real(objective, optimizer, data, cfg, *args, **kw)
+
+    monkeypatch.setattr(sec, "train_one_epoch", fails_when_captured)
+    rec = record.Recorder(tmp_path / "m.jsonl", 100.0, quiet=True)
+    sizes = sec.toy(sec.Sizes(["resnet56", "16"], 1, 1, 1, 1, (1, 1)))
+    per_step, runs = sec.train_speed(rec, dataclasses.replace(sizes, train_steps=2), sec.synthetic_set(128, 0),
+                                     torch.device("cpu"), ["fp32", "bf16_graphs"])
+    assert list(per_step) == ["fp32"] and list(runs) == ["fp32"]
+    recs = {(r["section"], r["name"]): r for r in record.read_records(tmp_path / "m.jsonl")}
+    assert recs["train", "bf16_graphs"] == {**recs["train", "bf16_graphs"], "status": "failed",
+                                            "reason": "RuntimeError: capture failed"}
+    assert recs["train", "fp32"]["status"] == "ok"
 
 
 def test_interleaved_takes_turns_and_at_least_three_rounds(monkeypatch):
