@@ -77,7 +77,8 @@ class GraphedStep:
             return out
         if self.graph is None:
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
+            # thread_local: a DataLoader pin-memory thread (--augment autoaugment) may call CUDA during the capture
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
                 self.outputs = self.step_fn(self.static)
         self.graph.replay()  # capturing records the kernels without running them: the captured step runs here
         return self.outputs
