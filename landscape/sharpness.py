@@ -36,7 +36,6 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from landscape.store import Surface, images_used
-from training.callable_module import make_callable
 from training.errors import UserError
 
 Params = dict[str, torch.Tensor]
@@ -256,5 +255,3 @@ def summary_line(r: dict[str, Any], same_images: bool) -> str:
 def _spacing(coords: np.ndarray) -> float | None:
     return float((coords[-1] - coords[0]) / (len(coords) - 1)) if len(coords) > 1 else None
 
-
-make_callable(__name__, "sharpness")
