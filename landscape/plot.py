@@ -14,7 +14,6 @@ surface is landscape.surface of that model (landscape.api).
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -27,7 +26,7 @@ from landscape.export import SUFFIXES, check_suffix
 from landscape.render import contour_levels
 from landscape.sharpness import sharpness, summary_line
 from landscape.store import Surface, images_used, store_path
-from training.checkpoint import atomic_write_text, load_model
+from training.checkpoint import atomic_write_text, load_model, strict_json
 from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_int, positive_float, positive_int,
                           resolve_device, run_cli)
 from training.data import checkpoint_split
@@ -201,9 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             hessian_data = f"{data.description} [{a.split}] (first {len(y)} images)"
             same = len(y) == surface_n
             spath = out.with_name(out.stem + "_sharpness.json")
-            atomic_write_text(spath, json.dumps({"checkpoint": a.checkpoint, "model": a.model, "hessian_data": hessian_data,
-                                                 "surface_data": s.meta.get("data"), "same_images": same, **report},
-                                                indent=2) + "\n")
+            atomic_write_text(spath, strict_json({"checkpoint": a.checkpoint, "model": a.model, "hessian_data": hessian_data,
+                                                  "surface_data": s.meta.get("data"), "same_images": same, **report},
+                                                 indent=2) + "\n")
             written.append(spath)
             print(summary_line(report, same))
         log("wrote " + ", ".join(map(str, written)), a.quiet)
