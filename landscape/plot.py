@@ -71,6 +71,10 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=positive_int, default=None, help="images per forward pass [128 on CPU, 2048 on GPU]")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="evaluation precision [fp32]")
     p.add_argument("--no-fold-bn", action="store_true", help="evaluate the unfolded network (slower; for checking)")
+    p.add_argument("--engine", choices=("orthokd", "loss-landscapes"), default="orthokd",
+                   help="orthokd = this package's engine (resumable, folded BN, vmapped points); loss-landscapes = "
+                        "the same surface through the loss-landscapes library's planar_interpolation, a cross-check "
+                        "(2-D, one process, every point recomputed, slower) [orthokd]")
     p.add_argument("--points-per-forward", type=positive_int, default=None, metavar="P",
                    help="grid points evaluated together in one vmapped forward (torch.func): the same results to "
                         "float rounding, memory grows with P x --batch-size [the best measured by "
@@ -171,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dist = init_distributed(device)  # binds this rank's GPU before the process group exists
     try:
         opts = EngineOptions(batch_size=a.batch_size, bf16=a.dtype == "bf16", fold_bn=not a.no_fold_bn,
-                             points_per_forward=a.points_per_forward)
+                             points_per_forward=a.points_per_forward, engine=a.engine)
         if a.model is not None:
             s, model, data = model_surface(a, spec, out, device, opts, dist)
         else:
