@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from diversity.config import ScoreConfig
+from diversity.config import BN_CAPTION, ScoreConfig
 from diversity.scoring import CheckpointScore
 from diversity.stats import Summary
 from training.checkpoint import atomic_write_text, provenance, strict_json
@@ -55,7 +55,7 @@ def caption(cfg: ScoreConfig, scores: Sequence[CheckpointScore]) -> str:
     where = im["data_dir"] or "embedded subset"
     return (f"{trained}; scored on {im['batches']} x {im['batch_size']} = {im['images']} {im['split']} images of "
             f"{im['dataset']} ({where}, normalization {im['normalization']}, draw seed {im['seed']}, "
-            f"transform {im['transform']}, BN {cfg.bn_mode} mode)")
+            f"transform {im['transform']}, {BN_CAPTION[cfg.bn_mode]})")
 
 
 def write_results(out_dir: Path, cfg: ScoreConfig, scores: Sequence[CheckpointScore], summaries: Sequence[Summary],
