@@ -14,6 +14,7 @@ surface is landscape.surface of that model (landscape.api).
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -151,6 +152,11 @@ def check_source(a) -> None:
                         "or --directions")
 
 
+def model_name(a) -> str:
+    """--model with its --model-kwargs, so titles and metadata tell two builds of one factory apart."""
+    return a.model + (f" {json.dumps(a.model_kwargs, sort_keys=True)}" if a.model_kwargs else "")
+
+
 def model_surface(a, spec: GridSpec, out: Path, device, opts: EngineOptions, dist):
     """The surface of --model on its images (landscape.surface); returns (surface, model, images)."""
     data = images_for_model(a.dataset, spec.split, a.data_dir, spec.max_images, a.transform, a.resize, a.crop,
@@ -159,7 +165,7 @@ def model_surface(a, spec: GridSpec, out: Path, device, opts: EngineOptions, dis
     s = surface(model, (data.images, data.labels), steps=(spec.xsteps, max(spec.ysteps, 1)),
                 xrange=(spec.xmin, spec.xmax), yrange=None if spec.is_1d else (spec.ymin, spec.ymax),
                 directions=a.directions, dir_seed=spec.dir_seed, include_biasbn=spec.include_biasbn, device=device,
-                store=store_path(out), options=opts, name=a.model, description=data.description, split=spec.split,
+                store=store_path(out), options=opts, name=model_name(a), description=data.description, split=spec.split,
                 overwrite=a.overwrite, quiet=a.quiet, dist=dist)
     return s, model, data
 
