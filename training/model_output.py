@@ -38,7 +38,7 @@ def _pick(out, output_key: str):
 
 def check_model_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
                        output_key: str = "logits") -> nn.Module:
-    """Run ``model`` (eval mode, no grad; its mode is restored) on the first two of ``images`` and return the model
+    """Run ``model`` (eval mode, no grad; every module's mode is restored) on the first two of ``images`` and return the model
     the analyses should use (``logits_model`` when the output is a mapping). Refused with one UserError line:
     inputs that are not a float tensor of at least 2 rows, a forward that fails on them (the first line of its
     error, with the input shape), an output that is not (N, classes) logits, labels beyond the classes."""
@@ -46,7 +46,7 @@ def check_model_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Ten
         got = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
         raise UserError(f"the inputs must be a tensor (N, ...) of at least 2 inputs, got {got}")
     sample = images[:2].float()
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]  # restored one by one: a model may mix modes
     try:
         with torch.no_grad():
             out = model.eval()(sample.to(next(model.parameters(), sample).device))
@@ -57,7 +57,8 @@ def check_model_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Ten
         raise UserError(f"the model fails on inputs of shape {tuple(sample.shape)} ({type(e).__name__}: {first}); "
                         "give it inputs of the size and layout it takes (e.g. its weights' transforms())") from None
     finally:
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
     if isinstance(out, Mapping):
         model, out = logits_model(model, output_key), _pick(out, output_key)
     if not torch.is_tensor(out) or out.dim() != 2 or out.shape[0] != 2:
