@@ -1,12 +1,18 @@
 """orthokd diversity: NAS-without-training Jacobian-correlation scores (Table 6) and pairwise model diversity.
 Public API: ``diversity.naswot(model, images)`` (diversity.naswot) and ``diversity.score_models({name: [model,
-...]}, images)`` (diversity.api), for any classifier."""
-import importlib
+...]}, images) -> ScoreTable`` (diversity.api), for any classifier."""
+from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def __getattr__(name: str):
-    if name in ("score_models", "ScoreTable"):
-        return getattr(importlib.import_module("diversity.api"), name)
-    if name == "naswot":  # a callable module: diversity.naswot(model, images) and its functions
-        return importlib.import_module("diversity.naswot")
-    raise AttributeError(f"module 'diversity' has no attribute {name!r}")
+from orthokd import check_packages, export_faces
+
+check_packages("training")
+
+if TYPE_CHECKING:
+    from diversity.api import ScoreTable, score_models
+    from diversity.naswot import naswot
+
+__all__ = ["ScoreTable", "naswot", "score_models"]
+
+export_faces(__name__, {"score_models": "diversity.api", "ScoreTable": "diversity.api", "naswot": "diversity.naswot"})

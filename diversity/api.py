@@ -1,7 +1,7 @@
 """``diversity.score_models({name: [model, ...]}, images)``: Table 6 for any classifiers.
 
-Every model is scored (diversity.naswot.score_batches: NASWOT v1 by default, BN in train mode on a copy, TF32
-off) on the same fixed batches of ``images`` (a paired design): ``batches`` disjoint batches of ``batch_size``
+Every model is scored (diversity.naswot.score_batches: NASWOT v1 by default, on a copy whose normalization layers
+use batch statistics while Dropout and the rest stay in eval mode, TF32 off) on the same fixed batches of ``images`` (a paired design): ``batches`` disjoint batches of ``batch_size``
 drawn once with ``seed`` (diversity.batches.fixed_batches); a model's score is its mean over the batches. Each
 group gets Table 6's statistics (diversity.stats: mean, std with ddof 1, ErrMargin = std / sqrt(n), the 99%
 half-width 2.576 ErrMargin, the Student-t half-width and Welch's p against ``reference``).
@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 from diversity.batches import fixed_batches
-from diversity.naswot import score_batches
+from diversity.naswot import score_batches, scoring_inputs
 from diversity.report import table_lines
 from diversity.stats import Summary, summarize_groups
 from training.cli import resolve_device
 from training.errors import UserError
-from training.external_data import as_tensors
+from training.model_output import check_model_inputs
 
 
 @dataclass
@@ -41,23 +41,20 @@ class ScoreTable:
         return "\n".join(self.lines())
 
 
-def scoring_inputs(images: Any) -> torch.Tensor:
-    """The inputs of ``images``: a tensor (N, ...) as it is, else the images of an (images, labels) pair, a
-    DataLoader or a dataset (training.external_data.as_tensors)."""
-    return images if torch.is_tensor(images) else as_tensors(images)[0]
-
-
 def score_models(models: Mapping[str, Sequence[nn.Module]], images: Any, *, batch_size: int | None = None,
                  batches: int | None = None, seed: int = 0, bn_mode: str = "train", k: float = 1e-5,
                  score: str = "naswot", reference: str | None = None,
-                 device: torch.device | str | None = None) -> ScoreTable:
+                 device: torch.device | str | None = None, max_images: int | None = None,
+                 output_key: str = "logits") -> ScoreTable:
     """The scores and Table 6 statistics of each group of ``models`` (module docstring). batch_size None:
     min(128, N) (Table 6 used 128); batches None: as many whole batches as the images hold. reference: the group
     the Welch tests compare with ["scratch" when there is one, else the first]. device None: cuda when
-    available, else cpu."""
+    available, else cpu. images, max_images and output_key as for diversity.naswot. Bad input raises UserError (a
+    ValueError)."""
     if not models or any(len(ms) == 0 for ms in models.values()):
         raise UserError("score_models needs {name: [model, ...]} with at least one model per name")
-    x = scoring_inputs(images)
+    x = scoring_inputs(images, max_images)
+    models = {g: [check_model_inputs(m, x, output_key=output_key) for m in ms] for g, ms in models.items()}
     batch_size = batch_size or min(128, len(x))
     batches = batches or len(x) // batch_size
     if batch_size < 2 or batches < 1:

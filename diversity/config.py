@@ -14,7 +14,7 @@ class ScoreConfig:
     seed: int = 0  # seed of the batch draw (and of the v1 transform)
     split: str = "train"  # images come from this split, as in NASWOT
     transform: str = "none"  # "none" = normalized, un-augmented; "v1" = NASWOT's random crop (pad 4) + flip
-    bn_mode: str = "train"  # "train" = NASWOT harness (batch statistics, on a copy); "eval" = exact per-image gradients
+    bn_mode: str = "train"  # "train" = NASWOT harness: BN batch statistics, Dropout etc. off, on a copy; "eval" = exact per-image gradients
     k: float = 1e-5  # NASWOT eval_score's regulariser: score = -sum(log(v + k) + 1 / (v + k))
     dataset: str | None = None  # None = the dataset recorded in each checkpoint's config
     data_dir: str | None = None  # None = the data_dir recorded in each checkpoint's config
@@ -26,3 +26,5 @@ class ScoreConfig:
 SCORES = ("naswot", "naswot-v2")
 TRANSFORMS = ("none", "v1")
 BN_MODES = ("train", "eval")
+# What each mode does, as captions say it.
+BN_CAPTION = {"train": "BN on batch statistics, Dropout off", "eval": "eval mode"}

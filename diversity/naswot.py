@@ -13,22 +13,30 @@ v2 is on another scale (about +1.6e3 for ResNet-56) and is not comparable with T
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _NormBase
 
 from training.backends import ieee_fp32
-from training.callable_module import make_callable
 from training.errors import UserError
+from training.external_data import as_tensors
+from training.model_output import check_model_inputs
 
 
 def scoring_copy(model: nn.Module, bn_mode: str) -> nn.Module:
-    """A copy of the model in the BN mode asked for, with frozen weights: scoring in train mode updates
-    the copy's running statistics, never the checkpoint's."""
+    """A copy of the model with frozen weights, in eval mode except, for ``bn_mode="train"``, its normalization
+    layers with running statistics (BatchNorm, InstanceNorm with track_running_stats), which then use the batch's
+    statistics as in NASWOT's harness. Dropout and every other layer stay in eval mode, so the score is the same
+    on every call. Train-mode BN updates the copy's running statistics, never the model's."""
     m = copy.deepcopy(model).to(memory_format=torch.channels_last)  # same math, faster convolutions
-    m.train(bn_mode == "train")
+    m.eval()
+    if bn_mode == "train":
+        for layer in m.modules():
+            if isinstance(layer, _NormBase):
+                layer.train()
     m.requires_grad_(False)  # only the input gradient is needed; skips the weight-gradient convolutions
     return m
 
@@ -37,7 +45,8 @@ def batch_jacobian(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     """NASWOT's get_batch_jacobian: one backward of sum(logits) with all-ones cotangent, giving
     d(sum_j sum_k f_k(x_j)) / d x_i per image i, flattened to (N, D) float64. In eval mode this is
     each image's own gradient of its summed logits; in train mode BN couples the images."""
-    x = x.detach().clone(memory_format=torch.channels_last).requires_grad_(True)
+    layout = torch.channels_last if x.dim() == 4 else torch.preserve_format  # channels_last needs images (N, C, H, W)
+    x = x.detach().clone(memory_format=layout).requires_grad_(True)
     logits = model(x)
     logits.backward(torch.ones_like(logits))
     j = x.grad.detach().contiguous().reshape(x.shape[0], -1).to("cpu", torch.float64).numpy()
@@ -129,13 +138,21 @@ def score_batches(model: nn.Module, batches: Sequence[torch.Tensor], score: str 
         return [naswot_v1(m, x, k) if score == "naswot" else naswot_v2(m, x) for x in batches]
 
 
-def naswot(model: nn.Module, images: torch.Tensor, *, bn_mode: str = "train", k: float = 1e-5,
-           score: str = "naswot") -> float:
-    """The NASWOT score of ``model`` on the batch ``images`` (N >= 2 inputs, normalized as the model takes them),
-    on a copy in ``bn_mode`` (the model is unchanged): ``score_batches`` of one batch."""
-    if not torch.is_tensor(images) or images.dim() < 2 or images.shape[0] < 2:
-        raise UserError("naswot needs a tensor of at least 2 inputs (N, ...): a correlation needs two rows")
-    return score_batches(model, [images], score, bn_mode, k)[0]
+def scoring_inputs(images: Any, max_images: int | None = None) -> torch.Tensor:
+    """The inputs of ``images``: a tensor (N, ...) as it is (its first ``max_images``), else the images of an
+    (images, labels) pair, a DataLoader or a dataset (training.external_data.as_tensors)."""
+    return images[:max_images] if torch.is_tensor(images) else as_tensors(images, max_images)[0]
 
 
-make_callable(__name__, "naswot")
+def naswot(model: nn.Module, images: Any, *, bn_mode: str = "train", k: float = 1e-5, score: str = "naswot",
+           max_images: int | None = None, output_key: str = "logits") -> float:
+    """The NASWOT score of ``model`` on one batch (module docstring), on a copy (the model is unchanged).
+
+    images: a tensor (N, ...) of N >= 2 inputs normalized as the model takes them, or what landscape.surface
+    takes (an (images, labels) pair, a DataLoader, a dataset; its first ``max_images``, a dataset's spread evenly
+    over it). bn_mode "train": normalization layers use the batch's statistics (NASWOT's harness), everything
+    else (Dropout included) is in eval mode; "eval": every layer in eval mode, exact per-image gradients.
+    output_key: the logits' key when the model returns a mapping. Bad input raises UserError (a ValueError)."""
+    x = scoring_inputs(images, max_images)
+    model = check_model_inputs(model, x, output_key=output_key)
+    return score_batches(model, [x], score, bn_mode, k)[0]

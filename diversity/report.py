@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from diversity.config import ScoreConfig
+from diversity.config import BN_CAPTION, ScoreConfig
 from diversity.scoring import CheckpointScore
 from diversity.stats import Summary
-from training.checkpoint import atomic_write_text, provenance
+from training.checkpoint import atomic_write_text, provenance, strict_json
 from training.pooling import describe_config, table_config
 
 HEADER = f"{'method':<20} {'n':>3} {'mean':>10} {'std':>7} {'ErrMargin':>9} {'99% (z)':>9} {'99% (t)':>9} {'Welch p':>9}"
@@ -56,7 +55,7 @@ def caption(cfg: ScoreConfig, scores: Sequence[CheckpointScore]) -> str:
     where = im["data_dir"] or "embedded subset"
     return (f"{trained}; scored on {im['batches']} x {im['batch_size']} = {im['images']} {im['split']} images of "
             f"{im['dataset']} ({where}, normalization {im['normalization']}, draw seed {im['seed']}, "
-            f"transform {im['transform']}, BN {cfg.bn_mode} mode)")
+            f"transform {im['transform']}, {BN_CAPTION[cfg.bn_mode]})")
 
 
 def write_results(out_dir: Path, cfg: ScoreConfig, scores: Sequence[CheckpointScore], summaries: Sequence[Summary],
@@ -69,7 +68,7 @@ def write_results(out_dir: Path, cfg: ScoreConfig, scores: Sequence[CheckpointSc
            "provenance": provenance(device), "summaries": [s.to_json() for s in summaries],
            "checkpoints": [s.to_json() for s in scores], "pairwise": pairwise}
     paths = [out_dir / "scores.json", out_dir / "scores.csv"]
-    atomic_write_text(paths[0], json.dumps(doc, indent=2, allow_nan=True) + "\n")
+    atomic_write_text(paths[0], strict_json(doc, indent=2) + "\n")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["method", "run", "seed", "batch", "score", "score_kind", "bn_mode", "transform", *CONFIG_COLUMNS,

@@ -65,8 +65,9 @@ def build_parser() -> Parser:
                    help="none = normalized images; v1 = NASWOT's pad-4 random crop + flip (seeded); with --model "
                         "also torchvision:WEIGHTS = those weights' inference transforms [none]")
     p.add_argument("--bn-mode", choices=BN_MODES, default=D.bn_mode,
-                   help="train = BatchNorm batch statistics as in NASWOT's harness (on a copy); eval = exact "
-                        "per-image gradients [train]")
+                   help="train = normalization layers (BatchNorm) use the batch's statistics as in NASWOT's "
+                        "harness, every other layer (Dropout included) stays in eval mode, on a copy; eval = every "
+                        "layer in eval mode, exact per-image gradients [train]")
     p.add_argument("--k", type=positive_float, default=D.k,
                    help=f"regulariser k of the v1 score -sum(log(v + k) + 1/(v + k)) [{D.k}]")
     p.add_argument("--dataset", default=None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from diversity.config import ScoreConfig
+from diversity.config import BN_CAPTION, ScoreConfig
 from diversity.plot import plot_scores
 from diversity.report import write_results
 from diversity.runs import RunCheckpoint, discover_runs, require_runs
@@ -94,7 +94,7 @@ def make_table6(runs_dir: Path, out_dir: Path, cfg: ScoreConfig, runs: int, devi
     plot_scores({label[m]: v for m, v in per_run.items()}, [replace(s, method=label[s.method]) for s in summaries],
                 out_dir / "table6.png", f"NASWOT v1 score (Table 6), {cfg.batches} x {cfg.batch_size} images")
     caption = (f"Table 6 (reproduced): NASWOT v1 score of {images} training images ({cfg.batches} shared batch(es) of "
-               f"N = {cfg.batch_size}, BN {cfg.bn_mode} mode), n runs per method; std with ddof 1, ErrMargin = "
+               f"N = {cfg.batch_size}, {BN_CAPTION[cfg.bn_mode]}), n runs per method; std with ddof 1, ErrMargin = "
                f"std / sqrt(n), 99% half-widths 2.576 x ErrMargin (z, as the paper) and Student t; verdict = 99% "
                f"intervals disjoint from Scratch's. {table_setup(configs, images)}. Paper columns: Park et al. 2020, "
                f"Table 6 (n = {TABLE6_RUNS}): mean and std as printed; ErrMargin and 99% typed from the paper's formula "

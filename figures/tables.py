@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from training.checkpoint import atomic_write_text
+from training.checkpoint import atomic_write_text, strict_json
 
 
 def _fmt(v: Any, digits: int) -> str:
@@ -69,5 +68,5 @@ def write_table(out_dir: Path, stem: str, rows: Sequence[dict], columns: Sequenc
     atomic_write_text(paths[2], to_latex(rows, columns, caption, digits, footnotes))
     doc = {"caption": caption, "footnotes": list(footnotes), "columns": every,
            "rows": [{c: r.get(c) for c in every} for r in rows]}
-    atomic_write_text(paths[3], json.dumps(doc, indent=2, allow_nan=True) + "\n")
+    atomic_write_text(paths[3], strict_json(doc, indent=2) + "\n")
     return paths

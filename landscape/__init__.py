@@ -1,19 +1,24 @@
 """orthokd landscape: filter-normalized loss surfaces (Li et al. 2018) of orthokd checkpoints and of any
 classifier (docs/reference.md §6). Public API: ``landscape.surface(model, data, ...) -> Surface`` (landscape.api),
 ``landscape.sharpness(model, data)`` (landscape.sharpness) and ``landscape.Surface`` (landscape.store)."""
-import importlib
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
+
+from orthokd import check_packages, export_faces
 
 # Off-screen VTK on headless Linux needs the EGL window chosen before vtk is first imported (docs/reference.md §6.6).
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
+check_packages("training")
+
+if TYPE_CHECKING:
+    from landscape.api import surface
+    from landscape.sharpness import sharpness
+    from landscape.store import Surface
+
+__all__ = ["Surface", "sharpness", "surface"]
+
 # Imported on first use: the off-screen render child imports this package and must not load torch.
-_API = {"surface": "landscape.api", "Surface": "landscape.store"}
-
-
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(importlib.import_module(_API[name]), name)
-    if name == "sharpness":  # a callable module: landscape.sharpness(model, data) and its functions
-        return importlib.import_module("landscape.sharpness")
-    raise AttributeError(f"module 'landscape' has no attribute {name!r}")
+export_faces(__name__, {"surface": "landscape.api", "Surface": "landscape.store", "sharpness": "landscape.sharpness"})

@@ -27,6 +27,7 @@ from training.cli import resolve_device
 from training.distributed import DistInfo
 from training.errors import UserError
 from training.external_data import as_tensors
+from training.model_output import check_model_inputs
 
 
 def grid(steps: int | Sequence[int], xrange: Sequence[float], yrange: Sequence[float] | None, dir_seed: int,
@@ -49,19 +50,22 @@ def surface(model: nn.Module, data: Any, *, loss: Loss = F.cross_entropy, steps:
             include_biasbn: bool = False, batch_size: int | None = None, device: torch.device | str | None = None,
             store: str | Path | None = None, max_images: int | None = None, options: EngineOptions | None = None,
             name: str | None = None, description: str | None = None, split: str = "train", overwrite: bool = False,
-            quiet: bool = True,
+            quiet: bool = True, output_key: str = "logits",
             dist: DistInfo = DistInfo()) -> Surface:
     """The loss surface of ``model`` on ``data`` (module docstring).
 
-    data: an (images, labels) tensor pair, a DataLoader or a dataset of (image tensor, label) items (its first
-    ``max_images``). directions: None (random, as above), a list of {name: tensor} dicts, or a file (a stored
-    surface .npz or Li's direction .h5). yrange None: a 1-D curve along x. store: an .npz that makes the run
+    data: an (images, labels) tensor pair, a DataLoader or a dataset of (image tensor, label) items (its
+    ``max_images``: the first ones of a pair or DataLoader, of a dataset ones spread evenly over it).
+    directions: None (random, as above), a list of {name: tensor} dicts, or a file (a stored surface .npz or Li's
+    direction .h5). yrange None: a 1-D curve along x. store: an .npz that makes the run
     resumable (only the points it lacks are computed; a different surface there is refused unless
     ``overwrite``). options: engine settings (bf16, fold_bn, points_per_forward; ``batch_size`` overrides its
     batch size). device None: cuda when available, else cpu. name: the model's name in the metadata and
     pictures [its class name]. description: what the data is, for the metadata [its type]. ``split`` only
-    labels the data (Li's HDF5 names its datasets by it)."""
+    labels the data (Li's HDF5 names its datasets by it). output_key: the logits' key when the model returns a
+    mapping. Bad input raises UserError (a ValueError) with one line naming the fix."""
     images, labels, kind_of_data = as_tensors(data, max_images)
+    model = check_model_inputs(model, images, labels, output_key)
     spec = grid(steps, xrange, yrange, dir_seed, include_biasbn, split, max_images)
     count = 1 if spec.is_1d else 2
     if directions is None or isinstance(directions, (str, Path)):

@@ -44,6 +44,9 @@ class EngineOptions:
     # measured by bench/landscape_speed.py); does not change results beyond float rounding
     points_per_forward: int | None = None
     save_every_s: float = 10.0  # seconds between atomic saves of a running surface
+    # "orthokd" (this package's engine) or "loss-landscapes" (the same surface through that library, a cross-check:
+    # landscape.crosscheck; every point recomputed, fp32, unfolded, 2-D only)
+    engine: str = "orthokd"
 
     @property
     def precision(self) -> str:
@@ -210,6 +213,8 @@ def evaluate_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         shape = spec.shape
         surface = Surface(spec.xcoords(), spec.ycoords(), np.full(shape, np.nan), np.full(shape, np.nan), meta, dirs,
                           np.zeros(shape, dtype=bool))
+        if opts.engine == "loss-landscapes":
+            return _cross_check(surface, model, images, labels, spec, dirs, device, opts, store, overwrite, dist, loss)
         if store is not None and store.exists() and not overwrite:
             old = load_surface(store)
             check_resumable(old, meta, store)
@@ -238,6 +243,30 @@ def evaluate_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         if store is not None and dist.is_main:
             save_surface(surface, store)
         return surface
+
+
+def _cross_check(surface: Surface, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, spec: GridSpec,
+                 dirs: list[Direction], device: torch.device, opts: EngineOptions, store: Path | None, overwrite: bool,
+                 dist: DistInfo, loss: Loss) -> Surface:
+    """``surface`` with every point from landscape.crosscheck (loss-landscapes); the store, if any, is written
+    only when it does not exist yet or ``overwrite`` (a cross-check never resumes nor mixes with our engine)."""
+    from importlib.metadata import version
+
+    from landscape.crosscheck import loss_landscapes_grid
+
+    if dist.world_size > 1 or surface.meta["kind"] == "trajectory":
+        raise UserError("--engine loss-landscapes runs in one process on random or given directions; drop "
+                        "torchrun/--trajectory or use the default engine")
+    if store is not None and store.exists() and not overwrite:
+        raise UserError(f"{store} exists; the loss-landscapes cross-check recomputes every point: pass --overwrite "
+                        "or choose another --out")
+    surface.loss, surface.acc = loss_landscapes_grid(model, images, labels, spec, dirs, device,
+                                                     opts.batch_size or (128 if device.type == "cpu" else 2048), loss)
+    surface.computed[:] = True
+    surface.meta["engine"] = f"loss-landscapes {version('loss-landscapes')} (planar_interpolation, zig-zag undone)"
+    if store is not None:
+        save_surface(surface, store)
+    return surface
 
 
 def _compute_points(surface: Surface, todo: np.ndarray, engine: SurfaceEngine, store: Path | None, opts: EngineOptions,

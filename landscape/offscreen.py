@@ -27,6 +27,7 @@ def main(argv: list[str]) -> int:
            "fmt": "%.3g", "n_labels": 6}
     p.add_mesh(mesh, scalars=spec["scalars"], cmap="viridis", smooth_shading=True, nan_opacity=0.0,
                scalar_bar_args=bar)
+    p.scalar_bar.SetVerticalTitleSeparation(14)  # pixels between the title and the top label, which it touched
     if spec.get("path"):
         p.add_mesh(pv.read(spec["path"]), color="red", line_width=4)
     x, y, z = spec["axes"]

@@ -27,7 +27,7 @@ import os
 import sys
 
 from paraview.simple import (ColorBy, GetActiveViewOrCreate, GetColorTransferFunction, GetScalarBar,
-                             OpenDataFile, SaveScreenshot, Show, Text, Threshold)
+                             OpenDataFile, SaveScreenshot, Show, Text, Threshold, Transform)
 
 NAME = {name!r}
 TITLE = {title!r}
@@ -50,6 +50,12 @@ valid = src.PointData["valid"].GetRange() if "valid" in point_arrays else (1, 1)
 if valid[0] < 1:  # some losses are not finite: show only cells whose points are all valid
     shown = Threshold(Input=src, Scalars=["POINTS", "valid"], LowerThreshold=1, UpperThreshold=1)
     shown.AllScalars = 1
+# The file's heights are h x z_scale (a bowl, not a needle, on File > Open). Undo the factor in the data and
+# apply it again in the display, with the axes grid told about it, so the z axis reads h itself (the loss).
+ZS = src.FieldData["z_scale"].GetRange()[0] if "z_scale" in field_arrays else 1.0
+shown = Transform(Input=shown)
+shown.Transform.Scale = [1.0, 1.0, 1.0 / ZS]
+shown.UpdatePipeline()
 
 view = GetActiveViewOrCreate("RenderView")
 view.ViewSize = [1200, 900]
@@ -57,6 +63,7 @@ view.UseColorPaletteForBackground = 0
 view.Background = [1.0, 1.0, 1.0]
 view.OrientationAxesVisibility = 0
 disp = Show(shown, view)
+disp.Scale = [1.0, 1.0, ZS]
 ColorBy(disp, ("POINTS", "log_loss"))
 lut = GetColorTransferFunction("log_loss")
 lut.ApplyPreset("Viridis (matplotlib)", True)
@@ -84,6 +91,7 @@ for axis in "XYZ":
     setattr(grid, axis + "TitleFontSize", 14)
     setattr(grid, axis + "LabelFontSize", 12)
 grid.GridColor = [0.5, 0.5, 0.5]
+grid.DataScale = [1.0, 1.0, ZS]
 curve = bounds[3] <= bounds[2]  # a 1-D curve: no y extent
 # A surface: label the two faces nearest the camera, not all six; a curve has only the x-z faces to label.
 grid.AxesToLabel = 63 if curve else 1 + 2
@@ -97,7 +105,7 @@ tdisp.Color = BLACK
 
 # Oblique view of the bowl, as the paper's figures: from the (-x, -y) side, about 30 degrees above the plane;
 # a curve (no y extent) is seen from the front.
-x0, x1, y0, y1, z0, z1 = bounds
+x0, x1, y0, y1, z0, z1 = bounds  # the file's (scaled) bounds: the picture as displayed
 centre = [(x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2]
 span = max(x1 - x0, y1 - y0, z1 - z0, 1e-9)
 direction = [0.0, -1.0, 0.15] if curve else [-0.55, -1.0, 0.75]

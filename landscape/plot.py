@@ -28,7 +28,7 @@ from landscape.export import SUFFIXES, check_suffix
 from landscape.render import contour_levels
 from landscape.sharpness import sharpness, summary_line
 from landscape.store import Surface, images_used, store_path
-from training.checkpoint import atomic_write_text, load_model
+from training.checkpoint import atomic_write_text, load_model, strict_json
 from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_int, positive_float, positive_int,
                           resolve_device, run_cli)
 from training.data import checkpoint_split
@@ -78,6 +78,10 @@ def build_parser() -> Parser:
     p.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=True,
                    help="cuDNN autotuning (CUDA), recorded in the metadata [on]")
     p.add_argument("--no-fold-bn", action="store_true", help="evaluate the unfolded network (slower; for checking)")
+    p.add_argument("--engine", choices=("orthokd", "loss-landscapes"), default="orthokd",
+                   help="orthokd = this package's engine (resumable, folded BN, vmapped points); loss-landscapes = "
+                        "the same surface through the loss-landscapes library's planar_interpolation, a cross-check "
+                        "(2-D, one process, every point recomputed, slower) [orthokd]")
     p.add_argument("--points-per-forward", type=positive_int, default=None, metavar="P",
                    help="grid points evaluated together in one vmapped forward (torch.func): the same results to "
                         "float rounding, memory grows with P x --batch-size [the best measured by "
@@ -154,6 +158,11 @@ def check_source(a) -> None:
                         "or --directions")
 
 
+def model_name(a) -> str:
+    """--model with its --model-kwargs, so titles and metadata tell two builds of one factory apart."""
+    return a.model + (f" {json.dumps(a.model_kwargs, sort_keys=True)}" if a.model_kwargs else "")
+
+
 def model_surface(a, spec: GridSpec, out: Path, device, opts: EngineOptions, dist):
     """The surface of --model on its images (landscape.surface); returns (surface, model, images)."""
     data = images_for_model(a.dataset, spec.split, a.data_dir, spec.max_images, a.transform, a.resize, a.crop,
@@ -162,7 +171,7 @@ def model_surface(a, spec: GridSpec, out: Path, device, opts: EngineOptions, dis
     s = surface(model, (data.images, data.labels), steps=(spec.xsteps, max(spec.ysteps, 1)),
                 xrange=(spec.xmin, spec.xmax), yrange=None if spec.is_1d else (spec.ymin, spec.ymax),
                 directions=a.directions, dir_seed=spec.dir_seed, include_biasbn=spec.include_biasbn, device=device,
-                store=store_path(out), options=opts, name=a.model, description=data.description, split=spec.split,
+                store=store_path(out), options=opts, name=model_name(a), description=data.description, split=spec.split,
                 overwrite=a.overwrite, quiet=a.quiet, dist=dist)
     return s, model, data
 
@@ -179,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         opts = EngineOptions(batch_size=a.batch_size, bf16=a.dtype == "bf16", tf32=a.dtype == "tf32",
                              cudnn_benchmark=a.cudnn_benchmark, fold_bn=not a.no_fold_bn,
-                             points_per_forward=a.points_per_forward)
+                             points_per_forward=a.points_per_forward, engine=a.engine)
         if a.model is not None:
             s, model, data = model_surface(a, spec, out, device, opts, dist)
         else:
@@ -208,9 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             hessian_data = f"{data.description} [{a.split}] (first {len(y)} images)"
             same = len(y) == surface_n
             spath = out.with_name(out.stem + "_sharpness.json")
-            atomic_write_text(spath, json.dumps({"checkpoint": a.checkpoint, "model": a.model, "hessian_data": hessian_data,
-                                                 "surface_data": s.meta.get("data"), "same_images": same, **report},
-                                                indent=2) + "\n")
+            atomic_write_text(spath, strict_json({"checkpoint": a.checkpoint, "model": a.model, "hessian_data": hessian_data,
+                                                  "surface_data": s.meta.get("data"), "same_images": same, **report},
+                                                 indent=2) + "\n")
             written.append(spath)
             print(summary_line(report, same))
         log("wrote " + ", ".join(map(str, written)), a.quiet)

@@ -36,7 +36,6 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from landscape.store import Surface, images_used
-from training.callable_module import make_callable
 from training.errors import UserError
 
 Params = dict[str, torch.Tensor]
@@ -53,6 +52,15 @@ def model_loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) 
         return F.cross_entropy(functional_call(model, (p, buffers), (images,)), labels)
 
     return loss, params
+
+
+def math_attention():
+    """The context every Hessian-vector product runs in: scaled_dot_product_attention on its math kernel, built
+    from ordinary operations that have forward-mode derivatives (the fused flash / memory-efficient kernels have
+    none, so jvp-over-grad through them fails). The same attention, computed without fusion."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 class HessianOperator:
@@ -73,9 +81,18 @@ class HessianOperator:
         for chunk in torch.split(vectors, PROBE_BATCH):
             parts = torch.split(chunk.to(self.dtype), self.sizes, dim=1)
             v = {k: p.reshape((len(chunk), *s)) for k, p, s in zip(self.keys, parts, self.shapes)}
-            with warnings.catch_warnings():  # torch.func.jvp's own jit-scripted decompositions warn on first use
+            with warnings.catch_warnings(), math_attention():
+                # torch.func.jvp's own jit-scripted decompositions warn on first use
                 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
-                hv = self._batched(v)
+                try:
+                    hv = self._batched(v)
+                except torch.OutOfMemoryError:
+                    raise
+                except (NotImplementedError, RuntimeError) as e:
+                    first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                    raise UserError(f"Hessian-vector products (forward-over-reverse torch.func) fail on this model "
+                                    f"({type(e).__name__}: {first}); sharpness needs layers with second derivatives "
+                                    "in forward mode") from None
             out.append(torch.cat([hv[k].reshape(len(chunk), -1) for k in self.keys], 1).double())
         return torch.cat(out)
 
@@ -172,7 +189,7 @@ def sharpness_report(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         raise UserError("sharpness settings: rel_se and tol must be > 0, max_iters >= 1, "
                         "2 <= min_samples <= max_samples, sketch >= 0")
     loss_fn, params = model_loss_fn(model, images, labels)
-    with torch.no_grad():
+    with torch.no_grad(), math_attention():
         centre = float(loss_fn(params))
     if not math.isfinite(centre):
         raise UserError(f"the loss at the checkpoint is {centre} on these images, so it has no curvature to report; "
@@ -192,15 +209,19 @@ def sharpness_report(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 
 
 def sharpness(model: nn.Module, data: Any, *, surface: Surface | None = None, max_images: int | None = 512,
-              device: torch.device | str | None = None, **settings: Any) -> dict[str, Any]:
-    """``sharpness_report`` of a copy of ``model`` (so it is unchanged) on the first ``max_images`` of ``data``
-    (an (images, labels) pair, a DataLoader or a dataset, as landscape.surface takes), with the ``flatness``
-    numbers of ``surface`` when given. ``settings``: sharpness_report's (seed, rel_se, max_iters, ...).
-    device None: cuda when available, else cpu. Callable as ``landscape.sharpness(model, data)``."""
+              device: torch.device | str | None = None, output_key: str = "logits", **settings: Any) -> dict[str, Any]:
+    """``sharpness_report`` of a copy of ``model`` (so it is unchanged) on ``max_images`` of ``data`` (an (images,
+    labels) pair, a DataLoader or a dataset, as landscape.surface takes), with the ``flatness`` numbers of
+    ``surface`` when given. ``settings``: sharpness_report's (seed, rel_se, max_iters, ...). device None: cuda when
+    available, else cpu. output_key: the logits' key when the model returns a mapping. Attention runs on the
+    math kernel (``math_attention``), so transformers work. Bad input raises UserError (a ValueError). Also
+    ``landscape.sharpness(model, data)``."""
     from training.cli import resolve_device
     from training.external_data import as_tensors
+    from training.model_output import check_model_inputs
 
     x, y, _ = as_tensors(data, max_images)
+    model = check_model_inputs(model, x, y, output_key)
     dev = torch.device(device) if device is not None else resolve_device("auto")
     return sharpness_report(copy.deepcopy(model).to(dev), x.to(dev), y.to(dev), surface, **settings)
 
@@ -256,5 +277,3 @@ def summary_line(r: dict[str, Any], same_images: bool) -> str:
 def _spacing(coords: np.ndarray) -> float | None:
     return float((coords[-1] - coords[0]) / (len(coords) - 1)) if len(coords) > 1 else None
 
-
-make_callable(__name__, "sharpness")

@@ -120,8 +120,8 @@ def write_vtk(s: Surface, path: Path, zmax: float | None = None, log: bool = Fal
         mesh = mesh.extract_surface(algorithm="dataset_surface") if not s.is_1d else _polyline(mesh)
     atomic_write(path, lambda tmp: mesh.save(tmp, binary=True), keep_suffix=True)
     k = float(mesh.field_data["z_scale"][0])
-    zlabel = f"{height_label(zmax, log)} x {k:.3g}"
-    write_pvpython_script(path, surface_title(s.meta), (*axis_labels(s.meta), zlabel), zlabel)
+    zlabel = height_label(zmax, log)  # the script's z axis reads the height itself (it undoes z_scale)
+    write_pvpython_script(path, surface_title(s.meta), (*axis_labels(s.meta), zlabel), f"{zlabel} x {k:.3g}")
     return k
 
 

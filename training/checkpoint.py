@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import io
+import math
 import os
 import subprocess
 import tempfile
@@ -57,6 +59,21 @@ def atomic_write(path: str | os.PathLike, write, keep_suffix: bool = False) -> N
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def strict_json(doc: Any, **dumps_kwargs: Any) -> str:
+    """``json.dumps(doc)`` as strict JSON (RFC 8259, which JavaScript's JSON.parse and other strict parsers take):
+    every NaN or infinite float, at any depth, becomes null."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, float):
+            return v if math.isfinite(v) else None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(doc), allow_nan=False, **dumps_kwargs)
 
 
 def content_sha256(ckpt: dict[str, Any]) -> str:

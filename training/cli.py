@@ -106,7 +106,7 @@ def add_common_flags(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     if data:
         p.add_argument("--data-dir", default=None,
                        help="dataset folder: torchvision's CIFAR-10/100 layout, or a folder of *-train.npz/*-test.npz "
-                            "files for --dataset npz; omitted = the embedded CIFAR-10 subset in data/cifar10-mini")
+                            "files for --dataset npz; omitted = the embedded CIFAR-10 subset in training/embedded/cifar10-mini")
 
 
 def _number(kind: type, check: Callable[[float], bool], need: str) -> Callable[[str], float]:

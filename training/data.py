@@ -16,7 +16,8 @@ import torch
 
 from training.errors import UserError
 
-EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "data" / "cifar10-mini"
+# Package data (pyproject.toml), so an installed wheel carries it too.
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded" / "cifar10-mini"
 
 # Per-channel mean / std of the training split (docs/reference.md §2).
 NORMALIZATION: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -94,6 +95,9 @@ def _npz(split: str, data_dir: str | None) -> ImageSet:
     """A directory holding exactly one ``*-train.npz`` and one ``*-test.npz`` (e.g. ../shared/data)."""
     root = Path(data_dir) if data_dir else EMBEDDED_DIR
     found = sorted(root.glob(f"*-{split}.npz")) if root.is_dir() else []
+    if not data_dir and len(found) != 1:
+        raise UserError(f"the embedded CIFAR-10 subset is missing from this installation ({root}); reinstall orthokd "
+                        "from its wheel, or pass --dataset and --data-dir")
     if len(found) != 1:
         raise UserError(
             f"--dataset npz needs exactly one *-{split}.npz in --data-dir {root} (found {len(found)}); "

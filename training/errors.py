@@ -1,8 +1,9 @@
 """Error types shared by every package. Library code raises these; CLIs turn them into one line + exit 2."""
 
 
-class UserError(Exception):
-    """Bad input that the user can fix; the message is one line that names the fix."""
+class UserError(ValueError):
+    """Bad input that the user can fix; the message is one line that names the fix. A ValueError, so the Python
+    API's callers catch it as they catch any bad argument."""
 
 
 class CheckpointError(UserError):

@@ -39,7 +39,9 @@ class TensorData:
 
 
 def as_tensors(data: Any, max_images: int | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """(images, labels, description) of the first ``max_images`` items of ``data`` (all when None)."""
+    """(images, labels, description) of ``max_images`` items of ``data`` (all when None): the first ones of a
+    tensor pair or a DataLoader, of a dataset ones spread evenly over it (as the CLIs do: an ImageFolder lists
+    its images class by class, so its first ones would hold one class)."""
     if max_images is not None and max_images < 1:
         raise UserError(f"max_images {max_images}: use a positive number of images (or None for all)")
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(torch.is_tensor(t) for t in data):
@@ -47,6 +49,8 @@ def as_tensors(data: Any, max_images: int | None = None) -> tuple[torch.Tensor, 
     else:
         if hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, torch.utils.data.DataLoader):
             what = f"{type(data).__name__} dataset"
+            if max_images is not None and max_images < len(data):
+                data = torch.utils.data.Subset(data, _spread(len(data), max_images).tolist())
             data = torch.utils.data.DataLoader(data, batch_size=256, shuffle=False)
         else:
             what = f"{type(data).__name__} batches"

@@ -31,7 +31,7 @@ def test_factory_model_cli_equals_the_api(on_path, tmp_path):
     data = load_split("cifar10", "train", None, 40)
     api = landscape.surface(small_net(width=5), (data.normalized(), data.labels), steps=3, device="cpu")
     np.testing.assert_allclose(s.loss, api.loss, rtol=1e-6)
-    assert s.meta["model"] == "test_api_models:small_net" and (tmp_path / "s.vtk").exists()
+    assert s.meta["model"] == 'test_api_models:small_net {"width": 5}' and (tmp_path / "s.vtk").exists()
 
 
 def test_torchvision_model_with_weights_file(tmp_path):

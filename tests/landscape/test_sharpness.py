@@ -1,5 +1,6 @@
 """Sharpness numbers against a dense Hessian of a tiny real network, and surface flatness on hand-made grids."""
 import copy
+import importlib
 import json
 import math
 
@@ -175,7 +176,7 @@ def test_sharpness_images_must_be_a_positive_integer(value, tiny_checkpoint, tmp
 @pytest.mark.parametrize("surface_images, flag, used", [(24, 64, 24), (24, 8, 8)])
 def test_cli_names_the_images_behind_each_number(surface_images, flag, used, tiny_checkpoint, tmp_path, capsys,
                                                  monkeypatch):
-    import landscape.sharpness as sharpness
+    sharpness = importlib.import_module("landscape.sharpness")  # the module (landscape.sharpness is the function)
     from landscape.plot import main
 
     full = sharpness.sharpness_report  # a looser standard error keeps this wiring test fast
