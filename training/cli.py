@@ -158,9 +158,9 @@ def _number(kind: type, check: Callable[[float], bool], need: str) -> Callable[[
     return parse
 
 
-def bounded_int(lo: int, hi: int, what: str = "an integer") -> Callable[[str], int]:
-    """An argparse ``type=`` for an integer in [lo, hi] (e.g. a width, whose tensors grow with it)."""
-    return _number(int, lambda v: lo <= v <= hi, f"{what} in {lo}..{hi}")
+def bounded_int(hi: int, what: str) -> Callable[[str], int]:
+    """An argparse ``type=`` for an integer in [1, hi], ``what`` naming it (e.g. a width, whose tensors grow with it)."""
+    return _number(int, lambda v: 1 <= v <= hi, f"a positive integer up to {hi:,} ({what})")
 
 
 def nonempty(text: str) -> str:
@@ -180,11 +180,11 @@ def output_file(text: str) -> str:
 positive_int = _number(int, lambda v: v > 0, "a positive integer")
 nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 # Sizes whose tensors or processes grow with the value: a declared range instead of an allocation that fails later.
-WIDTH = bounded_int(1, 1024, "a width (channels of the first stage)")
-WORKERS = bounded_int(1, 256, "a number of worker processes")
-GRID_STEPS = bounded_int(1, 10_000, "grid points per axis")  # Li et al. use 51
-PIXELS = bounded_int(1, 16_384, "a size in pixels")
-SEED_COUNT = bounded_int(1, 1000, "a number of seeds")
+WIDTH = bounded_int(1024, "channels of the first stage")
+WORKERS = bounded_int(256, "worker processes")
+GRID_STEPS = bounded_int(10_000, "grid points per axis")  # Li et al. use 51
+PIXELS = bounded_int(16_384, "a size in pixels")
+SEED_COUNT = bounded_int(1000, "seeds")
 finite_float = _number(float, lambda v: True, "finite")
 positive_float = _number(float, lambda v: v > 0, "a positive number")
 nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")

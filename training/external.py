@@ -84,8 +84,11 @@ def _call_factory(factory: Any, spec: str, kwargs: dict[str, Any]) -> Any:
             model = factory(**kwargs)
     except Exception as e:  # a user's or a library's factory may raise anything
         cause = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
-        fix = "fix the keywords" if isinstance(e, TypeError) else "fix the keywords, or fetch the weights while online"
-        raise UserError(f"--model {spec} with --model-kwargs {json.dumps(kwargs)} failed ({cause}); {fix}") from None
+        if isinstance(e, TypeError):  # the usual case: a keyword the factory does not have
+            raise UserError(f"--model {spec} does not take --model-kwargs {json.dumps(kwargs)} ({cause}); fix the "
+                            "keywords") from None
+        raise UserError(f"--model {spec} failed with --model-kwargs {json.dumps(kwargs)} ({cause}); fix the keywords "
+                        "(or, for pretrained weights, download them while online)") from None
     sys.stderr.write(held.getvalue())
     return model
 
