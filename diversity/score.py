@@ -29,7 +29,7 @@ from diversity.runs import RunCheckpoint, discover_runs, require_runs
 from diversity.scoring import CheckpointScore, load_all, score_checkpoints
 from diversity.stats import summarize_groups
 from training.checkpoint import load_checkpoint, sha256_file
-from training.cli import (Parser, add_common_flags, log, nonnegative_int, positive_float, positive_int, resolve_device,
+from training.cli import (Parser, add_common_flags, log, nonempty, nonnegative_int, positive_float, positive_int, resolve_device,
                           run_cli)
 from training.data import checkpoint_split
 from training.errors import UserError
@@ -50,7 +50,7 @@ def build_parser() -> Parser:
                         "weights files of that model")
     p.add_argument("--runs", type=positive_int, default=None,
                    help=f"runs required per method ({PAPER_RUNS} when discovering run directories, 1 for explicit checkpoints)")
-    p.add_argument("--runs-dir", default="runs", help="folder of run directories (each with config.json) [runs]")
+    p.add_argument("--runs-dir", type=nonempty, default="runs", help="folder of run directories (each with config.json) [runs]")
     p.add_argument("--milestone", type=positive_int, default=None, help="score ckpt_eXXX.pt of this epoch instead of the final one")
     p.add_argument("--score", choices=SCORES, default=D.score,
                    help="naswot = NASWOT arXiv v1 Jacobian correlation (Table 6); naswot-v2 = ICML ReLU-code log-det "
@@ -70,14 +70,14 @@ def build_parser() -> Parser:
                         "layer in eval mode, exact per-image gradients [train]")
     p.add_argument("--k", type=positive_float, default=D.k,
                    help=f"regulariser k of the v1 score -sum(log(v + k) + 1/(v + k)) [{D.k}]")
-    p.add_argument("--dataset", default=None,
+    p.add_argument("--dataset", type=nonempty, default=None,
                    help="score on this dataset instead of the one in the checkpoints; with --model: cifar10, cifar100, "
                         "npz or imagefolder [cifar10]")
     p.add_argument("--pairwise", action="store_true",
                    help="also write method x method disagreement, symmetric KL and linear CKA on the test split")
     p.add_argument("--pairwise-images", type=positive_int, default=1000,
                    help="test images used by --pairwise, at least 2 [1000]")
-    p.add_argument("--out", default=None, help="folder for scores.json, scores.csv, scores.png (and pairwise.csv)")
+    p.add_argument("--out", type=nonempty, default=None, help="folder for scores.json, scores.csv, scores.png (and pairwise.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
     p.add_argument("--group", default=None, help="with --model: the row name of its models [the --model spec]")
     add_model_flags(p, weights=False, transform=False)

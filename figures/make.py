@@ -39,7 +39,8 @@ from figures.prune_tables import make_pruning_table
 from figures.surfaces import make_surface_table
 from figures.table6 import make_table6
 from landscape.config import GridSpec
-from training.cli import Parser, add_common_flags, log, nonnegative_int, positive_float, positive_int, resolve_device, run_cli
+from training.cli import (GRID_STEPS, SEED_COUNT, Parser, add_common_flags, log, nonempty, nonnegative_int, positive_float,
+                          positive_int, resolve_device, run_cli)
 from training.errors import UserError
 
 
@@ -48,20 +49,20 @@ def build_parser() -> Parser:
     p.add_argument("--table", type=int, nargs="+", required=True, choices=(1, 2, 3, 4, 5, 6, 7, 8),
                    help="which tables to make: 1-3 pruning x KD, 4-5 augmentation x KD, 6 NASWOT scores, 7-8 loss "
                         "surfaces")
-    p.add_argument("--runs-dir", default="runs", help="folder of run directories [runs]")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--runs-dir", type=nonempty, default="runs", help="folder of run directories [runs]")
+    p.add_argument("--out", type=nonempty, required=True, help="output folder")
     p.add_argument("--preset", choices=list(PRESETS), default="full",
                    help="sizes of the figures.study preset the runs came from: "
                         + "; ".join(f"{name} = {preset_sizes(spec)}" for name, spec in PRESETS.items()) + " [full]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size tables on the CPU anyway")
-    p.add_argument("--runs", type=positive_int, default=None,
+    p.add_argument("--runs", type=SEED_COUNT, default=None,
                    help="Table 6: runs required per method [preset: 5]; Tables 1-5: seeds per cell, seeds 0..N-1 "
                         "[preset: 1]")
     p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")
     p.add_argument("--batches", type=positive_int, default=None, help="Table 6: shared NASWOT batches per checkpoint [preset: 5]")
     p.add_argument("--batch-size", type=positive_int, default=None, help="Table 6: images per batch N [preset: 128]")
     p.add_argument("--bn-mode", choices=BN_MODES, default=ScoreConfig.bn_mode, help="Table 6: BatchNorm mode [train]")
-    p.add_argument("--steps", type=positive_int, default=None, help="Tables 7-8: grid points per axis, at least 3 [preset: 51]")
+    p.add_argument("--steps", type=GRID_STEPS, default=None, help="Tables 7-8: grid points per axis, at least 3 [preset: 51]")
     p.add_argument("--max-images", type=positive_int, default=None,
                    help="Tables 7-8: training images per surface point [preset: all]")
     p.add_argument("--surface-seed", type=nonnegative_int, default=None, help="Tables 7-8: seed of the run drawn per method [0]")

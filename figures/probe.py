@@ -2,19 +2,43 @@
 model on the chosen device (seconds, not a benchmark; bench/ holds the benchmarks)."""
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from training.checkpoint import atomic_write_text
 from training.models import build_model, training_kwargs
+
+PROBE_CACHE = "probe.json"  # in the study's --out-dir: the measured rates, reused when the study is run again
 
 
 @dataclass(frozen=True)
 class Rates:
     train_images_per_s: float  # forward + backward + SGD step, batch 64
     forward_images_per_s: float  # inference, batch 500
+
+
+def cached_rates(path: Path, key: str, measure: Callable[[], Rates]) -> Rates:
+    """The rates stored under ``key`` in the JSON file ``path``, else ``measure()``, stored there (atomically) for the
+    next run; an entry or a file that cannot be read is measured again, not trusted."""
+    try:
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        cache = {}
+    cache = cache if isinstance(cache, dict) else {}
+    try:
+        return Rates(**cache[key])
+    except (KeyError, TypeError):  # not measured yet, or another layout
+        pass
+    rates = measure()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({**cache, key: asdict(rates)}, indent=2, sort_keys=True) + "\n")
+    return rates
 
 
 def epoch_seconds(rates: Rates, n_train: int, n_test: int, teacher: bool = False) -> float:

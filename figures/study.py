@@ -28,21 +28,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from figures.augment_plan import AUGMENT_PRESETS, AugmentStudySpec
 from figures.augment_stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
 from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
-from figures.probe import Rates, probe
+from figures.probe import PROBE_CACHE, Rates, cached_rates, probe
 from figures.prune_plan import PRUNE_PRESETS, PruneStudySpec
 from figures.prune_stage import prune_jobs
 from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
 from landscape.store import load_surface
-from training.cli import Parser, add_common_flags, log, positive_int, run_cli
-from training.data import checkpoint_split
+from training.cli import SEED_COUNT, Parser, add_common_flags, log, nonempty, positive_int, run_cli
+from training.checkpoint import load_checkpoint
+from training.data import DATASETS, checkpoint_split, load_split
 from training.errors import UserError
+from training.threads import child_threads
 
 
 TABLES = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -52,7 +56,7 @@ STAGES = ("teacher", "train", "prune", "surface", "score", "tables")  # the orde
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m figures.study", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out-dir", default="runs", help="run directories, surfaces and figures go here [runs]")
+    p.add_argument("--out-dir", type=nonempty, default="runs", help="run directories, surfaces and figures go here [runs]")
     p.add_argument("--demo", action="store_true", help="the small CPU version on the embedded data (same as --preset demo)")
     p.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="full = the paper (ResNet-56, 160 epochs, 5 seeds, 51x51 on the whole train split); demo = "
@@ -60,15 +64,15 @@ def build_parser() -> Parser:
     p.add_argument("--tables", type=int, nargs="+", choices=TABLES, default=list(DEFAULT_TABLES),
                    help="which of the paper's tables to run: 1-3 pruning x KD, 4-5 augmentation x KD, 6 NASWOT "
                         "scores, 7-8 loss surfaces [6 7 8]")
-    p.add_argument("--dataset", default=None,
+    p.add_argument("--dataset", choices=list(DATASETS), default=None,
                    help="dataset for the full study (cifar10, cifar100, npz) [cifar10 for Tables 6-8, cifar100 for "
                         "Tables 1-5]")
     p.add_argument("--teacher", default=None,
                    help="Tables 6-8: an existing teacher checkpoint for the KD methods [train a scratch teacher as "
                         "OUT_DIR/teachers/scratch-teacher]; Tables 1-3 always train one per network")
-    p.add_argument("--seeds", type=positive_int, default=None,
+    p.add_argument("--seeds", type=SEED_COUNT, default=None,
                    help="seeds per method (Tables 6-8) and per cell (Tables 1-5) [preset: 5 and 1]")
-    p.add_argument("--figures-dir", default=None, help="where the tables and figures go [OUT_DIR/figures]")
+    p.add_argument("--figures-dir", type=nonempty, default=None, help="where the tables and figures go [OUT_DIR/figures]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size study on the CPU anyway")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the ETA, run nothing")
     p.add_argument("--bf16", action="store_true", help="train with bf16 autocast on CUDA (recorded in every run)")
@@ -87,23 +91,17 @@ def build_parser() -> Parser:
     p.add_argument("--gpus-per-job", type=positive_int, default=None, metavar="N",
                    help="GPUs each submitted job gets; local: the node's GPUs are cut into groups of N, one job per "
                         "group at a time [1 on a GPU study]")
-    p.add_argument("--partition", type=_nonempty, default=None, metavar="NAME",
+    p.add_argument("--partition", type=nonempty, default=None, metavar="NAME",
                    help="Slurm partition [the cluster's default]")
     p.add_argument("--time-limit", type=positive_int, default=None, metavar="MIN",
                    help="minutes per submitted job; at the limit submitit requeues it and it resumes [1440]")
     p.add_argument("--max-parallel", type=positive_int, default=None, metavar="N",
                    help="submitted jobs at once (Slurm: array parallelism) [local: one per GPU group, 1 on CPU; "
                         "Slurm: no cap]")
-    p.add_argument("--log-dir", type=_nonempty, default=None, metavar="DIR",
+    p.add_argument("--log-dir", type=nonempty, default=None, metavar="DIR",
                    help="submitit's job logs and pickles (--executor local or slurm) [OUT_DIR/submitit]")
     add_common_flags(p)
     return p
-
-
-def _nonempty(text: str) -> str:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("must not be empty")
-    return text
 
 
 def preset_name(a) -> str:
@@ -136,6 +134,22 @@ def study_spec(a) -> StudySpec:
                             "OUT_DIR/teachers/scratch-teacher/ckpt_e160.pt) or leave --teacher out to train one")
         spec = replace(spec, teacher=a.teacher)
     return spec
+
+
+def check_inputs(a, specs) -> None:
+    """Refuse a wrong --dataset / --data-dir (each wanted study's split is read: a missing or malformed dataset is one
+    line) and a --teacher that is not an orthokd checkpoint, before the plan is printed or anything is probed."""
+    for dataset, data_dir in dict.fromkeys((s.dataset, s.data_dir) for s in specs):
+        load_split(dataset, "test", data_dir)
+    if a.teacher:
+        load_checkpoint(a.teacher, damaged_fix="pass another --teacher, or leave it out to train one")
+
+
+def device_label(device, executor: str) -> str:
+    """The device a probe measures, as its cache key names it: the GPU's model name where this process can see it."""
+    if device.type == "cuda" and executor != "slurm" and torch.cuda.is_available():
+        return f"{device.type} ({torch.cuda.get_device_name(device.index or 0)})"
+    return f"{device.type}{' (slurm node)' if executor == 'slurm' else ''}"
 
 
 def _surface_done(path: Path) -> bool:
@@ -200,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "--data-dir DIR (the folder holding torchvision's CIFAR-10 / CIFAR-100), or use --preset "
                             "demo or micro")
         require_gpu(device, a.allow_cpu, "the full-size study")
+    check_inputs(a, [s for s, wanted in ((spec, tables & {6, 7, 8}), (pspec, pspec.tables), (aspec, aspec.tables))
+                     if wanted])
     figs = Path(a.figures_dir) if a.figures_dir else runs_dir / "figures"
     if pspec.tables:
         networks = sorted({s.model for t in pspec.tables for s in pspec.settings(t)})
@@ -217,12 +233,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{spec.surface_steps} at epochs {list(spec.surface_epochs)}, teacher {teacher_checkpoint(runs_dir, spec)}"
         f"{'' if spec.teacher else ' (trained first)'}, device {device}"
         f"{f', submitit {settings.kind} executor, logs in {settings.folder}' if settings else ''}", a.quiet)
+    if settings is not None and settings.kind == "local":  # the jobs share this host's cores (training.threads)
+        log(f"local jobs: {len(settings.local_slots)} at once, {child_threads(len(settings.local_slots))} CPU "
+            "thread(s) each", a.quiet)
     models = {s.model: pspec.base(s.model, 0).width for t in pspec.tables for s in pspec.settings(t)}
     models.update({aspec.setting(t).model: 16 for t in aspec.tables})
     if tables & {6, 7, 8}:
         models[spec.model] = spec.width
-    # On Slurm the probe runs as a job, on the kind of node the study's jobs get.
-    rates = {m: remote_call(settings, probe, m, w, device) if a.executor == "slurm" else probe(m, w, device)
+    # On Slurm the probe runs as a job, on the kind of node the study's jobs get. Each network's rates are kept in
+    # OUT_DIR/probe.json, so a restarted study resumes its work at once instead of probing again.
+    where = device_label(device, a.executor)
+    rates = {m: cached_rates(runs_dir / PROBE_CACHE, f"{m} width {w} on {where}",
+                             lambda m=m, w=w: remote_call(settings, probe, m, w, device) if a.executor == "slurm"
+                             else probe(m, w, device))
              for m, w in models.items()}
     for m, r in rates.items():
         log(f"probe {m}: {r.train_images_per_s:.0f} training img/s, {r.forward_images_per_s:.0f} inference img/s",

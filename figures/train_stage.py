@@ -32,12 +32,16 @@ def train_method_seeds(spec: StudySpec, method: str, seeds: Sequence[int], runs_
                        device: str) -> list[Path]:
     """Train ``method`` for every seed into RUNS_DIR/METHOD-s{seed}: packed into one process with one forward/backward
     per step (training.packed) when ``spec.pack_seeds`` and not ``spec.compile``, else one after another. Finished
-    runs are skipped and an interrupted one resumes from its last.pt. Returns the run directories."""
+    runs are skipped and an interrupted one resumes from its last.pt; a packed restart packs all ``seeds`` again
+    (training.packed leaves the finished ones alone), since each run records the pack it started in and resumes only
+    in one of that size. Returns the run directories."""
     opts = RuntimeOptions(device=device, quiet=True)
     outs = [runs_dir / run_name(method, seed) for seed in seeds]
     todo = [seed for seed, out in zip(seeds, outs) if not run_finished(out, spec.epochs)]
-    if spec.pack_seeds and not spec.compile and len(todo) > 1:
-        fit_seeds(train_config(spec, method, todo[0], teacher), todo, str(runs_dir / run_name(method, "{seed}")), opts)
+    if spec.pack_seeds and not spec.compile and len(seeds) > 1:
+        if todo:
+            fit_seeds(train_config(spec, method, seeds[0], teacher), seeds, str(runs_dir / run_name(method, "{seed}")),
+                      opts)
     else:
         for seed in todo:
             fit(train_config(spec, method, seed, teacher), runs_dir / run_name(method, seed), opts)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from training.cli import INT_MAX
 from training.errors import UserError
 
 
@@ -47,8 +48,8 @@ class GridSpec:
         _check_axis("--xrange", self.xmin, self.xmax, self.xsteps)
         if not self.is_1d:
             _check_axis("--yrange", self.ymin, self.ymax, self.ysteps)
-        if self.dir_seed < 0:
-            raise UserError(f"--dir-seed {self.dir_seed}: use a seed >= 0")
+        if not 0 <= self.dir_seed <= INT_MAX:
+            raise UserError(f"--dir-seed {self.dir_seed}: use a seed in 0..2**63-1")
         if self.max_images is not None and self.max_images < 1:
             raise UserError(f"--max-images {self.max_images}: use a positive number of images (or leave it out for all)")
         if self.split not in ("train", "test"):

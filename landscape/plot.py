@@ -29,8 +29,8 @@ from landscape.render import contour_levels
 from landscape.sharpness import sharpness, summary_line
 from landscape.store import Surface, images_used, store_path
 from training.checkpoint import atomic_write_text, load_model, strict_json
-from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_int, positive_float, positive_int,
-                          resolve_device, run_cli)
+from training.cli import (GRID_STEPS, Parser, add_common_flags, finite_float, log, nonempty, nonnegative_int,
+                          output_file, positive_float, positive_int, resolve_device, run_cli)
 from training.data import checkpoint_split
 from training.distributed import init_distributed, shutdown
 from training.errors import UserError
@@ -45,8 +45,8 @@ def build_parser() -> Parser:
                epilog="Example: python -m landscape.plot runs/scratch-s0/ckpt_e160.pt --out surf.vtk --png surf.png")
     p.add_argument("checkpoint", nargs="?", default=None,
                    help="orthokd checkpoint (the surface's centre theta*); or --model for any other classifier")
-    p.add_argument("--out", required=True, help=f"output file; suffix picks the format: {', '.join(SUFFIXES)}")
-    p.add_argument("--steps", type=positive_int, nargs="+", default=[D.xsteps], metavar="N",
+    p.add_argument("--out", type=output_file, required=True, help=f"output file; suffix picks the format: {', '.join(SUFFIXES)}")
+    p.add_argument("--steps", type=GRID_STEPS, nargs="+", default=[D.xsteps], metavar="N",
                    help="grid points per axis: N (square) or NX NY [51]")
     p.add_argument("--xrange", type=finite_float, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="x range, MIN < MAX (equal only with one point) [-1 1; with --trajectory: fitted to the path]")
@@ -67,7 +67,7 @@ def build_parser() -> Parser:
                    help="also move biases and BN gamma/beta, along d = w (Li et al. without ignore=biasbn)")
     p.add_argument("--split", choices=("train", "test"), default=D.split, help="evaluation split [train]")
     p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N images of the split [all]")
-    p.add_argument("--dataset", default=None,
+    p.add_argument("--dataset", type=nonempty, default=None,
                    help="dataset: cifar10, cifar100, npz, or with --model also imagefolder [the checkpoint's own; "
                         "with --model: cifar10]")
     p.add_argument("--batch-size", type=positive_int, default=None, help="images per forward pass [128 on CPU, 2048 on GPU]")
@@ -93,8 +93,8 @@ def build_parser() -> Parser:
     p.add_argument("--zscale", type=positive_float, default=None,
                    help="multiply VTK heights by this (viewing only) [automatic: height extent = 0.5 x the larger "
                         "of the x and y extents; the factor is stored as field data z_scale]")
-    p.add_argument("--png", default=None, help="also write a 3-D render (pyvista off-screen, matplotlib fallback)")
-    p.add_argument("--contour", default=None, help="also write a 2-D contour map PNG")
+    p.add_argument("--png", type=output_file, default=None, help="also write a 3-D render (pyvista off-screen, matplotlib fallback)")
+    p.add_argument("--contour", type=output_file, default=None, help="also write a 2-D contour map PNG")
     p.add_argument("--vmin", type=finite_float, default=None,
                    help="contour levels from VMIN to VMAX every VLEVEL, on the height scale (Li et al.: 0.1 10 0.5, "
                         "the defaults for any of the three left out) [21 levels, log-spaced in loss]")
@@ -151,6 +151,8 @@ def picture_levels(s: Surface | None, a):
 def check_source(a) -> None:
     """Exactly one of a checkpoint and --model; the flags that need an orthokd checkpoint refused with --model."""
     refuse_model_flags_without_model(vars(a))
+    if a.model is None and a.transform is not None:
+        raise UserError("--transform applies to --model only; orthokd checkpoints carry their own normalization")
     if (a.checkpoint is None) == (a.model is None):
         raise UserError("give an orthokd CHECKPOINT or --model SPEC (one of the two)")
     if a.model is not None and (a.trajectory or a.interpolate):

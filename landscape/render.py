@@ -26,6 +26,7 @@ from training.checkpoint import atomic_write
 from training.errors import UserError
 
 LI_LEVELS = (0.1, 10.0, 0.5)  # Li et al.'s plot_2D: vmin, vmax, vlevel
+MAX_LEVELS = 1000  # contour levels one map may ask for (Li's defaults give 20)
 CMAP = "viridis"
 NONFINITE_COLOUR = "red"
 
@@ -64,6 +65,9 @@ def contour_levels(s: Surface, zmax: float | None = None, log: bool = False, vmi
             raise UserError(f"--vlevel {step}: use a positive contour spacing")
         if hi <= lo:
             raise UserError(f"--vmin {lo} --vmax {hi}: --vmax must be larger than --vmin")
+        if (hi - lo) / step > MAX_LEVELS:  # before np.arange, whose array (and matplotlib's colour bins) grow with it
+            raise UserError(f"--vmin {lo} --vmax {hi} --vlevel {step} ask for {(hi - lo) / step:.3g} contour levels; "
+                            f"use a --vlevel of at least {(hi - lo) / MAX_LEVELS:.3g} (at most {MAX_LEVELS} levels)")
         levels = np.arange(lo, hi, step)
         if levels.size < 2:
             raise UserError(f"--vmin {lo} --vmax {hi} --vlevel {step} give fewer than 2 contour levels; "

@@ -69,6 +69,18 @@ def _filled(z: np.ndarray) -> np.ndarray:
     return np.where(finite, z, top)
 
 
+def scaled_heights(h: np.ndarray, k: float) -> np.ndarray:
+    """``_filled(h) * k``, the VTK heights; refused when the product is not finite (a huge ``--zscale`` would write
+    inf heights that ParaView cannot draw), checked before anything is written."""
+    with np.errstate(over="ignore"):  # the overflow is reported below, as one line
+        z = _filled(h) * k
+    if not np.isfinite(z).all():
+        top = float(np.abs(_filled(h)).max())
+        raise UserError(f"--zscale {k:g} times the largest height {top:g} overflows float64; use a --zscale below "
+                        f"{np.finfo(float).max / max(top, 1.0):.3g} (or leave it out for the automatic scale)")
+    return z
+
+
 def auto_zscale(s: Surface, zmax: float | None = None, log: bool = False) -> float:
     """Z_EXTENT_RATIO * max(x extent, y extent) / (finite height extent); 1 for a flat or single-point surface."""
     z = heights(s, zmax, log)
@@ -93,7 +105,7 @@ def surface_mesh(s: Surface, zmax: float | None = None, log: bool = False, zscal
     x, y = s.xcoords, (s.ycoords if not s.is_1d else np.zeros(1))
     loss = np.asarray(s.loss, dtype=float).reshape(len(x), len(y))
     acc = np.asarray(s.acc, dtype=float).reshape(len(x), len(y))
-    z = _filled(loss_heights(loss, zmax, log)) * k
+    z = scaled_heights(loss_heights(loss, zmax, log), k)
     X, Y = np.meshgrid(x, y, indexing="ij")
     grid = pv.StructuredGrid(X, Y, z)
     arrays = (("loss", loss), ("log_loss", log_loss(loss)), ("accuracy", acc), ("error", 100.0 - acc),
@@ -147,6 +159,6 @@ def trajectory_polyline(s: Surface, zmax: float | None = None, log: bool = False
         return None
     k = resolve_zscale(s, zmax, log, zscale)
     c = np.asarray(coords, dtype=float)
-    line = pv.lines_from_points(np.column_stack([c[:, 0], c[:, 1], _filled(loss_heights(losses, zmax, log)) * k]))
+    line = pv.lines_from_points(np.column_stack([c[:, 0], c[:, 1], scaled_heights(loss_heights(losses, zmax, log), k)]))
     line.point_data["loss"] = np.asarray(losses, dtype=float)
     return line

@@ -35,6 +35,7 @@ _IO_FIXES = {
     errno.EISDIR: "that path is a directory; choose a file name for the output",
     errno.EEXIST: "a file is in the way of that directory; choose another output location",
     errno.ENAMETOOLONG: "choose a shorter output path",
+    errno.ENOENT: "check the path (a folder on it does not exist and cannot be created there)",
 }
 _WRITE_ONLY = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
@@ -50,9 +51,25 @@ def io_error_message(e: OSError) -> str | None:
     return f"cannot {verb}{where}: {e.strerror or os.strerror(e.errno)}; {fix}"
 
 
+_ALLOC_FAILURES = ("can't allocate memory", "not enough memory", "out of memory")  # torch's CPU / CUDA allocators
+
+
+def memory_error_message(e: BaseException) -> str | None:
+    """One line for an allocation that failed (numpy's MemoryError, torch's CPU allocator RuntimeError, CUDA's
+    OutOfMemoryError): the sizes asked for more memory than there is; None for any other error."""
+    text = str(e)
+    if not (isinstance(e, (MemoryError, torch.OutOfMemoryError)) or any(m in text for m in _ALLOC_FAILURES)):
+        return None
+    asked = next((part.strip() for part in text.replace(". ", "\n").splitlines()
+                  if "allocate" in part and any(ch.isdigit() for ch in part)), "")
+    return (f"out of memory{f' ({asked[:120]})' if asked else ''}; lower the sizes (--batch-size, --width, "
+            "--max-images, --steps, ...) or use a machine with more memory")
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Run ``main``; a ``UserError``, a fixable I/O failure (full disk, read-only or forbidden output, a file in
-    the way) or a closed stdout becomes one ``error: ...`` line on stderr and exit code 2, never a traceback.
+    the way), an allocation larger than the memory or a closed stdout becomes one ``error: ...`` line on stderr and
+    exit code 2, never a traceback.
     Outputs are written atomically (training.checkpoint.atomic_write), so a failed write leaves no partial file."""
     try:
         rc = main(argv)
@@ -71,6 +88,12 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         return 2
     except OSError as e:
         msg = io_error_message(e)
+        if msg is None:
+            raise
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        msg = memory_error_message(e)
         if msg is None:
             raise
         print(f"error: {msg}", file=sys.stderr)
@@ -104,14 +127,19 @@ def add_common_flags(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available) [auto]")
     p.add_argument("--quiet", action="store_true", help="no progress bars or logs on stderr")
     if data:
-        p.add_argument("--data-dir", default=None,
+        p.add_argument("--data-dir", type=nonempty, default=None,
                        help="dataset folder: torchvision's CIFAR-10/100 layout, or a folder of *-train.npz/*-test.npz "
                             "files for --dataset npz; omitted = the embedded CIFAR-10 subset in training/embedded/cifar10-mini")
 
 
+# The largest integer any flag takes: torch and numpy seed, index and size with signed 64-bit integers (seeds: 0..
+# 2**63-1 for torch.manual_seed and SeedSequence alike), so a larger value would overflow inside a library.
+INT_MAX = 2 ** 63 - 1
+
+
 def _number(kind: type, check: Callable[[float], bool], need: str) -> Callable[[str], float]:
-    """An argparse ``type=`` that parses ``kind`` and rejects NaN/inf and values failing ``check``, so a bad
-    flag is one ``error:`` line and exit 2 before any work starts."""
+    """An argparse ``type=`` that parses ``kind`` and rejects NaN/inf, integers beyond ``INT_MAX`` and values failing
+    ``check``, so a bad flag is one ``error:`` line and exit 2 before any work starts."""
 
     def parse(text: str):
         try:
@@ -120,6 +148,8 @@ def _number(kind: type, check: Callable[[float], bool], need: str) -> Callable[[
             raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
         if kind is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if kind is int and abs(value) > INT_MAX:
+            raise argparse.ArgumentTypeError(f"{text!r} is too large (at most 2**63-1 = {INT_MAX})")
         if not check(value):
             raise argparse.ArgumentTypeError(f"{text!r} must be {need}")
         return value
@@ -128,8 +158,33 @@ def _number(kind: type, check: Callable[[float], bool], need: str) -> Callable[[
     return parse
 
 
+def bounded_int(hi: int, what: str) -> Callable[[str], int]:
+    """An argparse ``type=`` for an integer in [1, hi], ``what`` naming it (e.g. a width, whose tensors grow with it)."""
+    return _number(int, lambda v: 1 <= v <= hi, f"a positive integer up to {hi:,} ({what})")
+
+
+def nonempty(text: str) -> str:
+    """argparse ``type=`` of a path or name: an empty value is refused (as a path it would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def output_file(text: str) -> str:
+    """argparse ``type=`` of a file to write: not empty and not an existing directory."""
+    if os.path.isdir(nonempty(text)):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a file name")
+    return text
+
+
 positive_int = _number(int, lambda v: v > 0, "a positive integer")
 nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+# Sizes whose tensors or processes grow with the value: a declared range instead of an allocation that fails later.
+WIDTH = bounded_int(1024, "channels of the first stage")
+WORKERS = bounded_int(256, "worker processes")
+GRID_STEPS = bounded_int(10_000, "grid points per axis")  # Li et al. use 51
+PIXELS = bounded_int(16_384, "a size in pixels")
+SEED_COUNT = bounded_int(1000, "seeds")
 finite_float = _number(float, lambda v: True, "finite")
 positive_float = _number(float, lambda v: v > 0, "a positive number")
 nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from training.autoaugment import AUGMENTS
+from training.cli import INT_MAX
 from training.data import NORMALIZATIONS
 from training.errors import UserError
 from training.models import SHORTCUTS
@@ -22,7 +23,7 @@ from training.models import SHORTCUTS
 _CHECKS: dict[str, tuple[Any, str]] = {
     "width": (lambda v: v >= 1, "a positive integer"),
     "max_train_images": (lambda v: v is None or v >= 1, "a positive integer"),
-    "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "seed": (lambda v: 0 <= v <= INT_MAX, "a seed in 0..2**63-1"),
     "epochs": (lambda v: v >= 1, "a positive integer"),
     "lr_gamma": (lambda v: v > 0, "a positive number"),
     "batch_size": (lambda v: v >= 1, "a positive integer"),

@@ -13,16 +13,19 @@ analyses need logits: ``check_logits`` refuses a model whose output for N images
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
 import os
+import sys
 from typing import Any
 
 import torch
 from torch import nn
 
-from training.checkpoint import check_finite
-from training.cli import finite_float, positive_float, positive_int
+from training.checkpoint import check_finite, load_weights_only
+from training.cli import PIXELS, finite_float, positive_float
 from training.errors import UserError
 
 STATE_KEYS = ("state_dict", "model", "model_state_dict")  # where checkpoints keep the weights, tried in order
@@ -65,13 +68,29 @@ def build_model(spec: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
         if not callable(factory):
             raise UserError(f"--model {spec}: {source} has no callable {name!r}; name a function or class that "
                             "returns an nn.Module")
-    try:
-        model = factory(**kwargs)
-    except TypeError as e:
-        raise UserError(f"--model {spec} does not take --model-kwargs {json.dumps(kwargs)} ({e}); fix the keywords") from None
+    model = _call_factory(factory, spec, kwargs)
     if not isinstance(model, nn.Module):
         raise UserError(f"--model {spec} returned a {type(model).__name__}, not a torch.nn.Module")
     return model.eval()
+
+
+def _call_factory(factory: Any, spec: str, kwargs: dict[str, Any]) -> Any:
+    """``factory(**kwargs)``; any exception it raises (a keyword it does not take, a negative class count, weights
+    that conflict with num_classes, a download attempted offline, ...) is one UserError naming the factory, the
+    keywords and the cause. Its stderr (download progress) is held back and shown only when it succeeds."""
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            model = factory(**kwargs)
+    except Exception as e:  # a user's or a library's factory may raise anything
+        cause = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+        if isinstance(e, TypeError):  # the usual case: a keyword the factory does not have
+            raise UserError(f"--model {spec} does not take --model-kwargs {json.dumps(kwargs)} ({cause}); fix the "
+                            "keywords") from None
+        raise UserError(f"--model {spec} failed with --model-kwargs {json.dumps(kwargs)} ({cause}); fix the keywords "
+                        "(or, for pretrained weights, download them while online)") from None
+    sys.stderr.write(held.getvalue())
+    return model
 
 
 def strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -92,8 +111,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not os.path.isfile(path):
         raise UserError(f"--weights {path} not found; check the path")
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_weights_only(path, (argparse.Namespace,))
     except Exception as e:  # torch raises many types for foreign or damaged files
         raise UserError(f"cannot read --weights {path} with torch.load(weights_only=True) ({type(e).__name__}); "
                         "save the weights with torch.save(model.state_dict(), PATH)") from None
@@ -178,9 +196,9 @@ def add_model_flags(p: argparse.ArgumentParser, *, weights: bool = True, transfo
         g.add_argument("--transform", default=None, metavar="torchvision:WEIGHTS",
                        help="input transform of --model: a torchvision weights' own inference transforms, e.g. "
                             "torchvision:ResNet18_Weights.IMAGENET1K_V1 [CIFAR: the dataset's normalization]")
-    g.add_argument("--resize", type=positive_int, default=None, metavar="PX",
+    g.add_argument("--resize", type=PIXELS, default=None, metavar="PX",
                    help="with --model: resize the shorter image side to PX pixels first")
-    g.add_argument("--crop", type=positive_int, default=None, metavar="PX", help="with --model: centre crop PX x PX")
+    g.add_argument("--crop", type=PIXELS, default=None, metavar="PX", help="with --model: centre crop PX x PX")
     g.add_argument("--mean", type=finite_float, nargs=3, default=None, metavar=("R", "G", "B"),
                    help="with --model: normalize (x - mean) / std, x in [0, 1] (needs --std)")
     g.add_argument("--std", type=positive_float, nargs=3, default=None, metavar=("R", "G", "B"),

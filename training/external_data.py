@@ -112,6 +112,17 @@ def _spread(n: int, k: int | None) -> np.ndarray:
     return np.arange(n) if k is None or k >= n else np.linspace(0, n - 1, k).round().astype(int)
 
 
+def _open_image(path: str) -> Any:
+    """torchvision's ImageFolder loader (PIL, RGB), refusing a file PIL cannot read in one line that names it."""
+    from torchvision.datasets.folder import default_loader
+
+    try:
+        return default_loader(path)
+    except OSError as e:  # PIL.UnidentifiedImageError (not an image) and truncated image data are OSErrors
+        raise UserError(f"{path} in the image folder is not a readable image ({type(e).__name__}); remove or "
+                        "replace it") from None
+
+
 def load_images(dataset: str, split: str, data_dir: str | None, max_images: int | None,
                 transform: Transform | None) -> TensorData:
     """The evaluation images of a CLI run with --model (module docstring)."""
@@ -126,7 +137,7 @@ def load_images(dataset: str, split: str, data_dir: str | None, max_images: int 
                             "torchvision:WEIGHTS, or --resize/--crop/--mean/--std")
         root = Path(data_dir) / split if (Path(data_dir) / split).is_dir() else Path(data_dir)
         try:
-            ds = torchvision.datasets.ImageFolder(str(root), transform=transform)
+            ds = torchvision.datasets.ImageFolder(str(root), transform=transform, loader=_open_image)
         except (FileNotFoundError, OSError) as e:
             raise UserError(f"--data-dir {root} is not an image folder ({e}); point it at class sub-folders") from None
         subset = torch.utils.data.Subset(ds, _spread(len(ds), max_images).tolist())

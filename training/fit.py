@@ -31,6 +31,7 @@ from training.prune_ops import add_slimming_subgradient
 from training.prune_weights import load_plain_state_dict, plain_state_dict
 from training.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
 from training.syncbn import convert_sync_batchnorm
+from training.threads import divided_threads
 
 RESUME_FIX = "pass --overwrite to start this run again"
 RNG_NOTE = "per-epoch generators from numpy SeedSequence([seed, epoch, stream, 0]), the same on every rank"
@@ -71,12 +72,14 @@ def teacher_augmentation(path: str) -> dict[str, Any]:
 
 
 def run_record(cfg: TrainConfig, teacher_sha: str | None, train_images: int, world_size: int,
-               init_sha: str | None = None) -> dict[str, Any]:
+               init_sha: str | None = None, packed: int | None = None) -> dict[str, Any]:
     """What config.json holds (equality decides resume): the config, the teacher's sha256, the number of training
-    images and of processes (a DDP run resumed under another process count is refused), and with --init the
-    init checkpoint's sha256 (only then, so records of runs without --init keep their keys)."""
+    images and of processes (a DDP run resumed under another process count is refused), with --init the init
+    checkpoint's sha256, and for a run trained packed with others (``--seeds``) the pack's size ``packed``: the
+    vmapped step of K runs rounds differently from a single run's, so a run is resumed only under the packing it
+    started with. The last two only when set, so records of runs without them keep their keys."""
     record = {**cfg.to_json(), "teacher_sha256": teacher_sha, "train_images": train_images, "world_size": world_size}
-    return {**record, "init_sha256": init_sha} if init_sha else record
+    return {**record, **({"init_sha256": init_sha} if init_sha else {}), **({"packed": packed} if packed else {})}
 
 
 def _check_config(cfg: TrainConfig, dist: DistInfo) -> None:
@@ -175,8 +178,10 @@ def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOpt
     device = resolve_device(opts.device)
     configure_backends(cfg.tf32, opts.deterministic)
     dist = init_distributed(device)
+    # The busy AutoAugment workers share the host's cores with this process (training.threads).
     try:
-        return _fit(cfg, out_dir, opts, overwrite, device, dist)
+        with divided_threads(helpers=opts.workers if cfg.augment != "none" else 0):
+            return _fit(cfg, out_dir, opts, overwrite, device, dist)
     finally:
         shutdown(dist)
 
@@ -222,7 +227,8 @@ def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, 
     steps = steps_per_epoch(len(train_data), cfg.batch_size, dist.world_size)
     log(f"{cfg.method} {cfg.model} on {train_set.description}: {len(train_data)} train / {len(test_data)} test images, "
         f"{cfg.epochs} epochs x {steps} steps, device {device}, {dist.world_size} process(es)"
-        f"{', SyncBatchNorm' if dist.enabled and cfg.sync_bn else ''}, {'TF32' if cfg.tf32 else 'IEEE fp32'}"
+        f"{', SyncBatchNorm' if dist.enabled and cfg.sync_bn else ''}, {torch.get_num_threads()} CPU thread(s), "
+        f"{'TF32' if cfg.tf32 else 'IEEE fp32'}"
         f"{' + bf16 autocast' if cfg.amp_bf16 else ''}"
         f"{f', AutoAugment in {opts.workers} worker(s)' if cfg.augment == 'autoaugment' else ''}", quiet)
     writer = _tensorboard(out_dir, opts, dist)

@@ -73,7 +73,7 @@ def fit_seeds(cfg: TrainConfig, seeds: Sequence[int], out_dir_template: str,
         raise UserError("--seeds does not support --keep-zeros (a weight-pruned --init) or --slim-s; "
                         "train those seeds one at a time with --seed")
     cfgs = [dataclasses.replace(cfg, seed=s) for s in seeds]
-    records = [run_record(c, teacher_sha, len(train_set), 1, init_sha) for c in cfgs]
+    records = [run_record(c, teacher_sha, len(train_set), 1, init_sha, packed=len(seeds)) for c in cfgs]
     for d, rec in zip(dirs, records):
         check_run_dir(d, rec, overwrite)  # refuse before creating or locking anything
     late = [e for e in cfg.lr_milestones if e >= cfg.epochs]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from training.checkpoint import save_checkpoint
-from training.cli import Parser, _number, run_cli
+from training.cli import Parser, _number, output_file, run_cli
 from training.errors import UserError
 from training.prune_ckpt import RULES, describe, prune_checkpoint
 
@@ -32,8 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "weight fraction (Table 3: 0.4)")
     group.add_argument("--preset", choices=("A", "B"),
                        help="l1 only: Li et al. 2017's pruned-A / pruned-B ratios and skipped layers (ResNet-56/110)")
-    p.add_argument("--out", required=True, metavar="PRUNED.pt", help="output checkpoint (written atomically)")
+    p.add_argument("--out", type=output_file, required=True, metavar="PRUNED.pt", help="output checkpoint (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out (refused otherwise)")
+    p.add_argument("--force", action="store_true",
+                   help="write the pruned network even when a conv or linear layer is left without a single weight "
+                        "(refused otherwise, e.g. --rule weight --remaining 1e-9)")
     return p
 
 
@@ -43,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--out is the checkpoint being pruned; choose another output path")
     if Path(args.out).exists() and not args.overwrite:
         raise UserError(f"--out {args.out} exists; pass --overwrite to replace it, or choose another output path")
-    ckpt = prune_checkpoint(args.checkpoint, args.rule, args.remaining or (), args.preset)
+    ckpt = prune_checkpoint(args.checkpoint, args.rule, args.remaining or (), args.preset, args.force)
     save_checkpoint(ckpt, args.out)
     for line in describe(ckpt["pruning"]):
         print(line)

@@ -65,12 +65,27 @@ def prune_model(model: nn.Module, arch: dict[str, Any], rule: str, remaining: Se
     return pruned.eval(), new_arch, detail
 
 
+def empty_layers(model: nn.Module) -> list[str]:
+    """The conv and linear layers of ``model`` left without a single non-zero weight (a degenerate network: every
+    path through such a layer carries only its bias, whatever the input)."""
+    return [name for name, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and not bool(m.weight.detach().ne(0).any())]
+
+
 def prune_checkpoint(path: str | Path, rule: str, remaining: Sequence[float] = (), preset: str | None = None,
-                     ) -> dict[str, Any]:
-    """The pruned schema-v1 checkpoint (a dict for ``save_checkpoint``) of the checkpoint at ``path``."""
+                     force: bool = False) -> dict[str, Any]:
+    """The pruned schema-v1 checkpoint (a dict for ``save_checkpoint``) of the checkpoint at ``path``. A pruning
+    that leaves a layer without weights (``empty_layers``; e.g. --rule weight at --remaining 1e-9) is refused
+    unless ``force``."""
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt, path)
     pruned, new_arch, detail = prune_model(model, dict(ckpt["arch"]), rule, remaining, preset)
+    empty = empty_layers(pruned)
+    if empty and not force:
+        more = f" and {len(empty) - 2} more" if len(empty) > 2 else ""
+        raise UserError(f"--rule {rule} at remaining {' '.join(f'{r:g}' for r in detail['remaining'])} leaves "
+                        f"{', '.join(empty[:2])}{more} without a single weight (a degenerate network); keep a "
+                        "larger --remaining, or pass --force to write it anyway")
     params_before, macs_before = count_params_macs(model)
     params_after, macs_after = count_params_macs(pruned)
     if rule == "weight":
@@ -79,7 +94,8 @@ def prune_checkpoint(path: str | Path, rule: str, remaining: Sequence[float] = (
     pruning = {"source": str(path), "source_sha256": sha256_file(path), **detail,
                "params_before": params_before, "params_after": params_after,
                "macs_before": macs_before, "macs_after": macs_after,
-               "source_arch": dict(ckpt["arch"]), "source_metrics": dict(ckpt.get("metrics") or {})}
+               "source_arch": dict(ckpt["arch"]), "source_metrics": dict(ckpt.get("metrics") or {}),
+               **({"empty_layers": empty} if empty else {})}
     return {"arch": new_arch, "model": pruned.state_dict(), "method": dict(ckpt["method"]), "aux": {},
             "epoch": ckpt["epoch"], "step": ckpt.get("step", 0), "optimizer": {}, "scheduler": {}, "scaler": {},
             "rng": {}, "config": ckpt["config"], "metrics": {}, "provenance": provenance("cpu"), "pruning": pruning}
@@ -95,4 +111,6 @@ def describe(pruning: dict[str, Any]) -> list[str]:
     return [f"source {pruning['source']} sha256 {pruning['source_sha256']}",
             f"rule {pruning['rule']}, remaining {ratios}{extra}",
             f"params {change(pruning['params_before'], pruning['params_after'])}",
-            f"MACs {change(pruning['macs_before'], pruning['macs_after'])}"]
+            f"MACs {change(pruning['macs_before'], pruning['macs_after'])}",
+            *([f"warning: layers without a single weight (--force): {', '.join(pruning['empty_layers'])}"]
+              if pruning.get("empty_layers") else [])]

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_int, positive_float, positive_int,
+from training.cli import (WIDTH, Parser, add_common_flags, finite_float, log, nonempty, nonnegative_int, positive_float, positive_int,
                           run_cli)
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.data import DATASETS, NORMALIZATIONS
@@ -34,11 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--remaining", type=remaining_ratio, nargs="+", metavar="R",
                        help="fraction kept, in (0, 1] (see python -m training.prune --help)")
     group.add_argument("--preset", choices=("A", "B"), help="l1 only: Li et al. 2017's pruned-A / pruned-B")
-    p.add_argument("--out-dir", required=True, help="schedule directory (created; re-run to resume)")
+    p.add_argument("--out-dir", type=nonempty, required=True, help="schedule directory (created; re-run to resume)")
     p.add_argument("--teacher", default=None,
                    help="orthokd checkpoint of the external teacher (every schedule but finetuned needs it)")
     p.add_argument("--model", default=D.model, choices=list(MODELS), help="architecture")
-    p.add_argument("--width", type=positive_int, default=D.width, help="ResNets: channels of the first stage")
+    p.add_argument("--width", type=WIDTH, default=D.width, help="ResNets: channels of the first stage")
     p.add_argument("--shortcut", default=D.shortcut, choices=SHORTCUTS, help="ResNets: stride-2 shortcut (see training.train)")
     p.add_argument("--dataset", default=D.dataset, choices=list(DATASETS), help="dataset (cifar100 for the paper's tables)")
     p.add_argument("--normalization", default=D.normalization, choices=NORMALIZATIONS, help="input mean/std preset")

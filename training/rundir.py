@@ -11,7 +11,7 @@ from typing import Any
 from training.checkpoint import atomic_write_text
 from training.config import with_defaults
 from training.errors import UserError
-from training.lock import lock_path
+from training.lock import in_use, lock_holder, lock_path
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -45,6 +45,9 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str
     the stored config.json (written before the key existed) counts as its TrainConfig default."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out-dir {out_dir} is a file, not a directory; choose another --out-dir")
+    holder = lock_holder(out_dir)  # another process is writing it: say so, whatever it holds so far
+    if holder is not None:
+        raise in_use(f"run directory {out_dir}", holder)
     lock_name = lock_path(out_dir).name
     if not out_dir.exists() or all(p.name == lock_name for p in out_dir.iterdir()):
         return "fresh"
@@ -60,11 +63,19 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str
             raise UserError(f"{out_dir} was trained by {old['world_size']} process(es), this is {config['world_size']}; "
                             f"resume it under the same count (torchrun --nproc_per_node {old['world_size']}, or no "
                             "torchrun for 1), or use another --out-dir")
+        if keys == ["packed"]:
+            raise UserError(f"{out_dir} was trained {_packing(old)}, this run is {_packing(config)}; resume it the "
+                            "same way (packed runs round differently from single ones), or use another --out-dir")
         raise UserError(
             f"{out_dir} holds a run with a different config (differs in: {', '.join(keys)}); "
             "use another --out-dir, re-run with the same flags to resume, or pass --overwrite to start again"
         )
     return "resume" if (out_dir / LAST).is_file() else "fresh"
+
+
+def _packing(record: dict[str, Any]) -> str:
+    k = record.get("packed")
+    return f"packed with {k} seed(s) in one process (--seeds)" if k else "as a single run (--seed)"
 
 
 def start_run_dir(out_dir: Path, config: dict[str, Any], decision: str) -> None:

@@ -30,6 +30,7 @@ from training.checkpoint import atomic_write_text, load_checkpoint, save_checkpo
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.errors import CheckpointError, UserError
 from training.fit import fit
+from training.lock import exclusive_lock
 from training.prune_ckpt import RULES, prune_checkpoint
 from training.rundir import LAST, final_test_acc
 
@@ -159,9 +160,13 @@ def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions =
             raise UserError(f"--teacher: {e}") from None
     initial, finetune = phase_configs(spec, out_dir)
     first = initial_dir(spec, out_dir)
-    fit(initial, first, opts, overwrite and not spec.initial_dir)  # a shared initial run is never redone from here
-    pruning = _prune_phase(spec, first / LAST, out_dir / "pruned.pt", overwrite)
-    fit(finetune, out_dir / "finetune", opts, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # One process per schedule directory (its phases' run directories have their own locks; pruned.pt and
+    # schedule.json need this one), so a second schedule on it is refused at once, naming the first.
+    with exclusive_lock(out_dir, f"schedule directory {out_dir}"):
+        fit(initial, first, opts, overwrite and not spec.initial_dir)  # a shared initial run is never redone from here
+        pruning = _prune_phase(spec, first / LAST, out_dir / "pruned.pt", overwrite)
+        fit(finetune, out_dir / "finetune", opts, overwrite)
 
     def phase(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         return {"dir": str(run_dir), "method": cfg.method, "teacher": cfg.teacher,

@@ -9,7 +9,8 @@ import argparse
 import sys
 from typing import Sequence
 
-from training.cli import (Parser, add_common_flags, finite_float, log, nonnegative_float, nonnegative_int,
+from training.cli import (WIDTH, WORKERS, Parser, add_common_flags, finite_float, log, nonempty, nonnegative_float,
+                          nonnegative_int,
                           positive_float, positive_int, run_cli)
 from training.autoaugment import AUGMENTS
 from training.config import RECIPES, RuntimeOptions, TrainConfig
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=D.model, choices=list(MODELS),
                    help="architecture: CIFAR ResNet-6n+2, vgg19, densenet40, or a PyramidNet (bottleneck, CutMix-PyTorch "
                         "definitions; pyramidnet_tiny for demos)")
-    p.add_argument("--width", type=positive_int, default=D.width, help="channels of the first stage (16 = paper)")
+    p.add_argument("--width", type=WIDTH, default=D.width, help="channels of the first stage (16 = paper)")
     p.add_argument("--shortcut", default=D.shortcut, choices=SHORTCUTS,
                    help="shortcut of the two stride-2 blocks: pad = 2x2 average pool + zero channels with gradient; "
                         "pad-detached = the same without gradient (rethinking-network-pruning); conv = 1x1 conv + BN "
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalization", default=D.normalization, choices=NORMALIZATIONS,
                    help="input mean/std: cifar = the dataset's true statistics; rethinking = std 0.2023/0.1994/0.2010 "
                         "as in rethinking-network-pruning; recorded in the checkpoint, so analyses normalize alike")
-    p.add_argument("--out-dir", required=True, help="run directory (created; resumed when it holds the same config)")
+    p.add_argument("--out-dir", type=nonempty, required=True, help="run directory (created; resumed when it holds the same config)")
     p.add_argument("--teacher", default=D.teacher, help="orthokd checkpoint of the teacher (required by the KD methods)")
     # No defaults here, so main can tell a given --seed from none next to --seeds; unset --seed means D.seed.
     p.add_argument("--seed", type=nonnegative_int, default=argparse.SUPPRESS,
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-image host augmentation before pad-crop and flip: none, or autoaugment = torchvision "
                         "AutoAugment(CIFAR10 policy, grey fill 128) with one sub-policy drawn per image (the paper's "
                         "random policy), in --workers DataLoader processes; recorded in config.json")
-    p.add_argument("--workers", type=positive_int, default=RuntimeOptions().workers,
+    p.add_argument("--workers", type=WORKERS, default=RuntimeOptions().workers,
                    help="DataLoader worker processes of --augment autoaugment; default min(8, CPU cores); does not "
                         "change the result (under torchrun each rank starts its own: about cores / ranks each)")
     p.add_argument("--recipe", choices=list(RECIPES), default="paper",

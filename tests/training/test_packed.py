@@ -1,5 +1,6 @@
 """--seeds: K runs packed into one vmapped forward/backward equal K separate runs (weights, BatchNorm running stats,
-momentum, schedule, metrics), write single-run checkpoints, resume across packed/single, and survive kill -9.
+momentum, schedule, metrics), write single-run checkpoints, record their packing (a resume under another packing is
+refused naming both), and survive kill -9.
 
 Packed and separate runs agree to float tolerance, not bitwise: the vmapped convolutions are grouped convolutions
 with another summation order. At the recipe's lr 0.1 such differences grow step by step; changing only the memory
@@ -42,7 +43,9 @@ def assert_same_run(a_dir: Path, b_dir: Path) -> None:
     exactly), regressor, momentum buffers in the same parameter order, optimizer groups, scheduler, metrics.
     Momentum is a sum of recent gradients, and gradients amplify float noise at ReLU and L1 kinks, so its bound is
     looser; a crossed run or a wrong lambda gives relative errors of order 1."""
-    assert (a_dir / "config.json").read_text() == (b_dir / "config.json").read_text()
+    ca, cb = (json.loads((d / "config.json").read_text()) for d in (a_dir, b_dir))
+    ca.pop("packed", None), cb.pop("packed", None)  # packed runs record their pack; otherwise the same record
+    assert ca == cb
     a, b = load_checkpoint(a_dir / "last.pt"), load_checkpoint(b_dir / "last.pt")
     assert (a["epoch"], a["step"], a["config"]) == (b["epoch"], b["step"], b["config"])
     assert a["model"].keys() == b["model"].keys()
@@ -90,21 +93,29 @@ def test_packed_equals_separate_runs(tmp_path, tiny_checkpoint, method):
     assert ck["epoch"] == 1 and ck["config"]["seed"] == 1 and ck["arch"]["width"] == 4
 
 
-def test_packed_and_single_resume_each_other(tmp_path):
-    """A packed group stopped after epoch 1; seed 0 is finished by a plain single run; the packed command then
-    finishes seed 1 alone (the runs stand at different epochs). Both equal uninterrupted single runs."""
+def test_packing_is_recorded_and_a_resume_under_other_packing_is_refused_naming_both(tmp_path, capsys):
+    """A packed pair stopped after epoch 1: resuming one of its runs alone, or in a pack of another size, is refused
+    with one line naming both packings (the vmapped step rounds differently), and nothing is touched; the same packed
+    command then finishes both. A single run is not resumed under --seeds either."""
     args = [*TINY, "--method", "cutmix", "--epochs", "2", "--cutmix-prob", "1.0"]
-    for seed in (0, 1):
-        assert main([*args, "--seed", str(seed), "--out-dir", str(tmp_path / f"single-s{seed}")]) == 0
-    packed = [*args, "--seeds", "0", "1", "--out-dir", str(tmp_path / "mixed-s{seed}")]
+    packed = [*args, "--seeds", "0", "1", "--out-dir", str(tmp_path / "p-s{seed}")]
     assert main([*packed, "--stop-after-epoch", "1"]) == 0
-    assert [load_checkpoint(tmp_path / f"mixed-s{s}" / "last.pt")["epoch"] for s in (0, 1)] == [1, 1]
-    assert main([*args, "--seed", "0", "--out-dir", str(tmp_path / "mixed-s0")]) == 0
-    finished = (tmp_path / "mixed-s0" / "last.pt").read_bytes()
+    assert json.loads((tmp_path / "p-s0" / "config.json").read_text())["packed"] == 2
+    before = (tmp_path / "p-s0" / "last.pt").read_bytes()
+    for other, needle in ((["--seed", "0", "--out-dir", str(tmp_path / "p-s0")], "as a single run"),
+                          (["--seeds", "0", "--out-dir", str(tmp_path / "p-s{seed}")], "packed with 1 seed(s)")):
+        rc = run_cli(main, [*args, *other])
+        err = capsys.readouterr().err
+        assert rc == 2 and len(err.strip().splitlines()) == 1, err
+        assert "packed with 2 seed(s)" in err and needle in err, err
+    assert (tmp_path / "p-s0" / "last.pt").read_bytes() == before
     assert main(packed) == 0
-    assert (tmp_path / "mixed-s0" / "last.pt").read_bytes() == finished  # a finished run is left alone
-    for seed in (0, 1):
-        assert_same_run(tmp_path / f"mixed-s{seed}", tmp_path / f"single-s{seed}")
+    assert [load_checkpoint(tmp_path / f"p-s{s}" / "last.pt")["epoch"] for s in (0, 1)] == [2, 2]
+    assert main([*args, "--seed", "0", "--epochs", "2", "--out-dir", str(tmp_path / "single-s0")]) == 0
+    rc = run_cli(main, [*args, "--seeds", "0", "1", "--out-dir", str(tmp_path / "single-s{seed}")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "as a single run" in err and "packed with 2 seed(s)" in err, err
+    assert not (tmp_path / "single-s1").exists()
 
 
 def test_kill_9_then_rerun_equals_uninterrupted(tmp_path):

@@ -1,0 +1,74 @@
+"""Intra-op threads per process: the host's cores divided among the processes that share them.
+
+PyTorch gives every process as many intra-op threads as the machine has cores. Several processes on one host (the
+study's ``--executor local`` jobs, DataLoader workers beside the training process, torchrun ranks) then ask for
+cores x processes threads, and on a busy host the threads collapse: the demo trained at 38 img/s with the default
+threads and 830 img/s with one thread per process. So each process takes its share:
+
+    threads = max(1, budget // (1 + helpers)),  budget = OMP_NUM_THREADS if set, else cores // LOCAL_WORLD_SIZE,
+
+where ``helpers`` are the busy DataLoader workers it starts (each of which PyTorch runs with one thread), cores are
+the CPUs this process may run on (``os.sched_getaffinity``), and LOCAL_WORLD_SIZE is torchrun's processes on this
+host. A launcher of several processes gives each ``OMP_NUM_THREADS = cores // processes`` (``child_threads``).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import torch
+
+
+def cores() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _omp_threads() -> int | None:
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return None
+    return n if n >= 1 else None
+
+
+def thread_share(helpers: int = 0) -> int:
+    """This process's intra-op threads when it runs beside ``helpers`` busy worker processes (module docstring)."""
+    budget = _omp_threads() or max(1, cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
+    return max(1, budget // (1 + max(0, helpers)))
+
+
+@contextlib.contextmanager
+def divided_threads(helpers: int = 0) -> Iterator[int]:
+    """``torch.set_num_threads(thread_share(helpers))`` for the block (the count is yielded, to be recorded); the
+    previous count is restored afterwards."""
+    before = torch.get_num_threads()
+    n = thread_share(helpers)
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
+
+
+def child_threads(processes: int) -> int:
+    """OMP_NUM_THREADS for each of ``processes`` processes a launcher starts on this host: the launcher's own
+    OMP_NUM_THREADS when set (the user's choice), else cores // processes (at least 1)."""
+    return _omp_threads() or max(1, cores() // max(1, processes))
+
+
+@contextlib.contextmanager
+def child_environment(processes: int) -> Iterator[int]:
+    """Set OMP_NUM_THREADS = ``child_threads(processes)`` in this process's environment for the block, so the
+    processes started in it (they copy the environment) take their share; restored afterwards. Yields the count."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    n = child_threads(processes)
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    try:
+        yield n
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
