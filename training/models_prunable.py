@@ -132,6 +132,28 @@ class Transition(PreActConv):
         return F.avg_pool2d(super().forward(x), 2)
 
 
+class SelectedHead(nn.Module):
+    """The DenseNet / PreResNet trunk and head: conv1 -> blocks -> select -> BN -> ReLU (the feature map) -> global
+    average pool -> Linear; the head reads ``kept`` of the final stream's ``channels`` through a ChannelSelect."""
+
+    def _add_head(self, channels: int, kept: int, num_classes: int) -> None:
+        self.select = ChannelSelect(channels, kept)
+        self.bn = nn.BatchNorm2d(kept)
+        self.relu = nn.ReLU()
+        self.feature_channels = kept
+        self.fc = nn.Linear(kept, num_classes)
+        _init_slimming(self, linear=False)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.select(self.blocks(self.conv1(x)))))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
 def densenet_default_cfg(depth: int = 40, growth: int = 12) -> list[int]:
     """Unpruned input widths: block b (b = 0, 1, 2) starts at 2k + b*n*k channels and each of its n layers adds
     k; the entry after each block's layers is its transition's (or, last, the final BN's) width."""
@@ -139,7 +161,7 @@ def densenet_default_cfg(depth: int = 40, growth: int = 12) -> list[int]:
     return [2 * growth + b * n * growth + i * growth for b in range(3) for i in range(n + 1)]
 
 
-class DenseNet(nn.Module):
+class DenseNet(SelectedHead):
     """DenseNet-(3n+4) for 32x32 inputs; ``forward_features`` is the final BN-ReLU map (N, cfg[-1], 8, 8)."""
 
     def __init__(self, num_classes: int, depth: int = 40, growth: int = 12, cfg: list[int] | None = None):
@@ -161,21 +183,7 @@ class DenseNet(nn.Module):
                 j = b * (n + 1) + n
                 stages.append(Transition(full[j], cfg[j], full[j], 1))
         self.blocks = nn.Sequential(*stages)
-        self.select = ChannelSelect(full[-1], cfg[-1])
-        self.bn = nn.BatchNorm2d(cfg[-1])
-        self.relu = nn.ReLU()
-        self.feature_channels = cfg[-1]
-        self.fc = nn.Linear(cfg[-1], num_classes)
-        _init_slimming(self, linear=False)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.select(self.blocks(self.conv1(x)))))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        self._add_head(full[-1], cfg[-1], num_classes)
 
 
 def vgg19(num_classes: int, **kwargs) -> nn.Module:
@@ -242,7 +250,7 @@ def preresnet_default_cfg(depth: int = 56, width: int = 16) -> list[int]:
     return cfg + [stream]
 
 
-class PreResNet(nn.Module):
+class PreResNet(SelectedHead):
     """PreResNet-(9n+2) for 32x32 inputs; ``forward_features`` is the final BN-ReLU map (N, cfg[-1], 8, 8)."""
 
     def __init__(self, num_classes: int, depth: int = 56, width: int = 16, cfg: list[int] | None = None):
@@ -261,21 +269,7 @@ class PreResNet(nn.Module):
             c_out = full[3 * b + 3] if b + 1 < 3 * n else full[-1]
             blocks.append(PreActBottleneck(full[3 * b], c_out, cfg[3 * b:3 * b + 3], stride))
         self.blocks = nn.Sequential(*blocks)
-        self.select = ChannelSelect(full[-1], cfg[-1])
-        self.bn = nn.BatchNorm2d(cfg[-1])
-        self.relu = nn.ReLU()
-        self.feature_channels = cfg[-1]
-        self.fc = nn.Linear(cfg[-1], num_classes)
-        _init_slimming(self, linear=False)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.select(self.blocks(self.conv1(x)))))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        self._add_head(full[-1], cfg[-1], num_classes)
 
 
 def preresnet56(num_classes: int, **kwargs) -> nn.Module:

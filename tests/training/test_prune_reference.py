@@ -48,17 +48,11 @@ def test_preresnet56_is_network_slimmings_resnet(images):
 
 def test_slimming_a_preresnet_prunes_every_bn_and_computes_the_zeroed_network(images):
     torch.manual_seed(0)
-    model = build_model("preresnet_tiny", 10)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data.uniform_(0.05, 1.0)
-            m.bias.data.uniform_(-0.2, 0.2)
-    with torch.no_grad():
-        for _ in range(3):
-            model(images)
-    model.eval()
+    model = build_model("preresnet_tiny", 10).eval()
     arch = {"name": "preresnet_tiny", "num_classes": 10}
     bns = prunable_bns(model)
+    for _, bn in bns:  # trained-like affine parameters and statistics
+        bn.weight.data.uniform_(0.05, 1.0), bn.bias.data.uniform_(-0.2, 0.2), bn.running_var.uniform_(0.5, 2.0)
     masks = slimming_keep_counts([bn.weight for _, bn in bns], 0.5)
     pruned, new_arch = network_slimming_prune(model, arch, 0.5)
     assert new_arch["cfg"] == [int(k.sum()) for k in masks] and len(new_arch["cfg"]) == 3 * 3 + 1
@@ -73,9 +67,12 @@ def test_slimming_a_preresnet_prunes_every_bn_and_computes_the_zeroed_network(im
         assert torch.allclose(pruned(images), model(images), atol=1e-5)
     model.train()
     model(images).sum().backward()
+    every_bn = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    before = [bn.weight.grad.clone() for bn in every_bn]
     add_slimming_subgradient(model, 1e-2)  # every BN gets the sparsity term, not only bn1
-    assert all(bn.weight.grad is not None for m in model.modules() if isinstance(m, nn.BatchNorm2d) for bn in [m])
-    assert len(prunable_bns(model)) == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 10
+    assert len(every_bn) == len(bns) == 10
+    for bn, g in zip(every_bn, before):
+        assert torch.allclose(bn.weight.grad - g, 1e-2 * torch.sign(bn.weight))
 
 
 @pytest.mark.parametrize("name,ratios", [("resnet56", (0.5, 0.6, 0.7)), ("resnet110", (0.8, 0.8, 0.8))])
