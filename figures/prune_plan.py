@@ -8,7 +8,16 @@ training share its run (training.schedules.ScheduleSpec.initial_dir). Layout und
 
     teachers/MODEL/                             the scratch teacher (a run directory)
     MODEL/[slim-]METHOD-sSEED/                  initial trainings (slim- = with sparsity s*sign(gamma))
-    MODEL/RULE-R1-R2-R3/SCHEDULE[-KD]-sSEED/    pruned.pt, finetune/ and schedule.json of one schedule
+    MODEL/RULE-R1-R2-R3[-skipP]/SCHEDULE[-KD][-reuseR]-sSEED/    pruned.pt, finetune/ and schedule.json of one schedule
+
+The networks and pipeline default to the reference code's (rethinking-network-pruning, docs/reference.md "Tables 1-3
+networks"): L1 pruning leaves whole the layers of Li et al.'s preset B skip list in every Table 1 setting (B is the
+preset of ResNet-56 40/70/90% and ResNet-110 50/60/70%; the two other settings keep their network's B list, since
+the reference's res56prune.py / res110prune.py choose ratios and skip list together by -v A|B, the paper's text says
+certain layers are never pruned, and one list per network leaves the ratios as the only difference between its two
+rows), the ResNets' stride-2 shortcut is detached and the inputs are normalized with the reference's constants,
+and Table 2's ResNet-56 is network slimming's pre-activation bottleneck PreResNet-56. Each is a field (and a flag of
+figures.study) with the alternative.
 """
 from __future__ import annotations
 
@@ -17,11 +26,28 @@ from pathlib import Path
 
 from figures.paper import PRUNING_TABLES, PruneSetting
 from training.config import FINETUNE_RECIPE, TrainConfig
-from training.models import training_kwargs
+from training.data import NORMALIZATIONS
+from training.errors import UserError
+from training.models import SHORTCUTS, training_kwargs
+from training.prune_ops import L1_PRESETS
 from training.schedules import KD_METHODS, SCHEDULES, ScheduleSpec, sparsity
 
 PRUNE_DIR = "prune"
 KD_SCHEDULES = tuple(s for s in SCHEDULES if s != "finetuned")  # the schedules run once per KD
+
+
+L1_SKIP = ("B", "A", "none")  # Li et al.'s preset whose skip list Table 1 uses; none = prune every block
+SLIM_RESNETS = {"preresnet": "preresnet56", "basic": "resnet56"}  # Table 2's ResNet-56: our architecture of each
+# Toy stand-ins of the networks the presets do not take from figures.paper.PRUNING_TABLES (Table 2's PreResNet-56).
+EXTRA_STAND_INS = {"preresnet56": "preresnet_tiny"}
+
+
+@dataclass(frozen=True)
+class StudySetting(PruneSetting):
+    """A paper setting as the study runs it: the architecture (a stand-in, or Table 2's PreResNet-56), the L1 skip
+    list (Li et al.'s preset whose list applies; None = none) and whether feature-KD fine-tuning reuses R."""
+    skip: str | None = None
+    reuse_regressor: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,23 +69,48 @@ class PruneStudySpec:
     tf32: bool = False
     compile: bool = False
     cuda_graphs: bool = False
+    # The reference code's networks and pipeline (see the module docstring); each field names its alternative.
+    shortcut: str = "pad-detached"  # ResNets' stride-2 shortcut, as rethinking-network-pruning (pad: with gradient)
+    normalization: str = "rethinking"  # its mean/std constants (cifar: the true CIFAR statistics)
+    l1_skip: str = "B"  # a key of L1_SKIP
+    slim_resnet: str = "preresnet"  # a key of SLIM_RESNETS
+    reuse_regressor: bool = False  # feature-KD fine-tuning starts R fresh (training.schedules.ScheduleSpec)
+
+    def __post_init__(self) -> None:
+        for value, allowed, flag in ((self.shortcut, SHORTCUTS, "--prune-shortcut"),
+                                     (self.normalization, NORMALIZATIONS, "--prune-normalization"),
+                                     (self.l1_skip, L1_SKIP, "--l1-skip"),
+                                     (self.slim_resnet, SLIM_RESNETS, "--slim-resnet")):
+            if value not in allowed:
+                raise UserError(f"{flag} {value!r}: choose one of {', '.join(allowed)}")
 
     def model(self, network: str, full_model: str) -> str:
         """Our architecture for the paper's ``network``: its stand-in in a toy preset, else ``full_model``."""
         return dict(self.stand_ins).get(network, full_model)
 
-    def settings(self, table: int) -> tuple[PruneSetting, ...]:
-        """Table ``table``'s settings with the preset's stand-in models."""
-        return tuple(replace(s, model=self.model(s.network, s.model)) for s in PRUNING_TABLES[table])
+    def settings(self, table: int) -> tuple[StudySetting, ...]:
+        """Table ``table``'s settings as this study runs them (stand-ins, Table 2's ResNet, skip list, R reuse)."""
+        out = []
+        for s in PRUNING_TABLES[table]:
+            model = SLIM_RESNETS[self.slim_resnet] if (s.rule, s.model) == ("slimming", "resnet56") else s.model
+            if self.stand_ins:
+                model = EXTRA_STAND_INS.get(model) or self.model(s.network, model)
+            # Li et al.'s lists number the layers of ResNet-56/110; a toy stand-in has none and prunes every block.
+            skip = self.l1_skip if s.rule == "l1" and self.l1_skip != "none" and (model, self.l1_skip) in L1_PRESETS \
+                else None
+            out.append(StudySetting(s.network, model, s.rule, s.remaining, skip, self.reuse_regressor))
+        return tuple(out)
 
     def base(self, model: str, seed: int) -> TrainConfig:
         """The initial-training recipe of ``model`` (method, teacher and sparsity are set per run)."""
-        width = self.width if model.startswith("resnet") else TrainConfig.width
-        training_kwargs(model, width)  # an architecture without --width is refused here, not half-way
-        return TrainConfig(model=model, width=width, dataset=self.dataset, data_dir=self.data_dir,
-                           max_train_images=self.max_train_images, seed=seed, epochs=self.epochs,
-                           lr_milestones=self.lr_milestones, amp_bf16=self.bf16, tf32=self.tf32, compile=self.compile,
-                           cuda_graphs=self.cuda_graphs)
+        resnet = model.startswith("resnet")
+        width = self.width if resnet else TrainConfig.width
+        shortcut = self.shortcut if resnet else TrainConfig.shortcut
+        training_kwargs(model, width, shortcut)  # an architecture without --width is refused here, not half-way
+        return TrainConfig(model=model, width=width, shortcut=shortcut, normalization=self.normalization,
+                           dataset=self.dataset, data_dir=self.data_dir, max_train_images=self.max_train_images,
+                           seed=seed, epochs=self.epochs, lr_milestones=self.lr_milestones, amp_bf16=self.bf16,
+                           tf32=self.tf32, compile=self.compile, cuda_graphs=self.cuda_graphs)
 
 
 FULL = PruneStudySpec()
@@ -77,6 +128,36 @@ MICRO = replace(DEMO, width=4, max_train_images=256, epochs=2, lr_milestones=(1,
 PRUNE_PRESETS: dict[str, PruneStudySpec] = {"full": FULL, "demo": DEMO, "micro": MICRO}
 
 
+def network_note(spec: PruneStudySpec, table: int) -> str:
+    """The caption's sentences on how Table ``table``'s networks and pipeline relate to the reference code's."""
+    settings = spec.settings(table)
+    notes = []
+    if any(s.rule == "l1" for s in settings):
+        if spec.l1_skip == "none":
+            notes.append("L1 pruning prunes every block (no skip list; the reference skips Li et al.'s layers)")
+        else:
+            models = dict.fromkeys(s.model for s in settings)
+            lists = "; ".join(f"{m} {list(L1_PRESETS[(m, spec.l1_skip)][0])}" for m in models
+                              if (m, spec.l1_skip) in L1_PRESETS)
+            notes.append(f"L1 pruning leaves whole the layers of Li et al.'s preset {spec.l1_skip} skip list in every "
+                         f"setting ({lists or 'the stand-ins have none and prune every block'}); preset B is ResNet-56 "
+                         "40/70/90% and ResNet-110 50/60/70%, and the two other settings keep their network's list, "
+                         "as the reference picks ratios and skip list together")
+    slim_resnet = [s.model for s in settings if s.rule == "slimming" and s.network == "ResNet-56"]
+    if slim_resnet:
+        notes.append(f"ResNet-56 is {slim_resnet[0]}: " + (
+            "network slimming's pre-activation bottleneck ResNet (every BN in the threshold and the sparsity term), "
+            "the reference's network" if spec.slim_resnet == "preresnet" else
+            "the basic-block ResNet of Table 1 (bn1 of each block pruned), not the reference's network"))
+    if any(s.rule == "weight" for s in settings):
+        notes.append("Unpruned row: the same ResNet-110 runs as Table 1's Unpruned row (the initial trainings are "
+                     "shared); the paper's Table 3 Unpruned cells differ from its Table 1 ones, so it trained its own")
+    if spec.reuse_regressor:
+        notes.append("feature-KD Pre-Post and Self-Distill fine-tuning start R from the initial phase's where its "
+                     "shape fits")
+    return "".join(f"{n}. " for n in notes)
+
+
 def ratio_tag(remaining: tuple[float, ...]) -> str:
     return "-".join(f"{r:g}" for r in remaining)
 
@@ -89,9 +170,12 @@ def initial_run(root: Path, model: str, method: str, slim: bool, seed: int) -> P
     return root / PRUNE_DIR / model / f"{'slim-' if slim else ''}{method}-s{seed}"
 
 
-def schedule_run(root: Path, setting: PruneSetting, schedule: str, kd: str, seed: int) -> Path:
-    name = f"{schedule}-s{seed}" if schedule == "finetuned" else f"{schedule}-{kd}-s{seed}"
-    return root / PRUNE_DIR / setting.model / f"{setting.rule}-{ratio_tag(setting.remaining)}" / name
+def schedule_run(root: Path, setting: StudySetting, schedule: str, kd: str, seed: int) -> Path:
+    """A schedule's directory; a skip list and R reuse get their own, so runs of either choice never meet."""
+    reuse = setting.reuse_regressor and kd == "feature" and schedule in ("pre-post", "self-distill")
+    name = f"{schedule}-s{seed}" if schedule == "finetuned" else f"{schedule}-{kd}{'-reuseR' if reuse else ''}-s{seed}"
+    pruning = f"{setting.rule}-{ratio_tag(setting.remaining)}{f'-skip{setting.skip}' if setting.skip else ''}"
+    return root / PRUNE_DIR / setting.model / pruning / name
 
 
 def schedule_cells(spec: PruneStudySpec) -> list[tuple[str, str]]:
@@ -99,7 +183,7 @@ def schedule_cells(spec: PruneStudySpec) -> list[tuple[str, str]]:
     return [("finetuned", spec.kds[0])] + [(s, kd) for s in KD_SCHEDULES for kd in spec.kds]
 
 
-def schedule_spec(spec: PruneStudySpec, root: Path, setting: PruneSetting, schedule: str, kd: str, seed: int,
+def schedule_spec(spec: PruneStudySpec, root: Path, setting: StudySetting, schedule: str, kd: str, seed: int,
                   teacher: Path) -> ScheduleSpec:
     """The ScheduleSpec of one cell, its initial training in the shared run of ``initial_run``."""
     initial_kd = SCHEDULES[schedule].initial_kd
@@ -108,5 +192,6 @@ def schedule_spec(spec: PruneStudySpec, root: Path, setting: PruneSetting, sched
     needs_teacher = SCHEDULES[schedule].needs_teacher
     return ScheduleSpec(schedule, kd, setting.rule, setting.remaining, None, str(teacher) if needs_teacher else None,
                         spec.base(setting.model, seed), spec.finetune_epochs,
-                        initial_dir=str(initial_run(root, setting.model, method, slim, seed)))
+                        initial_dir=str(initial_run(root, setting.model, method, slim, seed)),
+                        skip=setting.skip, reuse_regressor=setting.reuse_regressor)
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from figures.cells import cell
 from figures.paper import PRUNING_KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
 from figures.pooled import read_run_config
-from figures.prune_plan import PruneStudySpec, schedule_cells, schedule_run
+from figures.prune_plan import PruneStudySpec, network_note, schedule_cells, schedule_run
 from figures.tables import write_table
 from training.errors import UserError
 from training.pooling import describe_config
@@ -126,8 +126,7 @@ def caption(table: int, spec: PruneStudySpec, root: Path, cells: Summaries) -> s
     if not spec.stand_ins and cfg.get("data_dir") is None:
         raise UserError(f"{ft['initial']['dir']} was trained on the embedded 5,000-image subset, not the real dataset; "
                         "full-size Tables 1-3 need runs trained with --data-dir (for demo runs pass --preset demo)")
-    networks = {s.network for s in PRUNING_TABLES[table]}
-    stand_ins = ", ".join(f"{model} for {network}" for network, model in spec.stand_ins if network in networks)
+    stand_ins = ", ".join(dict.fromkeys(f"{s.model} for {s.network}" for s in spec.settings(table)))
     toy = (f"TOY SIZE, not the paper's setting: {cfg['dataset']} instead of CIFAR-100, stand-ins {stand_ins}. "
            if spec.stand_ins else "")
     n = len(spec.seeds)
@@ -136,7 +135,8 @@ def caption(table: int, spec: PruneStudySpec, root: Path, cells: Summaries) -> s
             f"{f'mean ± std over {n} seeds' if n > 1 else 'one seed'}; in parentheses the gain over the Baseline "
             f"(Unpruned: over Scratch; pruned rows: over Finetuned). Finetuned / Pre-Distill: Baseline column = "
             f"Finetuned, KD columns = Pre-Distill. Surplus = (Self-Distill - Finetuned) - (Unpruned KD - Unpruned "
-            f"Scratch). {'Unpruned = after sparsity training. ' if slim else ''}Initial training: "
+            f"Scratch). {'Unpruned = after sparsity training. ' if slim else ''}{network_note(spec, table)}"
+            "Initial training: "
             f"{describe_config(cfg).split('; teacher')[0]}; fine-tuning {spec.finetune_epochs} epochs at lr 0.001; "
             f"teachers: a scratch network of each architecture (seed {spec.teacher_seed}); paper columns: the "
             f"published cells available offline (figures/paper.py).")

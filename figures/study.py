@@ -36,7 +36,7 @@ from figures.executor import EXECUTORS, executor_settings, job_device, remote_ca
 from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
 from figures.probe import PROBE_CACHE, Rates, cached_rates, probe
-from figures.prune_plan import PRUNE_PRESETS, PruneStudySpec
+from figures.prune_plan import L1_SKIP, PRUNE_PRESETS, SLIM_RESNETS, PruneStudySpec
 from figures.prune_stage import prune_jobs
 from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
@@ -44,8 +44,9 @@ from figures.train_stage import teacher_checkpoint, train_config, training_jobs
 from landscape.store import load_surface
 from training.cli import SEED_COUNT, Parser, add_common_flags, log, nonempty, positive_int, run_cli
 from training.checkpoint import load_checkpoint
-from training.data import DATASETS, checkpoint_split, load_split
+from training.data import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
 from training.errors import UserError
+from training.models import SHORTCUTS
 from training.threads import child_threads
 
 
@@ -100,6 +101,24 @@ def build_parser() -> Parser:
                         "Slurm: no cap]")
     p.add_argument("--log-dir", type=nonempty, default=None, metavar="DIR",
                    help="submitit's job logs and pickles (--executor local or slurm) [OUT_DIR/submitit]")
+    t13 = p.add_argument_group("Tables 1-3 networks and pipeline (default: as the reference code ran them)")
+    t13.add_argument("--prune-shortcut", choices=SHORTCUTS, default=None,
+                     help="the ResNets' stride-2 shortcut: pad-detached = rethinking-network-pruning's (no gradient "
+                          "through it), pad = with gradient, conv = 1x1 conv + BN [pad-detached]")
+    t13.add_argument("--prune-normalization", choices=NORMALIZATIONS, default=None,
+                     help="input mean/std: rethinking = the reference's constants (CIFAR-10 mean, std "
+                          "0.2023/0.1994/0.2010, also for CIFAR-100), cifar = the dataset's true statistics [rethinking]")
+    t13.add_argument("--l1-skip", choices=L1_SKIP, default=None,
+                     help="Table 1: the layers L1 pruning leaves whole, Li et al.'s preset B or A skip list in every "
+                          "setting (B is the preset of ResNet-56 40/70/90%% and ResNet-110 50/60/70%%), or none [B]")
+    t13.add_argument("--slim-resnet", choices=list(SLIM_RESNETS), default=None,
+                     help="Table 2's ResNet-56: preresnet = network slimming's pre-activation bottleneck PreResNet-56 "
+                          "(every BN pruned), basic = the basic-block ResNet-56 of Table 1 (bn1 of each block) "
+                          "[preresnet]")
+    t13.add_argument("--reuse-regressor", action="store_true",
+                     help="feature-KD Pre-Post and Self-Distill fine-tuning start the regressor R from the initial "
+                          "phase's trained one when its shape fits [a fresh R, as the reference's pruning scripts "
+                          "save the pruned network alone]")
     add_common_flags(p)
     return p
 
@@ -117,7 +136,11 @@ def with_shared_flags(spec, a):
 
 def prune_spec(a) -> PruneStudySpec:
     """The Tables 1-3 study of the preset and the flags."""
-    return with_shared_flags(replace(PRUNE_PRESETS[preset_name(a)], tables=tuple(sorted({1, 2, 3} & set(a.tables)))), a)
+    given = {"shortcut": a.prune_shortcut, "normalization": a.prune_normalization, "l1_skip": a.l1_skip,
+             "slim_resnet": a.slim_resnet, "reuse_regressor": a.reuse_regressor or None}
+    spec = replace(PRUNE_PRESETS[preset_name(a)], tables=tuple(sorted({1, 2, 3} & set(a.tables))),
+                   **{k: v for k, v in given.items() if v is not None})
+    return with_shared_flags(spec, a)
 
 
 def augment_spec(a) -> AugmentStudySpec:

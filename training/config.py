@@ -78,6 +78,8 @@ class TrainConfig:
     init: str | None = None  # start from this orthokd checkpoint's arch and weights (e.g. a pruned network)
     keep_zeros: bool = False  # keep every zero conv weight of --init at zero (torch.nn.utils.prune masks, Han et al.)
     slim_s: float = 0.0  # network-slimming sparsity s: grad(gamma) += s*sign(gamma) after backward (Liu et al. 2017)
+    # feature KD: start R from this orthokd checkpoint's aux regressor (e.g. the initial phase's; shapes must match)
+    regressor_init: str | None = None  # None = a fresh random 1x1 conv (docs/reference.md §4.4)
     # Augmentation x KD (DESIGN §12); defaults = the ResNet recipe without AutoAugment.
     nesterov: bool = False  # Nesterov momentum in SGD (CutMix-PyTorch's PyramidNet recipe uses it)
     augment: str = "none"  # per-image host augmentation before pad-crop/flip: none | autoaugment (CIFAR-10 policy)

@@ -4,7 +4,8 @@
 the smaller network) instead of a random init; ``--model``/``--width``/``--shortcut`` must name that arch, so a run
 never silently trains something other than what its flags say. A weight-pruned init (``pruning.rule == "weight"``)
 turns ``keep_zeros`` on: its zero conv weights become ``torch.nn.utils.prune`` masks that hold them at exactly 0
-through every step (restore_weight_masks).
+through every step (restore_weight_masks). ``regressor_init`` starts feature KD's regressor R from another
+checkpoint's trained one (the pruning study's initial phase) instead of a fresh random 1x1 conv (load_regressor).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from torch import nn
 from training.checkpoint import load_checkpoint, model_from_checkpoint, sha256_file
 from training.config import TrainConfig
 from training.errors import CheckpointError, UserError
+from training.methods import aux_modules
 from training.models import training_kwargs
 from training.prune_weights import restore_weight_masks
 
@@ -66,3 +68,23 @@ def init_student(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, dict[st
         restore_weight_masks(student)
     record = {"init": cfg.init, "init_sha256": sha256_file(cfg.init), "pruning": ckpt.get("pruning")}
     return student, dict(ckpt["arch"]), record
+
+
+def load_regressor(objective: nn.Module, path: str) -> str:
+    """Load the feature-KD regressor R of the checkpoint at ``path`` (its ``aux``) into ``objective``'s and return
+    that checkpoint's sha256; one UserError line when ``objective`` is not feature KD, the checkpoint has no R, or R's
+    shape (teacher channels x student channels) differs."""
+    regressor = aux_modules(objective).get("regressor")
+    if regressor is None:
+        raise UserError("--regressor-init starts feature KD's regressor; use a feature_kd method or drop it")
+    try:
+        state = load_checkpoint(path)["aux"].get("regressor")
+    except CheckpointError as e:
+        raise UserError(f"--regressor-init: {e}") from None
+    if state is None:
+        raise UserError(f"--regressor-init {path} holds no feature-KD regressor; give a feature_kd run's checkpoint")
+    if state["weight"].shape != regressor.weight.shape:
+        raise UserError(f"--regressor-init {path} has a regressor of shape {tuple(state['weight'].shape)} but this "
+                        f"student/teacher pair needs {tuple(regressor.weight.shape)}; drop --regressor-init")
+    regressor.load_state_dict(state)
+    return sha256_file(path)

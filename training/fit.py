@@ -21,7 +21,7 @@ from training.config import RuntimeOptions, TrainConfig
 from training.data import ImageSet, load_split
 from training.distributed import DistInfo, barrier, init_distributed, shutdown
 from training.errors import CheckpointError, UserError
-from training.finetune import init_student, prepare_init
+from training.finetune import init_student, load_regressor, prepare_init
 from training.lock import exclusive_lock
 from training.loop import DeviceSplit, EpochStats, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
@@ -110,7 +110,10 @@ class Run:
             student = convert_sync_batchnorm(student, device)
         if cfg.compile and teacher is not None:
             compile_model(teacher)
-        self.objective = build_objective(cfg.method, student, teacher, cfg).to(device)
+        self.objective = build_objective(cfg.method, student, teacher, cfg)
+        regressor = ({"regressor_init_sha256": load_regressor(self.objective, cfg.regressor_init)}
+                     if cfg.regressor_init else {})
+        self.objective.to(device)
         if cfg.channels_last:
             self.objective.to(memory_format=torch.channels_last)
         self.student = student
@@ -119,7 +122,7 @@ class Run:
         self.method = {"name": cfg.method, "teacher": cfg.teacher, "teacher_sha256": teacher_sha,
                        "augmentation": augmentation(cfg.to_json()),
                        **({"teacher_augmentation": teacher_augmentation(cfg.teacher)} if cfg.teacher else {}),
-                       **{k: v for k, v in self.init.items() if k != "pruning"}}
+                       **{k: v for k, v in self.init.items() if k != "pruning"}, **regressor}
         params = [p for p in self.objective.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                                          nesterov=cfg.nesterov, fused=device.type == "cuda")

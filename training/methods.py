@@ -142,7 +142,7 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 # eq. (2) beta per architecture family (docs/reference.md §4.4).
-FEATURE_BETA: dict[str, float] = {"resnet": 500.0, "vgg": 1500.0, "densenet": 1000.0, "pyramidnet110": 1000.0,
+FEATURE_BETA: dict[str, float] = {"resnet": 500.0, "preresnet": 500.0, "vgg": 1500.0, "densenet": 1000.0, "pyramidnet110": 1000.0,
                                   "pyramidnet_tiny": 1000.0,  # toy stand-in (demos, tests): PyramidNet-110's value
                                   "pyramidnet200": 2000.0}
 

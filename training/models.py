@@ -124,6 +124,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 MODELS.update(vgg19=models_prunable.vgg19, densenet40=models_prunable.densenet40,
               vgg_tiny=models_prunable.vgg_tiny, densenet_tiny=models_prunable.densenet_tiny)
+# Network slimming's pre-activation bottleneck ResNet (Table 2's ResNet-56 as its reference ran it) and a toy one.
+MODELS.update(preresnet56=models_prunable.preresnet56, preresnet_tiny=models_prunable.preresnet_tiny)
 MODELS.update(models_pyramid.PYRAMIDNETS)  # PyramidNet-110 a64, -200 a240/a300, a tiny one (training/models_pyramid.py)
 
 

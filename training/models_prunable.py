@@ -1,4 +1,5 @@
-"""VGG-19 and DenseNet-40 as defined in rethinking-network-pruning's ``cifar/network-slimming`` (DESIGN §11).
+"""VGG-19, DenseNet-40 and PreResNet-56 as defined in rethinking-network-pruning's ``cifar/network-slimming``
+(DESIGN §11).
 
 Both take a ``cfg`` that rebuilds a pruned network, so a checkpoint's ``arch`` (name, num_classes, cfg) is enough
 to load it through ``training.models.build_model``.
@@ -16,10 +17,21 @@ to load it through ``training.models.build_model``.
   no dead parameters. ``cfg`` is the 3n+3 kept input widths (n layers + transition per block, final BN last).
   Unpruned DenseNet-40 has 1,059,298 parameters with a CIFAR-10 head and 1,100,428 with a CIFAR-100 head
   (the reference counts its selection vectors as parameters; these are buffers here).
+- ``PreResNet``: the only ResNet of that folder, so the one its Table 2 ResNet-56 runs were made with: pre-activation
+  bottleneck blocks, depth 9n+2 (56: n = 6 blocks per stage, 18 blocks), stage planes w/2w/4w (w = 16) and a stream
+  of 4w/8w/16w channels. A block is select -> BN -> ReLU -> conv1x1 -> BN -> ReLU -> conv3x3 (stride) -> BN -> ReLU
+  -> conv1x1 (back to the stream's 4 x planes) plus the shortcut (identity, or a bias-free 1x1 conv with the stride
+  where the stream changes width); the head is select -> BN -> ReLU -> global average pool -> Linear. Every BN is
+  prunable by network slimming: bn1 and the final BN through their ``ChannelSelect`` (a view of the stream), bn2
+  and bn3 physically (conv1's and conv2's filters); conv3 always writes the whole stream. ``cfg`` is 3 widths per
+  block (bn1's kept view, bn2, bn3) and the final BN's, as the reference's. Same initialisation as above (Linear
+  keeps torch's default). Unpruned PreResNet-56 has 590,426 parameters with a CIFAR-10 head and 613,556 with a
+  CIFAR-100 head (the reference's count, 593,130 / 616,260, adds its 2,704 selection entries).
 """
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -120,6 +132,28 @@ class Transition(PreActConv):
         return F.avg_pool2d(super().forward(x), 2)
 
 
+class SelectedHead(nn.Module):
+    """The DenseNet / PreResNet trunk and head: conv1 -> blocks -> select -> BN -> ReLU (the feature map) -> global
+    average pool -> Linear; the head reads ``kept`` of the final stream's ``channels`` through a ChannelSelect."""
+
+    def _add_head(self, channels: int, kept: int, num_classes: int) -> None:
+        self.select = ChannelSelect(channels, kept)
+        self.bn = nn.BatchNorm2d(kept)
+        self.relu = nn.ReLU()
+        self.feature_channels = kept
+        self.fc = nn.Linear(kept, num_classes)
+        _init_slimming(self, linear=False)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.select(self.blocks(self.conv1(x)))))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
 def densenet_default_cfg(depth: int = 40, growth: int = 12) -> list[int]:
     """Unpruned input widths: block b (b = 0, 1, 2) starts at 2k + b*n*k channels and each of its n layers adds
     k; the entry after each block's layers is its transition's (or, last, the final BN's) width."""
@@ -127,7 +161,7 @@ def densenet_default_cfg(depth: int = 40, growth: int = 12) -> list[int]:
     return [2 * growth + b * n * growth + i * growth for b in range(3) for i in range(n + 1)]
 
 
-class DenseNet(nn.Module):
+class DenseNet(SelectedHead):
     """DenseNet-(3n+4) for 32x32 inputs; ``forward_features`` is the final BN-ReLU map (N, cfg[-1], 8, 8)."""
 
     def __init__(self, num_classes: int, depth: int = 40, growth: int = 12, cfg: list[int] | None = None):
@@ -149,21 +183,7 @@ class DenseNet(nn.Module):
                 j = b * (n + 1) + n
                 stages.append(Transition(full[j], cfg[j], full[j], 1))
         self.blocks = nn.Sequential(*stages)
-        self.select = ChannelSelect(full[-1], cfg[-1])
-        self.bn = nn.BatchNorm2d(cfg[-1])
-        self.relu = nn.ReLU()
-        self.feature_channels = cfg[-1]
-        self.fc = nn.Linear(cfg[-1], num_classes)
-        _init_slimming(self, linear=False)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.select(self.blocks(self.conv1(x)))))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        self._add_head(full[-1], cfg[-1], num_classes)
 
 
 def vgg19(num_classes: int, **kwargs) -> nn.Module:
@@ -188,3 +208,77 @@ def vgg_tiny(num_classes: int, **kwargs) -> nn.Module:
 def densenet_tiny(num_classes: int, **kwargs) -> nn.Module:
     """DenseNet-10, k = 6 (11,974 parameters for 10 classes), a toy stand-in for densenet40."""
     return DenseNet(num_classes, **{"depth": 10, "growth": 6, **kwargs})
+
+
+class PreActBottleneck(nn.Module):
+    """One pre-activation bottleneck block: ``widths`` = (bn1's kept view of the c_in-channel stream, conv1's
+    filters, conv2's filters); conv3 writes ``c_out`` = 4 x planes channels."""
+
+    def __init__(self, c_in: int, c_out: int, widths: Sequence[int], stride: int):
+        super().__init__()
+        kept, inner1, inner2 = widths
+        self.select = ChannelSelect(c_in, kept)
+        self.bn1 = nn.BatchNorm2d(kept)
+        self.relu1 = nn.ReLU()
+        self.conv1 = nn.Conv2d(kept, inner1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(inner1)
+        self.relu2 = nn.ReLU()
+        self.conv2 = nn.Conv2d(inner1, inner2, 3, stride, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(inner2)
+        self.relu3 = nn.ReLU()
+        self.conv3 = nn.Conv2d(inner2, c_out, 1, bias=False)
+        self.shortcut: nn.Module = (nn.Identity() if stride == 1 and c_in == c_out
+                                    else nn.Conv2d(c_in, c_out, 1, stride, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(self.relu1(self.bn1(self.select(x))))
+        out = self.conv2(self.relu2(self.bn2(out)))
+        out = self.conv3(self.relu3(self.bn3(out)))
+        return out + self.shortcut(x)
+
+
+def preresnet_default_cfg(depth: int = 56, width: int = 16) -> list[int]:
+    """Unpruned widths: per block (the stream it reads, planes, planes), then the final BN's 16w. The stream is w
+    before the first block and 4 x planes after each block."""
+    n = (depth - 2) // 9
+    cfg: list[int] = []
+    stream = width
+    for planes in (width, 2 * width, 4 * width):
+        for _ in range(n):
+            cfg += [stream, planes, planes]
+            stream = 4 * planes
+    return cfg + [stream]
+
+
+class PreResNet(SelectedHead):
+    """PreResNet-(9n+2) for 32x32 inputs; ``forward_features`` is the final BN-ReLU map (N, cfg[-1], 8, 8)."""
+
+    def __init__(self, num_classes: int, depth: int = 56, width: int = 16, cfg: list[int] | None = None):
+        super().__init__()
+        if (depth - 2) % 9 != 0 or depth < 11 or width < 1:
+            raise UserError(f"PreResNet depth must be 9n+2 (e.g. 56) and width positive, got {depth}, {width}")
+        n = (depth - 2) // 9
+        full = preresnet_default_cfg(depth, width)
+        cfg = list(full if cfg is None else cfg)
+        if len(cfg) != len(full) or min(cfg) < 1:
+            raise UserError(f"PreResNet-{depth} cfg needs {len(full)} positive widths (3 per block + 1), got {cfg}")
+        self.conv1 = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        blocks: list[nn.Module] = []
+        for b in range(3 * n):
+            stride = 2 if b in (n, 2 * n) else 1
+            c_out = full[3 * b + 3] if b + 1 < 3 * n else full[-1]
+            blocks.append(PreActBottleneck(full[3 * b], c_out, cfg[3 * b:3 * b + 3], stride))
+        self.blocks = nn.Sequential(*blocks)
+        self._add_head(full[-1], cfg[-1], num_classes)
+
+
+def preresnet56(num_classes: int, **kwargs) -> nn.Module:
+    """PreResNet-56 of network slimming (pre-activation bottleneck, 18 blocks; 590,426 parameters for 10 classes,
+    613,556 for 100)."""
+    return PreResNet(num_classes, **kwargs)
+
+
+def preresnet_tiny(num_classes: int, **kwargs) -> nn.Module:
+    """PreResNet-11 of width 4 (one bottleneck block per stage, stream 16/32/64 channels; 8,750 parameters for 10
+    classes), a toy stand-in for preresnet56 as fast as the demo's ResNet-8."""
+    return PreResNet(num_classes, **{"depth": 11, "width": 4, **kwargs})

@@ -68,6 +68,8 @@ def fit_seeds(cfg: TrainConfig, seeds: Sequence[int], out_dir_template: str,
     test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
     teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
     cfg, init_sha = prepare_init(cfg, train_set.num_classes)
+    if cfg.regressor_init:
+        raise UserError("--seeds does not support --regressor-init; train those seeds one at a time with --seed")
     if cfg.keep_zeros or cfg.slim_s:
         # Pruning masks and the slimming gradient term act on a run's own modules, which the packed step bypasses.
         raise UserError("--seeds does not support --keep-zeros (a weight-pruned --init) or --slim-s; "

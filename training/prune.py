@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "weight fraction (Table 3: 0.4)")
     group.add_argument("--preset", choices=("A", "B"),
                        help="l1 only: Li et al. 2017's pruned-A / pruned-B ratios and skipped layers (ResNet-56/110)")
+    p.add_argument("--skip", choices=("A", "B"), default=None,
+                   help="l1 with --remaining: leave whole the layers Li et al.'s preset A / B skips (its skip list, "
+                        "your ratios; figures.study's Table 1 uses B's) [prune every block]")
     p.add_argument("--out", type=output_file, required=True, metavar="PRUNED.pt", help="output checkpoint (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out (refused otherwise)")
     p.add_argument("--force", action="store_true",
@@ -46,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--out is the checkpoint being pruned; choose another output path")
     if Path(args.out).exists() and not args.overwrite:
         raise UserError(f"--out {args.out} exists; pass --overwrite to replace it, or choose another output path")
-    ckpt = prune_checkpoint(args.checkpoint, args.rule, args.remaining or (), args.preset, args.force)
+    ckpt = prune_checkpoint(args.checkpoint, args.rule, args.remaining or (), args.preset, args.skip, args.force)
     save_checkpoint(ckpt, args.out)
     for line in describe(ckpt["pruning"]):
         print(line)

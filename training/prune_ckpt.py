@@ -36,19 +36,27 @@ def _single(rule: str, remaining: Sequence[float], preset: str | None) -> float:
 
 
 def prune_model(model: nn.Module, arch: dict[str, Any], rule: str, remaining: Sequence[float] = (),
-                preset: str | None = None) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-    """(pruned model with plain weights, its arch, {rule, remaining, preset, skip}) for one of ``RULES``.
-    l1 takes one ratio for all three stages, three per-stage ratios, or Li et al.'s ``preset`` A/B."""
+                preset: str | None = None, skip_preset: str | None = None,
+                ) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    """(pruned model with plain weights, its arch, {rule, remaining, preset, skip_preset, skip}) for one of ``RULES``.
+    l1 takes one ratio for all three stages, three per-stage ratios, or Li et al.'s ``preset`` A/B; with
+    ``remaining``, ``skip_preset`` A/B leaves whole the layers that preset skips (its skip list, other ratios)."""
     if rule not in RULES:
         raise UserError(f"unknown pruning rule {rule!r}; choose one of: {', '.join(RULES)}")
+    if skip_preset is not None and (rule != "l1" or preset is not None):
+        raise UserError("--skip takes a preset's skip list for --rule l1 --remaining R R R; drop it here "
+                        "(--preset brings its own skip list)")
     detail: dict[str, Any] = {"rule": rule, "preset": preset, "skip": [], "requested": [float(r) for r in remaining]}
+    if skip_preset is not None:
+        detail["skip_preset"] = skip_preset  # only then, so records made without it keep their keys
     if rule == "l1":
         if preset is not None:
             if remaining:
                 raise UserError("--preset sets the ratios itself; pass either --preset or --remaining, not both")
             ratios, skip = l1_preset(arch["name"], preset)
         elif len(remaining) in (1, 3):
-            ratios, skip = tuple(remaining) * (3 // len(remaining)), ()
+            ratios = tuple(remaining) * (3 // len(remaining))
+            skip = l1_preset(arch["name"], skip_preset)[1] if skip_preset else ()
         else:
             raise UserError(f"--rule l1 takes 1 or 3 (per-stage) remaining ratios, got {len(remaining)}")
         pruned, new_arch = l1_filter_prune(model, arch, ratios, skip)
@@ -73,13 +81,13 @@ def empty_layers(model: nn.Module) -> list[str]:
 
 
 def prune_checkpoint(path: str | Path, rule: str, remaining: Sequence[float] = (), preset: str | None = None,
-                     force: bool = False) -> dict[str, Any]:
+                     skip_preset: str | None = None, force: bool = False) -> dict[str, Any]:
     """The pruned schema-v1 checkpoint (a dict for ``save_checkpoint``) of the checkpoint at ``path``. A pruning
     that leaves a layer without weights (``empty_layers``; e.g. --rule weight at --remaining 1e-9) is refused
     unless ``force``."""
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt, path)
-    pruned, new_arch, detail = prune_model(model, dict(ckpt["arch"]), rule, remaining, preset)
+    pruned, new_arch, detail = prune_model(model, dict(ckpt["arch"]), rule, remaining, preset, skip_preset)
     empty = empty_layers(pruned)
     if empty and not force:
         more = f" and {len(empty) - 2} more" if len(empty) > 2 else ""
@@ -107,7 +115,8 @@ def describe(pruning: dict[str, Any]) -> list[str]:
         return f"{a:,} -> {b:,} ({100.0 * (b - a) / a:+.1f}%)"
 
     ratios = " ".join(f"{r:g}" for r in pruning["remaining"])
-    extra = f", preset {pruning['preset']}, skip {pruning['skip']}" if pruning.get("preset") else ""
+    which = pruning.get("preset") or pruning.get("skip_preset")
+    extra = f", preset {which}, skip {pruning['skip']}" if which else ""
     return [f"source {pruning['source']} sha256 {pruning['source_sha256']}",
             f"rule {pruning['rule']}, remaining {ratios}{extra}",
             f"params {change(pruning['params_before'], pruning['params_after'])}",

@@ -7,7 +7,8 @@ with everything coupled to it (the conv that writes it, the conv/Linear that rea
 ``arch`` that rebuilds it through ``build_model`` (the input model is left untouched).
 
 Prunable layers: ResNets only inside residual branches (each block's bn1, i.e. conv1's filters; the residual
-stream is never pruned), VGG every BN, DenseNet every BN (a layer's view of the stream, never the stream).
+stream is never pruned), VGG every BN, DenseNet every BN (a layer's view of the stream, never the stream),
+PreResNet every BN (bn1 and the final BN: a view of the stream; bn2, bn3: conv1's and conv2's filters).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from training.errors import UserError
 from training.models import CifarResNet, build_model, unwrap_model
-from training.models_prunable import ChannelSelect, DenseNet, SlimVGG
+from training.models_prunable import ChannelSelect, DenseNet, PreResNet, SlimVGG
 from training.optional import require
 
 # Li et al. 2017 Table 2 presets, as res56prune.py / res110prune.py: skipped layers are numbered like the
@@ -81,7 +82,7 @@ def prunable_bns(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
     model = unwrap_model(model)
     if isinstance(model, CifarResNet):
         return [(f"blocks.{i}.bn1", b.bn1) for i, b in enumerate(model.blocks)]
-    if isinstance(model, (SlimVGG, DenseNet)):
+    if isinstance(model, (SlimVGG, DenseNet, PreResNet)):
         return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
     raise UserError(f"{type(model).__name__} has no structured pruning rule; use a ResNet, vgg19 or densenet40")
 

@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--remaining", type=remaining_ratio, nargs="+", metavar="R",
                        help="fraction kept, in (0, 1] (see python -m training.prune --help)")
     group.add_argument("--preset", choices=("A", "B"), help="l1 only: Li et al. 2017's pruned-A / pruned-B")
+    p.add_argument("--skip", choices=("A", "B"), default=None,
+                   help="l1 with --remaining: leave whole the layers Li et al.'s preset A / B skips (its skip list, "
+                        "these ratios) [prune every block]")
+    p.add_argument("--reuse-regressor", action="store_true",
+                   help="--kd feature, pre-post / self-distill: start the fine-tuning's regressor R from the initial "
+                        "phase's trained one when its shape fits [off: a fresh R, as the reference's pruning scripts "
+                        "save the pruned network alone and Post-Distill has no R to reuse]")
     p.add_argument("--out-dir", type=nonempty, required=True, help="schedule directory (created; re-run to resume)")
     p.add_argument("--teacher", default=None,
                    help="orthokd checkpoint of the external teacher (every schedule but finetuned needs it)")
@@ -73,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        kd_alpha=a.kd_alpha, kd_temperature=a.kd_temperature, feature_beta=a.feature_beta,
                        eval_batch_size=a.eval_batch_size)
     spec = ScheduleSpec(a.schedule, a.kd, a.rule, tuple(a.remaining or ()), a.preset, a.teacher, base,
-                        a.finetune_epochs, a.finetune_lr, a.slim_s)
+                        a.finetune_epochs, a.finetune_lr, a.slim_s, skip=a.skip, reuse_regressor=a.reuse_regressor)
     summary = run_schedule(spec, a.out_dir, RuntimeOptions(device=a.device, quiet=a.quiet), overwrite=a.overwrite)
     p = summary["pruning"]
     print(f"{a.schedule} ({a.kd} KD, {a.rule} {' '.join(f'{r:g}' for r in p['remaining'])}): "

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint, sha256_file
+from training.checkpoint import atomic_write_text, load_checkpoint, load_model, save_checkpoint, sha256_file
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.errors import CheckpointError, UserError
 from training.fit import fit
@@ -75,12 +75,20 @@ class ScheduleSpec:
     # The initial training's run directory; None = DIR/initial. Schedules with the same initial training (finetuned
     # and post-distill; pre-distill, pre-post and self-distill of one KD) can share one run: figures.study does.
     initial_dir: str | None = None
+    skip: str | None = None  # l1 with remaining: leave whole the layers Li et al.'s preset A/B skips (None = none)
+    # Feature-KD fine-tuning after a feature-KD initial phase (pre-post, self-distill): start R from the initial
+    # phase's trained regressor when its shape fits the pruned student and the fine-tuning teacher. Off by default:
+    # the reference's pruning scripts save the pruned network alone, so its fine-tuning starts a new R, as
+    # Post-Distill (no R before) must; then the KD fine-tunings differ only in their initial phase.
+    reuse_regressor: bool = False
 
     def __post_init__(self) -> None:
         for name, table, flag in ((self.schedule, SCHEDULES, "--schedule"), (self.kd, KD_METHODS, "--kd"),
                                   (self.rule, RULES, "--rule")):
             if name not in table:
                 raise UserError(f"unknown {flag} {name!r}; choose one of: {', '.join(table)}")
+        if self.skip is not None and (self.rule != "l1" or self.preset is not None):
+            raise UserError("--skip takes a preset's skip list for --rule l1 --remaining R R R; drop it here")
         if self.slim_s is not None and self.rule != "slimming":
             raise UserError(f"--slim-s is network slimming's sparsity training; drop it for --rule {self.rule}")
         if self.needs_teacher and not self.teacher:
@@ -138,14 +146,32 @@ def _prune_phase(spec: ScheduleSpec, source: Path, out: Path, overwrite: bool) -
         except CheckpointError:
             old = {}
         same = (old.get("source_sha256") == sha256_file(source) and old.get("rule") == spec.rule
-                and old.get("preset") == spec.preset and old.get("requested") == [float(r) for r in spec.remaining])
+                and old.get("preset") == spec.preset and old.get("requested") == [float(r) for r in spec.remaining]
+                and old.get("skip_preset") == spec.skip)
         if same:
             return old
         raise UserError(f"{out} was pruned from another checkpoint or with another rule; use another --out-dir "
                         "or pass --overwrite to redo the schedule")
-    ckpt = prune_checkpoint(source, spec.rule, spec.remaining, spec.preset)
+    ckpt = prune_checkpoint(source, spec.rule, spec.remaining, spec.preset, spec.skip)
     save_checkpoint(ckpt, out)
     return ckpt["pruning"]
+
+
+def _regressor_choice(spec: ScheduleSpec, initial: TrainConfig, finetune: TrainConfig, source: Path,
+                      ) -> tuple[TrainConfig, str | None]:
+    """(the fine-tuning config, how its feature-KD regressor R starts) under ``spec.reuse_regressor``: from the initial
+    phase's trained R (``source``'s aux) when both phases are feature KD and R's shape (fine-tuning teacher's x pruned
+    student's feature channels) fits, else fresh, saying why; (finetune, None) when the choice does not arise."""
+    if not (spec.reuse_regressor and finetune.method == "feature_kd"):
+        return finetune, None
+    if initial.method != "feature_kd":
+        return finetune, "fresh: the initial phase trained no regressor"
+    trained = tuple(load_checkpoint(source)["aux"]["regressor"]["weight"].shape[:2])
+    student, teacher = (load_model(path)[0].feature_channels for path in (finetune.init, finetune.teacher))
+    if trained != (teacher, student):
+        return finetune, (f"fresh: the initial regressor maps {trained[1]} -> {trained[0]} channels, this phase "
+                          f"needs {student} -> {teacher}")
+    return dataclasses.replace(finetune, regressor_init=str(source)), f"reused from {source}"
 
 
 def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions = RuntimeOptions(),
@@ -166,6 +192,7 @@ def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions =
     with exclusive_lock(out_dir, f"schedule directory {out_dir}"):
         fit(initial, first, opts, overwrite and not spec.initial_dir)  # a shared initial run is never redone from here
         pruning = _prune_phase(spec, first / LAST, out_dir / "pruned.pt", overwrite)
+        finetune, regressor = _regressor_choice(spec, initial, finetune, first / LAST)
         fit(finetune, out_dir / "finetune", opts, overwrite)
 
     def phase(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
@@ -176,5 +203,7 @@ def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions =
     summary = {"schedule": spec.schedule, "kd": spec.kd, "rule": spec.rule, "remaining": list(pruning["remaining"]),
                "preset": spec.preset, "initial": phase(initial, first), "pruning": pruning,
                "finetune": phase(finetune, out_dir / "finetune")}
+    if regressor:
+        summary["finetune"]["regressor"] = regressor
     atomic_write_text(out_dir / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
