@@ -90,7 +90,7 @@ def test_store_resumes_and_save_writes_every_format(images, tmp_path, monkeypatc
     model = calibrated(small_net(), x)
     store = tmp_path / "s.npz"
     first = landscape.surface(model, (x, y), steps=3, device="cpu", store=store)
-    monkeypatch.setattr(SurfaceEngine, "point", lambda self, c: pytest.fail("a stored point was recomputed"))
+    monkeypatch.setattr(SurfaceEngine, "_point_sums", lambda self, c: pytest.fail("a stored point was recomputed"))
     again = landscape.surface(model, (x, y), steps=3, device="cpu", store=store)
     np.testing.assert_array_equal(first.loss, again.loss)
     monkeypatch.undo()

@@ -90,8 +90,8 @@ def test_resume_computes_only_missing_points(tiny_checkpoint, tmp_path, monkeypa
     partial.computed[2:, :] = False
     save_surface(partial, store)
     calls = []
-    real_point = SurfaceEngine.point
-    monkeypatch.setattr(SurfaceEngine, "point", lambda self, c: calls.append(tuple(c)) or real_point(self, c))
+    real_point = SurfaceEngine._point_sums  # the per-point evaluation of SurfaceEngine.points
+    monkeypatch.setattr(SurfaceEngine, "_point_sums", lambda self, c: calls.append(tuple(c)) or real_point(self, c))
     resumed = compute_surface(tiny_checkpoint, spec, store, CPU, quiet=True)
     assert len(calls) == 6 and all(c[0] >= full.xcoords[2] for c in calls)
     np.testing.assert_array_equal(resumed.loss, full.loss)
@@ -151,7 +151,7 @@ def test_non_finite_points_are_done_and_never_recomputed(tiny_checkpoint, tmp_pa
     assert first.done and not np.isfinite(first.loss[[0, 2], :]).any() and np.isfinite(first.loss[1, :]).all()
     assert load_surface(store).done
     calls = []
-    monkeypatch.setattr(SurfaceEngine, "point", lambda self, c: calls.append(tuple(c)) or (0.0, 0.0))
+    monkeypatch.setattr(SurfaceEngine, "_point_sums", lambda self, c: calls.append(tuple(c)) or torch.zeros(2, 1))
     again = compute_surface(tiny_checkpoint, spec, store, CPU, quiet=True)
     assert calls == [] and again.done
     np.testing.assert_array_equal(again.loss, first.loss)
