@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import importlib
 import io
 import json
+import os
 import pickle
-import datetime
 import resource
 import shutil
 import signal
@@ -199,6 +200,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="edge_fuzz-"))
+    os.chdir(tmp)  # a case that writes to a relative or empty path writes here, not into the caller's folder
     try:
         fx = make_fixtures(tmp)
         bases = base_commands(fx)

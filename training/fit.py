@@ -181,9 +181,11 @@ def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOpt
     device = resolve_device(opts.device)
     configure_backends(cfg.tf32, opts.deterministic)
     dist = init_distributed(device)
-    # The busy AutoAugment workers share the host's cores with this process (training.threads).
+    # The AutoAugment workers share the host's cores with this process (training.threads): they count as one more
+    # process whatever --workers is, since the thread count changes CPU rounding and a resume with another worker
+    # count must stay bitwise.
     try:
-        with divided_threads(helpers=opts.workers if cfg.augment != "none" else 0):
+        with divided_threads(helpers=1 if cfg.augment != "none" else 0):
             return _fit(cfg, out_dir, opts, overwrite, device, dist)
     finally:
         shutdown(dist)

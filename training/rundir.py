@@ -45,9 +45,6 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str
     the stored config.json (written before the key existed) counts as its TrainConfig default."""
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out-dir {out_dir} is a file, not a directory; choose another --out-dir")
-    holder = lock_holder(out_dir)  # another process is writing it: say so, whatever it holds so far
-    if holder is not None:
-        raise in_use(f"run directory {out_dir}", holder)
     lock_name = lock_path(out_dir).name
     if not out_dir.exists() or all(p.name == lock_name for p in out_dir.iterdir()):
         return "fresh"
@@ -55,22 +52,31 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str
         return "overwrite"
     old = read_config(out_dir)
     if old is None:
-        raise UserError(f"--out-dir {out_dir} exists and is not an orthokd run directory; choose a new --out-dir or pass --overwrite")
+        raise _refusal(out_dir, f"--out-dir {out_dir} exists and is not an orthokd run directory; choose a new --out-dir "
+                                "or pass --overwrite")
     old = with_defaults(old)
     if old != config:
         keys = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
         if keys == ["world_size"]:
-            raise UserError(f"{out_dir} was trained by {old['world_size']} process(es), this is {config['world_size']}; "
-                            f"resume it under the same count (torchrun --nproc_per_node {old['world_size']}, or no "
-                            "torchrun for 1), or use another --out-dir")
+            raise _refusal(out_dir, f"{out_dir} was trained by {old['world_size']} process(es), this is "
+                                    f"{config['world_size']}; resume it under the same count (torchrun "
+                                    f"--nproc_per_node {old['world_size']}, or no torchrun for 1), or use another "
+                                    "--out-dir")
         if keys == ["packed"]:
-            raise UserError(f"{out_dir} was trained {_packing(old)}, this run is {_packing(config)}; resume it the "
-                            "same way (packed runs round differently from single ones), or use another --out-dir")
-        raise UserError(
-            f"{out_dir} holds a run with a different config (differs in: {', '.join(keys)}); "
-            "use another --out-dir, re-run with the same flags to resume, or pass --overwrite to start again"
-        )
+            raise _refusal(out_dir, f"{out_dir} was trained {_packing(old)}, this run is {_packing(config)}; resume "
+                                    "it the same way (packed runs round differently from single ones), or use another "
+                                    "--out-dir")
+        raise _refusal(out_dir, f"{out_dir} holds a run with a different config (differs in: {', '.join(keys)}); use "
+                                "another --out-dir, re-run with the same flags to resume, or pass --overwrite to start "
+                                "again")
     return "resume" if (out_dir / LAST).is_file() else "fresh"
+
+
+def _refusal(out_dir: Path, message: str) -> UserError:
+    """The refusal of ``out_dir``: ``message``, unless another process holds the directory's lock; then that it is in
+    use by that process (what it holds so far may be half-written: the holder, not its state, is the verdict)."""
+    holder = lock_holder(out_dir)
+    return in_use(f"run directory {out_dir}", holder) if holder is not None else UserError(message)
 
 
 def _packing(record: dict[str, Any]) -> str:

@@ -7,9 +7,11 @@ threads and 830 img/s with one thread per process. So each process takes its sha
 
     threads = max(1, budget // (1 + helpers)),  budget = OMP_NUM_THREADS if set, else cores // LOCAL_WORLD_SIZE,
 
-where ``helpers`` are the busy DataLoader workers it starts (each of which PyTorch runs with one thread), cores are
-the CPUs this process may run on (``os.sched_getaffinity``), and LOCAL_WORLD_SIZE is torchrun's processes on this
-host. A launcher of several processes gives each ``OMP_NUM_THREADS = cores // processes`` (``child_threads``).
+where ``helpers`` counts the processes working beside it (training.fit: its AutoAugment DataLoader workers, each of
+which PyTorch runs with one thread, count as one, whatever their number: the thread count changes CPU rounding, and a
+run resumed with another --workers must stay bitwise), cores are the CPUs this process may run on
+(``os.sched_getaffinity``), and LOCAL_WORLD_SIZE is torchrun's processes on this host. A launcher of several
+processes gives each ``OMP_NUM_THREADS = cores // processes`` (``child_threads``).
 """
 from __future__ import annotations
 
