@@ -10,8 +10,7 @@ training share its run (training.schedules.ScheduleSpec.initial_dir). Layout und
     MODEL/[slim-]METHOD-sSEED/                  initial trainings (slim- = with sparsity s*sign(gamma))
     MODEL/RULE-R1-R2-R3[-skipP]/SCHEDULE[-KD][-reuseR]-sSEED/    pruned.pt, finetune/ and schedule.json of one schedule
 
-The networks and pipeline default to the reference code's (rethinking-network-pruning, docs/reference.md "Tables 1-3
-networks"): L1 pruning leaves whole the layers of Li et al.'s preset B skip list in every Table 1 setting (B is the
+The networks and pipeline default to the reference code's (rethinking-network-pruning, docs/reference.md §8b): L1 pruning leaves whole the layers of Li et al.'s preset B skip list in every Table 1 setting (B is the
 preset of ResNet-56 40/70/90% and ResNet-110 50/60/70%; the two other settings keep their network's B list, since
 the reference's res56prune.py / res110prune.py choose ratios and skip list together by -v A|B, the paper's text says
 certain layers are never pruned, and one list per network leaves the ratios as the only difference between its two
@@ -96,8 +95,7 @@ class PruneStudySpec:
             if self.stand_ins:
                 model = EXTRA_STAND_INS.get(model) or self.model(s.network, model)
             # Li et al.'s lists number the layers of ResNet-56/110; a toy stand-in has none and prunes every block.
-            skip = self.l1_skip if s.rule == "l1" and self.l1_skip != "none" and (model, self.l1_skip) in L1_PRESETS \
-                else None
+            skip = self.l1_skip if s.rule == "l1" and (model, self.l1_skip) in L1_PRESETS else None
             out.append(StudySetting(s.network, model, s.rule, s.remaining, skip, self.reuse_regressor))
         return tuple(out)
 
@@ -115,8 +113,8 @@ class PruneStudySpec:
 
 FULL = PruneStudySpec()
 
-# Toy size on the embedded CIFAR-10 subset: ResNet-8/14 (width 8), a 10-conv VGG and DenseNet-10 stand in for the
-# paper's networks; 4 initial epochs (LR steps after 2 and 3), 2 fine-tuning epochs, 1,000 training images.
+# Toy size on the embedded CIFAR-10 subset: ResNet-8/14 (width 8), a 10-conv VGG, PreResNet-11 (width 4,
+# EXTRA_STAND_INS) and DenseNet-10 stand in for the paper's networks; 4 initial epochs (LR steps after 2 and 3), 2 fine-tuning epochs, 1,000 training images.
 DEMO = PruneStudySpec(stand_ins=(("ResNet-56", "resnet8"), ("ResNet-110", "resnet14"), ("VGG-19", "vgg_tiny"),
                                  ("DenseNet-40", "densenet_tiny")),
                       width=8, dataset="cifar10", max_train_images=1000, epochs=4, lr_milestones=(2, 3),
