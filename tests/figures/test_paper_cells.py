@@ -237,3 +237,35 @@ def test_the_full_study_plans_every_network_of_both_tables(tmp_path):
                            {"pyramidnet110_a64": Rates(1000.0, 4000.0)}, "cpu")
     # PyramidNet-110 in every block: Table 5's two blocks are one set of runs, Table 4 adds its AutoAugment runs
     assert sum(j.stage == "teacher" for j in reduced) == 3 and sum(j.stage == "train" for j in reduced) == 17
+
+
+@pytest.mark.parametrize("table", [1, 2, 3])
+def test_every_output_format_of_the_pruning_tables_has_the_papers_cells(tmp_path, table):
+    from figures.prune_plan import MICRO as PRUNE_MICRO, schedule_cells, schedule_run
+    from figures.prune_tables import make_pruning_table
+    from training.schedules import SUMMARY
+
+    root = tmp_path / "runs"
+    initial = tmp_path / "initial"
+    initial.mkdir()
+    (initial / "config.json").write_text(json.dumps({"model": "resnet8", "dataset": "cifar10", "data_dir": None,
+                                                     "epochs": 2, "lr_milestones": [1]}))
+    for s in PRUNE_MICRO.settings(table):
+        for i, (schedule, kd) in enumerate(schedule_cells(PRUNE_MICRO)):
+            summary = dict(_summary(30.0 + i, 20.0 + i), rule=s.rule)
+            summary["initial"]["dir"] = str(initial)
+            summary["pruning"]["requested"] = list(s.remaining)
+            path = schedule_run(root, s, schedule, kd, 0) / SUMMARY
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps(summary))
+    make_pruning_table(table, root, tmp_path / "out", PRUNE_MICRO)
+    doc = json.loads((tmp_path / "out" / f"table{table}.json").read_text())
+    assert {"Baseline (paper)", "Label KD (paper)", "Feature KD (paper)"} <= set(doc["columns"])
+    md, csv, tex = ((tmp_path / "out" / f"table{table}.{e}").read_text() for e in ("md", "csv", "tex"))
+    for s in PRUNING_TABLES[table]:
+        for (t, label, _, _), p in PRUNING_PUBLISHED.items():
+            if (t, label) == (table, s.label):
+                assert p.text() in md and p.text() in csv and p.text() in tex, (s.label, p)
+    assert sum(bool(r[c]) for r in doc["rows"] for c in doc["columns"] if c.endswith("(paper)")) == \
+        14 * len(PRUNING_TABLES[table])
+    assert "every cell as printed" in doc["caption"]
