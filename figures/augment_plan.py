@@ -1,10 +1,11 @@
 """What the Tables 4-5 study (augmentation x KD, DESIGN §12) runs, at full size and at toy size, and where.
 
-Per table: two teachers of the table's network, trained without and with the table's augmentation (AutoAugment
-for Table 4, CutMix for Table 5); per seed the Scratch and augmentation-only students, and the KD students of the
-teacher/student matrix: teacher without / with the augmentation x student without / with it, for label and
-feature KD. The teacher always sees the batch the student trains on (training.methods), so with "teacher yes /
-student no" the teacher gets the plain batch. Recipe: CutMix-PyTorch's CIFAR PyramidNet recipe
+Per network of a table (Table 4: PyramidNet-200 alpha 300; Table 5: PyramidNet-110 alpha 64 and PyramidNet-200 alpha
+240, figures.paper.AUGMENT_TABLES): two teachers of that network, trained without and with the table's augmentation
+(AutoAugment for Table 4, CutMix for Table 5); per seed the Scratch and augmentation-only students, and the KD
+students of the teacher/student matrix: teacher without / with the augmentation x student without / with it, for
+label and feature KD. The teacher always sees the batch the student trains on (training.methods), so with "teacher
+yes / student no" the teacher gets the plain batch. Recipe: CutMix-PyTorch's CIFAR PyramidNet recipe
 (training.config.PYRAMIDNET_RECIPE). Layout under OUT_DIR/augment/MODEL/:
 
     teachers/plain/, teachers/AUG/               the two teachers (run directories)
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from figures.paper import AUGMENT_TABLES, AugmentSetting
 from training.config import PYRAMIDNET_RECIPE, TrainConfig
+from training.errors import UserError
 from training.methods import method_spec
 
 AUGMENT_DIR = "augment"
@@ -27,7 +29,8 @@ PLAIN = "plain"
 @dataclass(frozen=True)
 class AugmentStudySpec:
     tables: tuple[int, ...] = (4, 5)
-    stand_ins: tuple[tuple[str, str], ...] = ()  # (paper network, stand-in) pairs of the toy presets
+    stand_ins: tuple[tuple[str, str], ...] = ()  # (paper network, stand-in model): AUGMENT_NETWORKS or the toy presets
+    toy: bool = False  # a toy preset (captions say TOY SIZE; runs on the embedded subset are accepted)
     dataset: str = "cifar100"  # the paper's Tables 4-5
     data_dir: str | None = None  # None = the embedded CIFAR-10 subset (toy presets only)
     max_train_images: int | None = None  # None = all
@@ -41,10 +44,9 @@ class AugmentStudySpec:
     compile: bool = False
     cuda_graphs: bool = False
 
-    def setting(self, table: int) -> AugmentSetting:
-        """Table ``table``'s setting with the preset's stand-in model."""
-        s = AUGMENT_TABLES[table]
-        return replace(s, model=dict(self.stand_ins).get(s.network, s.model))
+    def settings(self, table: int) -> tuple[AugmentSetting, ...]:
+        """Table ``table``'s networks (blocks), in the paper's order, each with the preset's stand-in model."""
+        return tuple(replace(s, model=dict(self.stand_ins).get(s.network, s.model)) for s in AUGMENT_TABLES[table])
 
     def config(self, setting: AugmentSetting, kd: str | None, student_aug: bool, seed: int,
                teacher: Path | None = None) -> TrainConfig:
@@ -64,11 +66,32 @@ class AugmentStudySpec:
 
 FULL = AugmentStudySpec()
 
-# Toy size on the embedded CIFAR-10 subset: a tiny PyramidNet stands in for both networks (so the two tables share
-# their plain runs); 4 epochs (LR steps after 2 and 3) on 1,000 training images.
-DEMO = AugmentStudySpec(stand_ins=(("PyramidNet-110 (alpha 64)", "pyramidnet_tiny"),
-                                   ("PyramidNet-200 (alpha 240)", "pyramidnet_tiny")),
-                        dataset="cifar10", max_train_images=1000, epochs=4, lr_milestones=(2, 3))
+# Which network runs each block at full size (figures.study / figures.make --augment-networks): the paper's, or
+# PyramidNet-110 (alpha 64, 1.7 M parameters) standing in for both PyramidNet-200s (40.3 M and 26.8 M), named as a
+# stand-in in every caption. With pyramidnet110, Table 5's two blocks are the same runs.
+AUGMENT_NETWORKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "paper": (),
+    "pyramidnet110": (("PyramidNet-200 (alpha 300)", "pyramidnet110_a64"),
+                      ("PyramidNet-200 (alpha 240)", "pyramidnet110_a64")),
+}
+
+
+def with_networks(spec: AugmentStudySpec, name: str | None) -> AugmentStudySpec:
+    """``spec`` running the networks of AUGMENT_NETWORKS[name]; None keeps the preset's. A toy preset refuses a name
+    (its tiny stand-in runs every block)."""
+    if name is None:
+        return spec
+    if spec.toy:
+        raise UserError(f"--augment-networks {name} is for the full-size Tables 4-5; the demo and micro presets run "
+                        "pyramidnet_tiny in place of every network: leave --augment-networks out")
+    return replace(spec, stand_ins=AUGMENT_NETWORKS[name])
+
+
+# Toy size on the embedded CIFAR-10 subset: a tiny PyramidNet stands in for every network (so the blocks of one
+# augmentation are the same runs, and the two tables share their plain runs); 4 epochs (LR steps after 2 and 3) on
+# 1,000 training images.
+DEMO = AugmentStudySpec(stand_ins=tuple((s.network, "pyramidnet_tiny") for t in AUGMENT_TABLES.values() for s in t),
+                        toy=True, dataset="cifar10", max_train_images=1000, epochs=4, lr_milestones=(2, 3))
 
 # Seconds per run, for the tests in CI.
 MICRO = replace(DEMO, max_train_images=256, epochs=2, lr_milestones=(1,))

@@ -1,6 +1,7 @@
-"""The Tables 4-5 study's jobs (figures.augment_plan): "teacher" jobs (each network without and with the
-augmentation), one "train" job per student kind (all seeds), one "tables" job per table. A job is done when its
-runs' final checkpoints (or the table's manifest and files) exist; a re-run skips it and a killed run resumes."""
+"""The Tables 4-5 study's jobs (figures.augment_plan): "teacher" jobs (each network of each table without and with
+the augmentation), one "train" job per network and student kind (all seeds), one "tables" job per table. A job is
+done when its runs' final checkpoints (or the table's manifest and files) exist; a re-run skips it and a killed run
+resumes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,11 +18,12 @@ from training.rundir import milestone_name
 
 def augment_jobs(spec: AugmentStudySpec, root: Path, figs: Path, rates: dict[str, Rates], device: str) -> list[Job]:
     """Every job of ``spec.tables`` in stage order; ``rates`` holds the throughput probe of each model. Runs that two
-    tables share (the same config in the same directory: toy presets use one network for both) are trained once."""
+    tables or blocks share (the same config in the same directory: toy presets use one network for all) are trained
+    once."""
     opts = RuntimeOptions(device=device, quiet=True)
     jobs: list[Job] = []
     seen: set[Path] = set()
-    cfg = spec.config(spec.setting(spec.tables[0]), None, False, 0).to_json()  # every run reads the same splits
+    cfg = spec.config(spec.settings(spec.tables[0])[0], None, False, 0).to_json()  # every run reads the same splits
     n_train, n_test = len(checkpoint_split(cfg, "train", spec.max_train_images)), len(checkpoint_split(cfg, "test"))
 
     def add(stage: str, outs: list[Path], cfgs: list[TrainConfig], kd: bool) -> None:
@@ -35,8 +37,7 @@ def augment_jobs(spec: AugmentStudySpec, root: Path, figs: Path, rates: dict[str
                         lambda: all(run_finished(o, spec.epochs) for o in outs),
                         lambda: [fit(c, o, opts) for c, o in zip(cfgs, outs)]))
 
-    for table in spec.tables:
-        s = spec.setting(table)
+    for s in (s for table in spec.tables for s in spec.settings(table)):
         teachers = {aug: teacher_run(root, s, aug) / milestone_name(spec.epochs) for aug in (False, True)}
         for aug in (False, True):
             add("teacher", [teacher_run(root, s, aug)], [spec.config(s, None, aug, spec.teacher_seed)], False)

@@ -1,24 +1,28 @@
 """Tables 4-5 (augmentation x KD) from the study's run directories (figures.augment_plan), in the paper's layout.
 
-Rows: Scratch and the augmentation-only baseline (No KD column), then the teacher x student matrix (augmentation
-at neither, the student only, the teacher only, both) with Label KD and Feature KD columns: test accuracy (%) after
-the last epoch, mean +- sample std over seeds, the gain over Scratch in parentheses (paired by seed). Then the
-comparison the paper discusses, per seed and averaged:
+One block of rows per network of the table (Table 4: PyramidNet-200 alpha 300; Table 5: PyramidNet-110 alpha 64,
+then PyramidNet-200 alpha 240). Rows: Scratch and the augmentation-only baseline (No KD column), then the teacher x
+student matrix (augmentation at neither, the student only, the teacher only, both) with Label KD and Feature KD
+columns: test accuracy (%) after the last epoch, mean +- sample std over seeds, the gain over Scratch in parentheses
+(paired by seed). Then the comparison the paper discusses, per seed and averaged:
 
     sum of separate gains = (KD, no augmentation - Scratch) + (augmentation only - Scratch)
     synergy               = (KD with the augmentation at teacher and student - Scratch) - sum of separate gains
 
-(positive = KD and the augmentation add more together than apart). Table 5 prints the CutMix paper's numbers for
-PyramidNet-200 beside Scratch and CutMix (figures.paper.CUTMIX_PAPER).
+(positive = KD and the augmentation add more together than apart). Beside every cell, the paper's as printed
+(figures.paper.AUGMENT_PUBLISHED: the table's cells with the gains and sums of Section 5's text; the synergy the
+paper implies, from its printed cells), and for Table 5 the CutMix paper's numbers the paper marks *.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from figures.augment_plan import AugmentStudySpec, matrix, student_run, teacher_run
-from figures.cells import cell
+from figures.cells import cell, numbered, paper_numbers, paper_text
 from figures.jobs import run_finished
-from figures.paper import AUGMENT_NAMES, CUTMIX_PAPER
+from figures.paper import (AUGMENT_NAMES, AUGMENT_PUBLISHED, AUGMENT_REPRODUCTION_GAP, AUGMENT_TABLES,
+                           TABLE5_CAPTION_NOTE, AugmentSetting, Cell)
 from figures.pooled import read_run_config
 from figures.tables import write_table
 from training.errors import UserError
@@ -26,6 +30,8 @@ from training.pooling import describe_config
 from training.rundir import final_test_acc, milestone_name
 
 KD_COLUMNS = {"label": "Label KD", "feature": "Feature KD"}
+REPORTED = "CutMix paper"  # Table 5's starred column: the network's score in the CutMix paper (Yun et al. 2019)
+Accuracies = dict[Cell, list[float]]  # one accuracy per seed
 
 
 def final_acc(run_dir: Path, epochs: int, table: int) -> float:
@@ -48,64 +54,120 @@ def _check_teacher(run_dir: Path, teacher: Path) -> None:
         raise UserError(f"{run_dir} was distilled from {got}, not {teacher}; move it away and re-run the study")
 
 
-def make_augment_table(table: int, root: Path, out: Path, spec: AugmentStudySpec) -> list[Path]:
-    """Write tableN.{md,csv,tex,json} from the runs under ``root``; returns the paths."""
-    s = spec.setting(table)
-    aug = AUGMENT_NAMES[s.augment]
-    teachers = {a: teacher_run(root, s, a) for a in (False, True)}
+def read_block(table: int, setting: AugmentSetting, root: Path, spec: AugmentStudySpec) -> Accuracies:
+    """The accuracies of every student of one network, each KD student checked to be distilled from its teacher."""
     acc = {}
     for kd, student_aug, teacher_aug in matrix(spec):
-        runs = [student_run(root, s, kd, student_aug, teacher_aug, seed) for seed in spec.seeds]
+        runs = [student_run(root, setting, kd, student_aug, teacher_aug, seed) for seed in spec.seeds]
         if kd:
             for r in runs:
-                _check_teacher(r, teachers[teacher_aug] / milestone_name(spec.epochs))
+                _check_teacher(r, teacher_run(root, setting, teacher_aug) / milestone_name(spec.epochs))
         acc[(kd, student_aug, teacher_aug)] = [final_acc(r, spec.epochs, table) for r in runs]
-    scratch, aug_only = acc[(None, False, False)], acc[(None, True, False)]
-    paper = table == 5 and not spec.stand_ins
+    return acc
+
+
+def network_label(table: int, setting: AugmentSetting) -> str:
+    """The paper's network, or "MODEL for NETWORK" when a stand-in ran in its place."""
+    paper = next(s for s in AUGMENT_TABLES[table] if s.network == setting.network)
+    return setting.network if setting.model == paper.model else f"{setting.model} for {setting.network}"
+
+
+def block_rows(table: int, setting: AugmentSetting, network: str, acc: Accuracies, kds: Sequence[str],
+               notes: list[str]) -> list[dict]:
+    """The eight rows of one network: ours, and the paper's printed cells in the "(paper)" columns (footnotes of
+    contradicted numbers appended to ``notes``)."""
+    paper = AUGMENT_PUBLISHED[(table, setting.network)]
+    aug = AUGMENT_NAMES[setting.augment]
     yes_no = {False: "no", True: "yes"}
     t_col, s_col = f"Teacher {aug}", f"Student {aug}"
+    scratch, aug_only = acc[(None, False, False)], acc[(None, True, False)]
     rows = [{"Row": "Scratch", t_col: "-", s_col: "no"}, {"Row": f"{aug} only", t_col: "-", s_col: "yes"}]
-    rows[0]["No KD"], rows[0]["no_kd"] = cell(scratch)
-    rows[1]["No KD"], rows[1]["no_kd"] = cell(aug_only, scratch)
-    if paper:
-        rows[0]["CutMix paper"] = f"{CUTMIX_PAPER['scratch'].value:.2f}"
-        rows[1]["CutMix paper"] = f"{CUTMIX_PAPER['augment'].value:.2f}"
+    for row, key, baseline in ((rows[0], (None, False, False), None), (rows[1], (None, True, False), scratch)):
+        row["No KD"], row["no_kd"] = cell(acc[key], baseline)
+        row["No KD (paper)"] = paper_text(paper[key], notes)
+        row["paper"] = {"No KD": paper_numbers(paper[key])}
+    for row, key in ((rows[0], "reported scratch"), (rows[1], "reported augment")):
+        if key in paper:
+            row[REPORTED] = paper_text(paper[key], notes)
+            row["paper"][REPORTED] = paper_numbers(paper[key])
     for teacher_aug in (False, True):
         for student_aug in (False, True):
-            row = {"Row": "KD", t_col: yes_no[teacher_aug], s_col: yes_no[student_aug]}
-            for kd in spec.kds:
+            row = {"Row": "KD", t_col: yes_no[teacher_aug], s_col: yes_no[student_aug], "paper": {}}
+            for kd in kds:
+                printed = paper[(kd, student_aug, teacher_aug)]
                 row[KD_COLUMNS[kd]], row[kd] = cell(acc[(kd, student_aug, teacher_aug)], scratch)
+                row[f"{KD_COLUMNS[kd]} (paper)"] = paper_text(printed, notes)
+                row["paper"][KD_COLUMNS[kd]] = paper_numbers(printed)
             rows.append(row)
-    separate = {kd: [(k - b) + (a - b) for k, a, b in zip(acc[(kd, False, False)], aug_only, scratch)]
-                for kd in spec.kds}
-    sum_row, synergy_row = {"Row": "Sum of separate gains"}, {"Row": "Synergy (both - sum)"}
-    for kd in spec.kds:
-        sum_row[KD_COLUMNS[kd]], sum_row[kd] = cell(separate[kd])
+    separate = {kd: [(k - b) + (a - b) for k, a, b in zip(acc[(kd, False, False)], aug_only, scratch)] for kd in kds}
+    sum_row, synergy_row = {"Row": "Sum of separate gains", "paper": {}}, {"Row": "Synergy (both - sum)", "paper": {}}
+    p_scratch, p_aug = paper[(None, False, False)].value, paper[(None, True, False)].value
+    for kd in kds:
+        column = KD_COLUMNS[kd]
+        sum_row[column], sum_row[kd] = cell(separate[kd])
         synergy = [(k - b) - sep for k, b, sep in zip(acc[(kd, True, True)], scratch, separate[kd])]
-        synergy_row[KD_COLUMNS[kd]], synergy_row[kd] = cell(synergy)
+        synergy_row[column], synergy_row[kd] = cell(synergy)
+        sum_row[f"{column} (paper)"] = paper_text(paper[f"sum {kd}"], notes)
+        sum_row["paper"][column] = paper_numbers(paper[f"sum {kd}"])
+        p_synergy = (paper[(kd, True, True)].value - p_scratch) - (
+            (paper[(kd, False, False)].value - p_scratch) + (p_aug - p_scratch))
+        synergy_row[f"{column} (paper)"] = f"{p_synergy:.2f}"
+        synergy_row["paper"][column] = {"value": round(p_synergy, 2), "gain": None,
+                                        "note": "computed from the printed cells (the paper prints no synergy)"}
     rows += [sum_row, synergy_row]
-    columns = ["Row", t_col, s_col, "No KD", *(KD_COLUMNS[kd] for kd in spec.kds), *(["CutMix paper"] if paper else [])]
-    return write_table(out, f"table{table}", rows, columns, caption(table, spec, root, teachers),
-                       data_columns=["no_kd", *spec.kds])
+    for row in rows:
+        row["Network"] = network
+    return rows
 
 
-def caption(table: int, spec: AugmentStudySpec, root: Path, teachers: dict[bool, Path]) -> str:
-    s = spec.setting(table)
-    aug = AUGMENT_NAMES[s.augment]
-    cfg = read_run_config(student_run(root, s, None, False, False, spec.seeds[0]))
-    if not spec.stand_ins and cfg.get("data_dir") is None:
+def make_augment_table(table: int, root: Path, out: Path, spec: AugmentStudySpec) -> list[Path]:
+    """Write tableN.{md,csv,tex,json} from the runs under ``root``, one block of rows per network; returns the
+    paths."""
+    settings = spec.settings(table)
+    rows: list[dict] = []
+    notes: list[str] = []
+    for setting in settings:
+        rows += block_rows(table, setting, network_label(table, setting), read_block(table, setting, root, spec),
+                           spec.kds, notes)
+    gap = AUGMENT_REPRODUCTION_GAP
+    text_notes = [f"Note: {TABLE5_CAPTION_NOTE}.", f"Note: {gap.row}, {gap.column}: {gap.note}."] if table == 5 else []
+    aug = AUGMENT_NAMES[settings[0].augment]
+    value_cols = ["No KD", *(KD_COLUMNS[kd] for kd in spec.kds)]
+    columns = ["Network", "Row", f"Teacher {aug}", f"Student {aug}", *value_cols, *(f"{c} (paper)" for c in value_cols),
+               *([REPORTED] if any(REPORTED in r for r in rows) else [])]
+    return write_table(out, f"table{table}", rows, columns, caption(table, spec, root),
+                       footnotes=numbered(notes) + text_notes,
+                       data_columns=["no_kd", *spec.kds, "paper"])
+
+
+def caption(table: int, spec: AugmentStudySpec, root: Path) -> str:
+    """What every reader needs to judge the numbers: networks (and stand-ins), data and toy size, teachers, recipe,
+    what the rows and the paper's columns mean."""
+    settings = spec.settings(table)
+    aug = AUGMENT_NAMES[settings[0].augment]
+    configs = [read_run_config(student_run(root, s, None, False, False, spec.seeds[0])) for s in settings]
+    if not spec.toy and any(c.get("data_dir") is None for c in configs):
         raise UserError(f"the runs of Table {table} were trained on the embedded 5,000-image subset, not the real "
                         "dataset; full-size tables need runs trained with --data-dir (for demo runs pass --preset demo)")
-    network = s.network if not spec.stand_ins else f"{s.model} standing in for {s.network}"
-    toy = f"TOY SIZE, not the paper's setting: {cfg['dataset']} instead of CIFAR-100. " if spec.stand_ins else ""
+    networks = [network_label(table, s) for s in settings]
+    if spec.toy:
+        size = f"TOY SIZE, not the paper's setting: {configs[0]['dataset']} instead of CIFAR-100. "
+    elif any(n != s.network for n, s in zip(networks, settings)):
+        size = "REDUCED: where a block says MODEL for NETWORK, MODEL ran in place of the paper's network. "
+    else:
+        size = ""
     n = len(spec.seeds)
-    t_acc = ", ".join(f"{'with' if a else 'without'} {aug} {final_acc(p, spec.epochs, table):.2f}%"
-                      for a, p in teachers.items())
-    return (f"Table {table}: {aug} x KD, {network}. {toy}Test accuracy (%), "
-            f"{f'mean ± std over {n} seeds' if n > 1 else 'one seed'}; in parentheses the gain over Scratch. "
-            f"Teacher / Student {aug}: whether the teacher / the student trained with {aug}; the teacher sees the "
-            f"batch the student trains on. Sum of separate gains = (KD without {aug}) + ({aug} only), each over "
-            f"Scratch; synergy = the gain of KD with {aug} at both minus that sum. Teachers ({s.model}, seed "
-            f"{spec.teacher_seed}): {t_acc}. Students: {describe_config(cfg).split('; teacher')[0]}."
-            + (" CutMix paper: Yun et al. 2019, Table 3 (100 - top-1 error, best epoch; ours: last epoch)."
-               if table == 5 and not spec.stand_ins else ""))
+    teachers = "; ".join(f"{network}: " + ", ".join(
+        f"{'with' if a else 'without'} {aug} {final_acc(teacher_run(root, s, a), spec.epochs, table):.2f}%"
+        for a in (False, True)) for s, network in zip(settings, networks))
+    students = " | ".join(dict.fromkeys(describe_config(c).split("; teacher")[0] for c in configs))
+    return (f"Table {table}: {aug} x KD, {' and '.join(networks)}. {size}"
+            f"Test accuracy (%), {f'mean ± std over {n} seeds' if n > 1 else 'one seed'}; in parentheses the gain "
+            f"over Scratch. Teacher / Student {aug}: whether the teacher / the student trained with {aug}; the "
+            f"teacher sees the batch the student trains on. Sum of separate gains = (KD without {aug}) + ({aug} "
+            f"only), each over Scratch; synergy = the gain of KD with {aug} at both minus that sum. Teachers (the "
+            f"student's network, seed {spec.teacher_seed}): {teachers}. Students: {students}. (paper) columns: "
+            f"Park et al. 2020, Table {table}, as printed, with the gains and sums its Section 5 prints; its synergy "
+            f"computed from its printed cells (it prints none)."
+            + (f" {REPORTED}: the values Table 5 marks *, Yun et al. 2019 (100 - top-1 error, best epoch; ours: last "
+               "epoch)." if table == 5 else ""))

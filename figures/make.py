@@ -3,12 +3,13 @@ run directories.
 
 Tables 4-5: augmentation x KD from RUNS_DIR/augment/ (python -m figures.study --tables 4 5): Scratch and the
 augmentation-only rows, the teacher x student matrix with Label / Feature KD columns and gains over Scratch, the sum
-of separate gains and the synergy; Table 5 beside the CutMix paper's PyramidNet-200 numbers.
+of separate gains and the synergy, one block per network (Table 4: PyramidNet-200 alpha 300; Table 5: PyramidNet-110
+alpha 64 and PyramidNet-200 alpha 240), every cell the paper prints beside ours.
 
 Tables 1-3: pruning x KD from the schedule directories that python -m figures.study --tables 1 2 3 writes under
 RUNS_DIR/prune/ (tableN.md/.csv/.tex/.json: per pruning setting the rows Unpruned, Finetuned / Pre-Distill,
 Post-Distill, Pre-Post, Self-Distill and Surplus, columns Baseline / Label KD / Feature KD with gains, parameters and
-MACs of the pruned networks, the paper's published cells beside ours). They read JSON only: no device is needed.
+MACs of the pruned networks, every cell the paper prints beside ours). They read JSON only: no device is needed.
 
 Table 6: NASWOT scores of every method's runs beside the published rows (table6.md/.csv/.tex/.json, scores,
 plot). Tables 7-8: loss surfaces of one seed per method at each LR step: a multi-panel figure, the VTK file
@@ -31,7 +32,7 @@ from diversity.config import BN_MODES, ScoreConfig
 from figures.hessian import HessianSettings
 from figures.jobs import manifest_path, with_manifest
 from figures.plan import PRESETS, StudySpec, require_gpu
-from figures.augment_plan import AUGMENT_PRESETS
+from figures.augment_plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, with_networks
 from figures.augment_tables import make_augment_table
 from figures.pooled import read_run_config
 from figures.prune_plan import PRUNE_PRESETS
@@ -58,6 +59,8 @@ def build_parser() -> Parser:
     p.add_argument("--runs", type=SEED_COUNT, default=None,
                    help="Table 6: runs required per method [preset: 5]; Tables 1-5: seeds per cell, seeds 0..N-1 "
                         "[preset: 1]")
+    p.add_argument("--augment-networks", choices=list(AUGMENT_NETWORKS), default=None,
+                   help="Tables 4-5: the networks the study ran (figures.study --augment-networks) [paper]")
     p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")
     p.add_argument("--batches", type=positive_int, default=None, help="Table 6: shared NASWOT batches per checkpoint [preset: 5]")
     p.add_argument("--batch-size", type=positive_int, default=None, help="Table 6: images per batch N [preset: 128]")
@@ -109,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.preset == "full" and set(a.table) & {6, 7, 8}:
         require_gpu(device, a.allow_cpu, "figures.make --preset full")
         require_real_data_runs(runs_dir)
-    pspec, aspec = PRUNE_PRESETS[a.preset], AUGMENT_PRESETS[a.preset]
+    pspec, aspec = PRUNE_PRESETS[a.preset], with_networks(AUGMENT_PRESETS[a.preset], a.augment_networks)
     if a.runs:
         pspec, aspec = (replace(s, seeds=tuple(range(a.runs))) for s in (pspec, aspec))
     written: list[Path] = []

@@ -7,8 +7,8 @@ gain over the row's Baseline in parentheses (Unpruned: KD - Scratch; pruned rows
     Surplus = (Self-Distill - Finetuned) - (Unpruned KD - Unpruned Scratch)      (training.surplus)
 
 computed per seed, then averaged. Every pruned row gives the parameters and MACs of its pruned networks (with the
-change from the unpruned network), the paper's published cells stand beside ours (figures.paper), and the caption
-names the dataset, images, model, recipe and teachers.
+change from the unpruned network), every cell the paper prints stands beside ours as printed (figures.paper; the
+Baseline (paper) column holds its Scratch row), and the caption names the dataset, images, model, recipe and teachers.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from figures.cells import cell
+from figures.cells import cell, numbered, paper_numbers, paper_text
 from figures.paper import PRUNING_KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
 from figures.pooled import read_run_config
 from figures.prune_plan import PruneStudySpec, network_note, schedule_cells, schedule_run
@@ -72,8 +72,10 @@ def _size(summaries: list[dict], key: str) -> tuple[str, list[int]]:
     return f"{text} ({pct})", after
 
 
-def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries, kds: Sequence[str]) -> list[dict]:
-    """The six rows of one pruning setting."""
+def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries, kds: Sequence[str],
+                 notes: list[str]) -> list[dict]:
+    """The six rows of one pruning setting, each with the paper's printed cells beside ours ("X (paper)" columns;
+    footnotes of contradicted cells appended to ``notes``)."""
     ft = cells[("finetuned", kds[0])]
     paper_label = PRUNING_TABLES[table][index].label
     base_row = {"Network": paper_label, "Model": setting.model}
@@ -113,9 +115,12 @@ def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries
         row[PRUNING_KD_COLUMNS[kd]], row[kd] = cell(per_seed)
     rows.append(row)
     for row in rows:
-        for kd in kds:
-            published = PRUNING_PUBLISHED.get((table, paper_label, row["Row"], kd))
-            row[f"{PRUNING_KD_COLUMNS[kd]} (paper)"] = f"{published.value:.2f}" if published else ""
+        row["paper"] = {}
+        for key, column in (("baseline", "Baseline"), *((kd, PRUNING_KD_COLUMNS[kd]) for kd in kds)):
+            published = PRUNING_PUBLISHED.get((table, paper_label, row["Row"], key))
+            row[f"{column} (paper)"] = paper_text(published, notes)
+            if published:
+                row["paper"][column] = paper_numbers(published)
     return rows
 
 
@@ -138,19 +143,22 @@ def caption(table: int, spec: PruneStudySpec, root: Path, cells: Summaries) -> s
             f"Scratch). {'Unpruned = after sparsity training. ' if slim else ''}{network_note(spec, table)}"
             "Initial training: "
             f"{describe_config(cfg).split('; teacher')[0]}; fine-tuning {spec.finetune_epochs} epochs at lr 0.001; "
-            f"teachers: a scratch network of each architecture (seed {spec.teacher_seed}); paper columns: the "
-            f"published cells available offline (figures/paper.py).")
+            f"teachers: a scratch network of each architecture (seed {spec.teacher_seed}); (paper) columns: Park et "
+            f"al. 2020, Table {table}, every cell as printed, with its gain where the paper prints one "
+            f"(figures/paper.py).")
 
 
 def make_pruning_table(table: int, root: Path, out: Path, spec: PruneStudySpec) -> list[Path]:
     """Write tableN.{md,csv,tex,json} from the study's schedule directories under ``root``; returns the paths."""
     rows: list[dict] = []
+    notes: list[str] = []
     first: Summaries | None = None
     for index, setting in enumerate(spec.settings(table)):
         cells = read_summaries(spec, root, setting, table)
         first = first or cells
-        rows += setting_rows(table, index, setting, cells, spec.kds)
-    kd_cols = [PRUNING_KD_COLUMNS[kd] for kd in spec.kds]
-    columns = ["Network", "Model", "Row", "Params", "MACs", "Baseline", *kd_cols, *(f"{c} (paper)" for c in kd_cols)]
+        rows += setting_rows(table, index, setting, cells, spec.kds, notes)
+    value_cols = ["Baseline", *(PRUNING_KD_COLUMNS[kd] for kd in spec.kds)]
+    columns = ["Network", "Model", "Row", "Params", "MACs", *value_cols, *(f"{c} (paper)" for c in value_cols)]
     return write_table(out, f"table{table}", rows, columns, caption(table, spec, root, first),
-                       data_columns=["baseline", *spec.kds, "params", "macs", "runs"])
+                       footnotes=numbered(notes), data_columns=["baseline", *spec.kds, "params", "macs", "runs",
+                                                                "paper"])

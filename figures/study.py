@@ -3,9 +3,9 @@ the paper's tables, in order, resumable.
 
 Tables 1-3 (pruning x KD, CIFAR-100): per network a scratch teacher, the initial trainings (scratch, label KD,
 feature KD; sparsity-trained for Table 2), then per pruning setting the five schedules (figures.prune_plan) and the
-tables (figures.prune_tables). Tables 4-5 (augmentation x KD, CIFAR-100, PyramidNets): teachers without and with
-AutoAugment / CutMix, then the baselines and the teacher x student matrix (figures.augment_plan). Tables 6-8
-(CIFAR-10) as follows.
+tables (figures.prune_tables). Tables 4-5 (augmentation x KD, CIFAR-100; Table 4 PyramidNet-200 alpha 300, Table 5
+PyramidNet-110 alpha 64 and PyramidNet-200 alpha 240): per network teachers without and with AutoAugment / CutMix,
+then the baselines and the teacher x student matrix (figures.augment_plan). Tables 6-8 (CIFAR-10) as follows.
 
 Stages: the scratch teacher (or the checkpoint --teacher names); every method x seed (milestone checkpoints at
 each LR decay); the loss surfaces of one seed per method at each milestone; the NASWOT scores (Table 6); the
@@ -30,7 +30,7 @@ from typing import Sequence
 
 import torch
 
-from figures.augment_plan import AUGMENT_PRESETS, AugmentStudySpec
+from figures.augment_plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, AugmentStudySpec, with_networks
 from figures.augment_stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
 from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
@@ -73,6 +73,10 @@ def build_parser() -> Parser:
                         "OUT_DIR/teachers/scratch-teacher]; Tables 1-3 always train one per network")
     p.add_argument("--seeds", type=SEED_COUNT, default=None,
                    help="seeds per method (Tables 6-8) and per cell (Tables 1-5) [preset: 5 and 1]")
+    p.add_argument("--augment-networks", choices=list(AUGMENT_NETWORKS), default=None,
+                   help="Tables 4-5 at full size: paper = PyramidNet-200 alpha 300 (Table 4), PyramidNet-110 alpha 64 "
+                        "and PyramidNet-200 alpha 240 (Table 5); pyramidnet110 = PyramidNet-110 alpha 64 in place of "
+                        "both PyramidNet-200s, named in every caption [paper; demo and micro: pyramidnet_tiny]")
     p.add_argument("--figures-dir", type=nonempty, default=None, help="where the tables and figures go [OUT_DIR/figures]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size study on the CPU anyway")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the ETA, run nothing")
@@ -145,7 +149,8 @@ def prune_spec(a) -> PruneStudySpec:
 
 def augment_spec(a) -> AugmentStudySpec:
     """The Tables 4-5 study of the preset and the flags."""
-    return with_shared_flags(replace(AUGMENT_PRESETS[preset_name(a)], tables=tuple(sorted({4, 5} & set(a.tables)))), a)
+    spec = replace(AUGMENT_PRESETS[preset_name(a)], tables=tuple(sorted({4, 5} & set(a.tables))))
+    return with_shared_flags(with_networks(spec, a.augment_networks), a)
 
 
 def study_spec(a) -> StudySpec:
@@ -247,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "schedule", a.quiet)
     if aspec.tables:
         log(f"study, Tables {' '.join(map(str, aspec.tables))}: "
-            f"{', '.join(sorted({aspec.setting(t).model for t in aspec.tables}))} on {aspec.dataset}, "
+            f"{', '.join(sorted({s.model for t in aspec.tables for s in aspec.settings(t)}))} on {aspec.dataset}, "
             f"{len(aspec.seeds)} seed(s), {aspec.epochs} epochs per run", a.quiet)
     if tables & {6, 7, 8}:
         log(f"study, Tables {' '.join(str(t) for t in sorted(tables & {6, 7, 8}))}: {spec.model} (width "
@@ -260,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"local jobs: {len(settings.local_slots)} at once, {child_threads(len(settings.local_slots))} CPU "
             "thread(s) each", a.quiet)
     models = {s.model: pspec.base(s.model, 0).width for t in pspec.tables for s in pspec.settings(t)}
-    models.update({aspec.setting(t).model: 16 for t in aspec.tables})
+    models.update({s.model: 16 for t in aspec.tables for s in aspec.settings(t)})
     if tables & {6, 7, 8}:
         models[spec.model] = spec.width
     # On Slurm the probe runs as a job, on the kind of node the study's jobs get. Each network's rates are kept in

@@ -97,9 +97,8 @@ def make_table6(runs_dir: Path, out_dir: Path, cfg: ScoreConfig, runs: int, devi
                f"N = {cfg.batch_size}, {BN_CAPTION[cfg.bn_mode]}), n runs per method; std with ddof 1, ErrMargin = "
                f"std / sqrt(n), 99% half-widths 2.576 x ErrMargin (z, as the paper) and Student t; verdict = 99% "
                f"intervals disjoint from Scratch's. {table_setup(configs, images)}. Paper columns: Park et al. 2020, "
-               f"Table 6 (n = {TABLE6_RUNS}): mean and std as printed; ErrMargin and 99% typed from the paper's formula "
-               f"(std / sqrt({TABLE6_RUNS}), 2.576 x that, 3 decimals) where no copy of the printed column was at hand, "
-               "except Feat+CutMix's printed 99% of 0.239 [1].")
+               f"Table 6 (n = {TABLE6_RUNS}), every cell as printed; [k]: a printed ErrMargin or 99% that std / "
+               f"sqrt({TABLE6_RUNS}) and 2.576 x that do not give.")
     setups = {m: setup_line(c[0][1], images) for m, c in configs.items()}
     notes = [f"[{i + 1}] {text}" for i, (_, text) in enumerate(paper_footnotes())]
     return [*paths, out_dir / "table6.png",

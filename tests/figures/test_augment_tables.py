@@ -1,6 +1,6 @@
-"""Tables 4-5 (augmentation x KD) end to end at micro size: the paper's rows, every cell against the run it came from
-(accuracy, gain over Scratch, sum of separate gains, synergy), the teacher and augmentation recorded in each KD
-student, runs shared between the tables, figures.make, resume."""
+"""Tables 4-5 (augmentation x KD) end to end at micro size: the paper's rows in one block per network, every cell
+against the run it came from (accuracy, gain over Scratch, sum of separate gains, synergy), the teacher and
+augmentation recorded in each KD student, runs shared between the tables and blocks, figures.make, resume."""
 import json
 
 import pytest
@@ -8,7 +8,6 @@ import torch
 
 from figures.augment_plan import MICRO, student_run, teacher_run
 from figures.make import main as make_main
-from figures.paper import CUTMIX_PAPER
 from figures.study import main as study_main
 
 
@@ -38,13 +37,20 @@ def test_cells_equal_the_runs_and_the_comparison_is_recomputed(augmented, table,
     doc = _table(augmented, table)
     assert "TOY SIZE" in doc["caption"] and "cifar10 instead of CIFAR-100" in doc["caption"]
     assert "width" not in doc["caption"] and "shortcut" not in doc["caption"]  # ResNet-only flags, not PyramidNet's
-    rows = doc["rows"]
     t_col, s_col = f"Teacher {aug}", f"Student {aug}"
+    settings = MICRO.settings(table)
+    assert len(doc["rows"]) == 8 * len(settings) == 8 * {4: 1, 5: 2}[table]  # one block per network of the paper
+    for block, s in enumerate(settings):
+        rows = doc["rows"][8 * block:8 * block + 8]
+        assert {r["Network"] for r in rows} == {f"pyramidnet_tiny for {s.network}"}
+        _check_block(augmented, rows, s, t_col, s_col, aug)
+
+
+def _check_block(augmented, rows, s, t_col, s_col, aug):
     assert [(r["Row"], r.get(t_col), r.get(s_col)) for r in rows] == [
         ("Scratch", "-", "no"), (f"{aug} only", "-", "yes"), ("KD", "no", "no"), ("KD", "no", "yes"),
         ("KD", "yes", "no"), ("KD", "yes", "yes"), ("Sum of separate gains", None, None),
         ("Synergy (both - sum)", None, None)]
-    s = MICRO.setting(table)
     scratch = _final_acc(student_run(augmented, s, None, False, False, 0))
     aug_only = _final_acc(student_run(augmented, s, None, True, False, 0))
     assert _num(rows[0]["No KD"]) == pytest.approx(scratch, abs=0.005)
@@ -63,7 +69,7 @@ def test_cells_equal_the_runs_and_the_comparison_is_recomputed(augmented, table,
 
 @pytest.mark.parametrize("table", [4, 5])
 def test_each_kd_student_records_its_teacher_and_both_augmentations(augmented, table):
-    s = MICRO.setting(table)
+    s = MICRO.settings(table)[-1]
     for teacher_aug in (False, True):
         for student_aug in (False, True):
             ckpt = torch.load(student_run(augmented, s, "feature", student_aug, teacher_aug, 0) / "last.pt",
@@ -79,11 +85,11 @@ def test_each_kd_student_records_its_teacher_and_both_augmentations(augmented, t
 
 
 def test_tables_share_their_plain_runs_and_make_reproduces_them(augmented, tmp_path, capfd):
-    # The toy preset uses one network for both tables: Scratch and the plain teacher are one run each.
-    assert MICRO.setting(4).model == MICRO.setting(5).model
-    assert student_run(augmented, MICRO.setting(4), None, False, False, 0) == \
-        student_run(augmented, MICRO.setting(5), None, False, False, 0)
-    assert _table(augmented, 4)["rows"][0]["No KD"] == _table(augmented, 5)["rows"][0]["No KD"]
+    # The toy preset uses one network for every block of both tables: Scratch and the plain teacher are one run each.
+    blocks = [*MICRO.settings(4), *MICRO.settings(5)]
+    assert len({s.model for s in blocks}) == 1
+    assert len({student_run(augmented, s, None, False, False, 0) for s in blocks}) == 1
+    assert len({r["No KD"] for t in (4, 5) for r in _table(augmented, t)["rows"] if r["Row"] == "Scratch"}) == 1
     assert make_main(["--table", "4", "5", "--runs-dir", str(augmented), "--out", str(tmp_path), "--preset",
                       "micro"]) == 0
     for t in (4, 5):
@@ -93,7 +99,3 @@ def test_tables_share_their_plain_runs_and_make_reproduces_them(augmented, tmp_p
                        "cpu"]) == 0
     assert "0 to run" in capfd.readouterr().err
 
-
-def test_cutmix_paper_values_are_accuracies_of_the_printed_errors():
-    assert CUTMIX_PAPER["scratch"].value == pytest.approx(100 - 16.45)
-    assert CUTMIX_PAPER["augment"].value == pytest.approx(100 - 14.47)

@@ -57,7 +57,9 @@ def test_every_table_has_the_papers_settings_and_rows(pruned):
         assert "TOY SIZE" in caption and "cifar10 instead of CIFAR-100" in caption
     table1 = _rows(pruned / "figures" / "table1.json")
     surplus = next(r for r in table1 if r["Network"] == "ResNet-56 40/70/90%" and r["Row"] == "Surplus")
-    assert surplus["Label KD (paper)"] == "0.71" and surplus["Feature KD (paper)"] == ""
+    assert surplus["Label KD (paper)"] == "0.71" and surplus["Feature KD (paper)"] == "0.38"
+    unpruned = next(r for r in table1 if r["Network"] == "ResNet-56 40/70/90%" and r["Row"] == "Unpruned")
+    assert (unpruned["Baseline (paper)"], unpruned["Label KD (paper)"]) == ("71.23", "73.76 (+2.53)")
 
 
 @pytest.mark.parametrize("table,index", [(1, 0), (2, 0), (2, 2), (3, 0)])

@@ -75,14 +75,15 @@ def test_table6_has_our_rows_beside_the_papers(micro):
     rows = _rows(figs / "table6.csv")
     assert [r["method"] for r in rows] == ["Scratch", "CutMix", "Label", "Feature", "Feat+CutMix"]
     assert all(r["n"] == "2" for r in rows)
-    printed = {"Scratch": (-143.96, 0.462, 0.207, 0.532), "Feat+CutMix": (-141.34, 0.186, 0.083, 0.239)}
+    printed = {"Scratch": (-143.96, 0.462, 0.207, 0.532), "Feat+CutMix": (-141.34, 0.186, 0.092, 0.239)}
     for r in rows:
         if r["method"] in printed:
             assert tuple(float(r[f"paper {c}"]) for c in ("mean", "std", "ErrMargin", "99%")) == printed[r["method"]]
     assert rows[0]["verdict vs Scratch"] == "reference" and rows[4]["paper verdict"] == "higher"
-    assert rows[4]["paper note"] == "[1]" and all(r["paper note"] == "" for r in rows[:4])
+    assert [r["paper note"] for r in rows] == ["", "", "", "[1]", "[2] [3]"]
     md = (figs / "table6.md").read_text()
-    assert "| -143.96 |" in md and "[1] Feat+CutMix, 99%: the paper prints 0.239" in md and "= 0.214" in md
+    assert "| -143.96 |" in md and "[1] Feature, ErrMargin: 0.353 / sqrt(5) = 0.1579" in md
+    assert "[3] Feat+CutMix, 99%: 2.576 x 0.186 / sqrt(5) = 0.214; the printed 0.239" in md
     assert all(float(r["mean"]) <= -32 for r in rows)  # N = 32 in the micro preset: score <= -N
     assert "\\begin{tabular}" in (figs / "table6.tex").read_text()
 
