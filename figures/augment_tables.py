@@ -16,30 +16,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from figures.augment_plan import AugmentStudySpec, matrix, student_run, teacher_run
-from figures.cells import cell
+from figures.cells import Accuracy, accuracy_caption, cell
 from figures.jobs import run_finished
 from figures.paper import AUGMENT_NAMES, CUTMIX_PAPER
 from figures.pooled import read_run_config
 from figures.tables import write_table
 from training.errors import UserError
 from training.pooling import describe_config
-from training.rundir import final_test_acc, milestone_name
+from training.rundir import best_test_acc, final_test_acc, milestone_name
 
 KD_COLUMNS = {"label": "Label KD", "feature": "Feature KD"}
+PIPELINES = {"autoaugment-cutout": "DeepVoltaire's (crop with grey padding, flip, CIFAR-10 policy, Cutout 16x16)",
+             "autoaugment": "CIFAR-10 policy, then zero-pad crop and flip, no Cutout (figures.study --table4-augment)"}
 
 
-def final_acc(run_dir: Path, epochs: int, table: int) -> float:
-    """Test accuracy after epoch ``epochs`` of ``run_dir``; a missing, unfinished or unreadable run is one
-    UserError."""
+def final_acc(run_dir: Path, epochs: int, table: int) -> Accuracy:
+    """Test accuracy after epoch ``epochs`` of ``run_dir``, carrying the best epoch's; a missing, unfinished or
+    unreadable run is one UserError."""
     try:
         acc = final_test_acc(run_dir, epochs)
+        best = best_test_acc(run_dir, epochs)
     except ValueError:  # a damaged metrics.jsonl
         acc = None
     if acc is None or not run_finished(run_dir, epochs):
         raise UserError(f"{run_dir} is missing or unfinished: run python -m figures.study --tables {table} with the "
                         "same --out-dir and preset (it resumes), or give figures.make the --preset and --runs of the "
                         "study that made the runs")
-    return acc
+    return Accuracy(acc, best)
 
 
 def _check_teacher(run_dir: Path, teacher: Path) -> None:
@@ -101,8 +104,11 @@ def caption(table: int, spec: AugmentStudySpec, root: Path, teachers: dict[bool,
     n = len(spec.seeds)
     t_acc = ", ".join(f"{'with' if a else 'without'} {aug} {final_acc(p, spec.epochs, table):.2f}%"
                       for a, p in teachers.items())
-    return (f"Table {table}: {aug} x KD, {network}. {toy}Test accuracy (%), "
-            f"{f'mean ± std over {n} seeds' if n > 1 else 'one seed'}; in parentheses the gain over Scratch. "
+    aug_cfg = read_run_config(student_run(root, s, None, True, False, spec.seeds[0]))
+    pipeline = f"{aug} pipeline: {PIPELINES.get(aug_cfg.get('augment'), aug_cfg.get('augment'))}. " if (
+        s.augment == "autoaugment") else ""
+    return (f"Table {table}: {aug} x KD, {network}. {toy}{accuracy_caption(n)}; in parentheses the gain over "
+            f"Scratch. {pipeline}"
             f"Teacher / Student {aug}: whether the teacher / the student trained with {aug}; the teacher sees the "
             f"batch the student trains on. Sum of separate gains = (KD without {aug}) + ({aug} only), each over "
             f"Scratch; synergy = the gain of KD with {aug} at both minus that sum. Teachers ({s.model}, seed "

@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from diversity.config import BN_MODES, ScoreConfig
 from figures.augment_plan import AUGMENT_PRESETS, AugmentStudySpec
 from figures.augment_stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
@@ -40,6 +41,7 @@ from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
 from landscape.store import load_surface
+from training.autoaugment import HOST_AUGMENTS
 from training.cli import Parser, add_common_flags, log, positive_int, run_cli
 from training.data import checkpoint_split
 from training.errors import UserError
@@ -67,7 +69,15 @@ def build_parser() -> Parser:
                    help="Tables 6-8: an existing teacher checkpoint for the KD methods [train a scratch teacher as "
                         "OUT_DIR/teachers/scratch-teacher]; Tables 1-3 always train one per network")
     p.add_argument("--seeds", type=positive_int, default=None,
-                   help="seeds per method (Tables 6-8) and per cell (Tables 1-5) [preset: 5 and 1]")
+                   help="seeds per method (Tables 6-8) and per cell (Tables 1-5); each cell shows mean ± std and "
+                        "a 95%% Student-t interval [full: 5 for Tables 6-8, 3 for Tables 1-5; demo and micro fewer]")
+    p.add_argument("--bn-mode", choices=BN_MODES, default=ScoreConfig.bn_mode,
+                   help="Table 6: BatchNorm while scoring, train = batch statistics as NASWOT's harness, eval = "
+                        "running statistics (exact per-image gradients); named in the caption [train]")
+    p.add_argument("--table4-augment", choices=HOST_AUGMENTS, default=AugmentStudySpec.autoaugment,
+                   help="Table 4's AutoAugment pipeline: autoaugment-cutout = DeepVoltaire's (crop with grey padding, "
+                        "flip, policy, Cutout 16x16), the code the paper names; autoaugment = the policy first, then "
+                        "zero-pad crop and flip, no Cutout (earlier releases) [autoaugment-cutout]")
     p.add_argument("--figures-dir", default=None, help="where the tables and figures go [OUT_DIR/figures]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size study on the CPU anyway")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the ETA, run nothing")
@@ -122,12 +132,13 @@ def prune_spec(a) -> PruneStudySpec:
 
 def augment_spec(a) -> AugmentStudySpec:
     """The Tables 4-5 study of the preset and the flags."""
-    return with_shared_flags(replace(AUGMENT_PRESETS[preset_name(a)], tables=tuple(sorted({4, 5} & set(a.tables)))), a)
+    return with_shared_flags(replace(AUGMENT_PRESETS[preset_name(a)], tables=tuple(sorted({4, 5} & set(a.tables))),
+                                     autoaugment=a.table4_augment), a)
 
 
 def study_spec(a) -> StudySpec:
     spec = with_shared_flags(PRESETS[preset_name(a)], a)
-    spec = replace(spec, pack_seeds=spec.pack_seeds if a.pack is None else a.pack)
+    spec = replace(spec, pack_seeds=spec.pack_seeds if a.pack is None else a.pack, score_bn_mode=a.bn_mode)
     if a.teacher:
         if not Path(a.teacher).is_file():
             raise UserError(f"--teacher {a.teacher} is not a file; give an orthokd checkpoint (e.g. "
@@ -155,7 +166,7 @@ def analysis_jobs(spec: StudySpec, runs_dir: Path, figs: Path, rates: Rates, dev
     n_ckpt = len(spec.methods) * len(spec.seeds)
     cfg = spec.score_config()
     table6 = manifest_path(figs, "table6")
-    jobs.append(Job("score", "table6", n_ckpt * cfg.batches * cfg.batch_size / rates.train_images_per_s + 5,
+    jobs.append(Job("score", "table6", n_ckpt * (cfg.batches + 1) * cfg.batch_size / rates.train_images_per_s + 5,
                     lambda: outputs_complete(table6),
                     lambda: with_manifest(table6, lambda: make_table6(runs_dir, figs, cfg, len(spec.seeds), device,
                                                                      quiet=True))))

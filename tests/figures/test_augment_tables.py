@@ -49,6 +49,11 @@ def test_cells_equal_the_runs_and_the_comparison_is_recomputed(augmented, table,
     aug_only = _final_acc(student_run(augmented, s, None, True, False, 0))
     assert _num(rows[0]["No KD"]) == pytest.approx(scratch, abs=0.005)
     assert rows[1]["no_kd"]["gain"] == pytest.approx(aug_only - scratch)
+    # issue 19: the best epoch's accuracy (the reference trainers' number) kept in the JSON; the caption names both
+    best = max(json.loads(line)["test_acc"] for line in
+               (student_run(augmented, s, None, False, False, 0) / "metrics.jsonl").read_text().splitlines())
+    assert rows[0]["no_kd"]["best_mean"] == pytest.approx(best) and "Last-epoch test accuracy" in doc["caption"]
+    assert ("DeepVoltaire's (crop with grey padding, flip, CIFAR-10 policy, Cutout 16x16)" in doc["caption"]) == (table == 4)
     for kd, column in (("label", "Label KD"), ("feature", "Feature KD")):
         acc = {}
         for row in rows[2:6]:
