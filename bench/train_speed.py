@@ -113,7 +113,7 @@ def reference(cfg: TrainConfig, train, device, workers: int):
 
 def host_autoaugment(cfg: TrainConfig, train, device, workers: int):
     """The AutoAugmented batches alone, as training_batches asks for them (one yield = one batch on the device)."""
-    host = DeviceSplit.from_imageset(train, device, "autoaugment", workers).host
+    host = DeviceSplit.from_imageset(train, device, cfg.augment, workers).host
     epoch = 0
     while True:
         epoch += 1
@@ -168,7 +168,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2,
                    help="DataLoader workers of the reference loop, and of AutoAugment with --augment autoaugment")
     p.add_argument("--augment", choices=AUGMENTS, default="none",
-                   help="autoaugment: time the step with per-image AutoAugment against the plain device pipeline")
+                   help="autoaugment or autoaugment-cutout: time the step with that per-image host pipeline against "
+                        "the plain device pipeline")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--quick", action="store_true", help="resnet20, 3 windows of 8 steps: about a minute on 2 CPU cores")
     p.add_argument("--pack", type=positive_int, default=None, metavar="K",
@@ -183,9 +184,9 @@ def main(argv=None) -> int:
     train = load_split("cifar10", "train")
     print(f"model {a.model}, batch {a.batch_size}, device {device}, threads {torch.get_num_threads()}, "
           f"{a.repeats} windows x {a.steps} steps", file=sys.stderr)
-    if a.augment == "autoaugment":
+    if a.augment != "none":
         windows = lambda it: time_windows(it, a.steps, a.repeats, 2, a.batch_size, device)
-        aa = dataclasses.replace(cfg, augment="autoaugment")
+        aa = dataclasses.replace(cfg, augment=a.augment)
         r_plain = windows(ours(cfg, train, device))
         r_host = windows(host_autoaugment(aa, train, device, a.workers))
         r_aa = windows(ours(aa, train, device, a.workers))

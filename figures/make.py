@@ -56,7 +56,7 @@ def build_parser() -> Parser:
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size tables on the CPU anyway")
     p.add_argument("--runs", type=positive_int, default=None,
                    help="Table 6: runs required per method [preset: 5]; Tables 1-5: seeds per cell, seeds 0..N-1 "
-                        "[preset: 1]")
+                        "[preset: full 3, demo and micro 1]")
     p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")
     p.add_argument("--batches", type=positive_int, default=None, help="Table 6: shared NASWOT batches per checkpoint [preset: 5]")
     p.add_argument("--batch-size", type=positive_int, default=None, help="Table 6: images per batch N [preset: 128]")

@@ -88,6 +88,15 @@ def run_name(method: str, seed: int | str) -> str:
 TEACHER_RUN = "teachers/scratch-teacher"  # two levels down: not one of the scratch students that Table 6 discovers
 
 
+def table_hours_line(costs: dict[int, float], device: torch.device) -> str:
+    """The plan's line of what each table costs: ``costs`` maps a table to the estimated seconds of every job it
+    needs (done or not; from the throughput probe of each network on ``device``), printed in device-hours."""
+    unit = "GPU" if device.type == "cuda" else f"{device.type.upper()}"
+    each = ", ".join(f"Table {t} {s / 3600:.1f} {unit}-hours" for t, s in sorted(costs.items()))
+    return (f"plan: {each} (estimated from the throughput probe of each network on this {device.type} device; runs that "
+            "tables share are counted in each; with several GPUs the wall time divides, the GPU-hours do not)")
+
+
 def require_gpu(device: torch.device, allow_cpu: bool, what: str) -> None:
     """Full size on a CPU takes days: refuse unless ``allow_cpu``, with one UserError naming the fix."""
     if device.type == "cpu" and not allow_cpu:

@@ -33,7 +33,7 @@ from figures.augment_plan import AUGMENT_PRESETS, AugmentStudySpec
 from figures.augment_stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
 from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
-from figures.plan import PRESETS, StudySpec, require_gpu
+from figures.plan import PRESETS, StudySpec, require_gpu, table_hours_line
 from figures.probe import Rates, probe
 from figures.prune_plan import PRUNE_PRESETS, PruneStudySpec
 from figures.prune_stage import prune_jobs
@@ -236,11 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for m, r in rates.items():
         log(f"probe {m}: {r.train_images_per_s:.0f} training img/s, {r.forward_images_per_s:.0f} inference img/s",
             a.quiet)
-    jobs = surface_study_jobs(spec, tables, runs_dir, figs, rates.get(spec.model), device)
-    if pspec.tables:
-        jobs += prune_jobs(pspec, runs_dir, figs, rates, str(device))
-    if aspec.tables:
-        jobs += augment_jobs(aspec, runs_dir, figs, rates, str(device))
+
+    def table_jobs(chosen: set[int]) -> list[Job]:
+        """Every job the tables ``chosen`` need (the shared runs once)."""
+        p, g = sorted(chosen & set(pspec.tables)), sorted(chosen & set(aspec.tables))
+        return (surface_study_jobs(spec, chosen, runs_dir, figs, rates.get(spec.model), device)
+                + (prune_jobs(replace(pspec, tables=tuple(p)), runs_dir, figs, rates, str(device)) if p else [])
+                + (augment_jobs(replace(aspec, tables=tuple(g)), runs_dir, figs, rates, str(device)) if g else []))
+
+    log(table_hours_line({t: sum(j.cost for j in table_jobs({t})) for t in tables}, device), a.quiet)
+    jobs = table_jobs(tables)
     run_jobs(sorted(jobs, key=lambda j: STAGES.index(j.stage)), a.quiet, a.dry_run,
              submitit_runner(settings) if settings else run_in_order)
     if not a.dry_run:

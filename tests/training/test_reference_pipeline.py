@@ -16,13 +16,8 @@ from training.loop import DeviceSplit, epoch_generators, training_batches
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
-def train_set():
-    return load_split("cifar10", "train", None, 48)
-
-
-def _hwc(images: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(images.permute(0, 2, 3, 1).numpy())
+TRAIN = load_split("cifar10", "train", None, 48)
+HWC = TRAIN.images.permute(0, 2, 3, 1).contiguous().numpy()  # AutoAugmented's layout (PIL images are HWC)
 
 
 def _uoguelph_cutout(img: np.ndarray, y: int, x: int, length: int = 16) -> np.ndarray:
@@ -51,38 +46,38 @@ def test_cutout_is_one_clipped_square_hole_always_applied():
     assert torch.equal(white, torch.full((3, 32, 32), 255, dtype=torch.uint8))  # the input is untouched
 
 
-def test_reference_pipeline_item_is_crop_flip_policy_cutout(train_set):
+def test_reference_pipeline_item_is_crop_flip_policy_cutout():
     """Item (seed 5, epoch 2, i) of the autoaugment-cutout pipeline = torchvision RandomCrop(32, padding=4, fill=128),
     RandomHorizontalFlip, AutoAugment(CIFAR10, fill 128), then Cutout 16, all drawn from stream_seed(5, 2, 3, i)."""
-    ds = AutoAugmented(_hwc(train_set.images), "autoaugment-cutout")
+    ds = AutoAugmented(HWC, "autoaugment-cutout")
     pipe = T.Compose([T.RandomCrop(32, padding=4, fill=128), T.RandomHorizontalFlip(),
                       T.AutoAugment(T.AutoAugmentPolicy.CIFAR10, fill=[128] * 3)])
     holes = 0
     for i in range(12):
         torch.manual_seed(stream_seed(5, 2, 3, i))
-        img = np.array(pipe(Image.fromarray(_hwc(train_set.images)[i])))
+        img = np.array(pipe(Image.fromarray(HWC[i])))
         y, x = int(torch.randint(32, ())), int(torch.randint(32, ()))
         want = torch.from_numpy(_uoguelph_cutout(img, y, x)).permute(2, 0, 1)
         got = ds[(5, 2, i)]
         assert torch.equal(got, want), i
         holes += int((got == 0).all(0).sum()) >= 64
     assert holes >= 9  # a hole of at least 8x8 in most images
-    assert not torch.equal(ds[(5, 2, 0)], AutoAugmented(_hwc(train_set.images))[(5, 2, 0)])  # not the old pipeline
+    assert not torch.equal(ds[(5, 2, 0)], AutoAugmented(HWC)[(5, 2, 0)])  # not the old pipeline
 
 
-def test_reference_pipeline_does_not_crop_again_on_the_device(train_set):
+def test_reference_pipeline_does_not_crop_again_on_the_device():
     """With autoaugment-cutout the training batch is the host's image, only normalized (the device's pad-crop and
     flip are skipped: DeepVoltaire crops before the policy); labels and order are the plain run's."""
-    data = DeviceSplit.from_imageset(train_set, CPU, "autoaugment-cutout", 0)
+    data = DeviceSplit.from_imageset(TRAIN, CPU, "autoaugment-cutout", 0)
     cfg = TrainConfig(model="resnet8", width=4, batch_size=16, seed=3, channels_last=False, augment="autoaugment-cutout")
     gens = epoch_generators(3, 1, CPU)
-    perm = torch.randperm(len(train_set), generator=gens.order)
-    ds = AutoAugmented(_hwc(train_set.images), "autoaugment-cutout")
+    perm = torch.randperm(len(TRAIN), generator=gens.order)
+    ds = AutoAugmented(HWC, "autoaugment-cutout")
     for step, (x, t) in enumerate(training_batches(data, cfg, epoch_generators(3, 1, CPU), DistInfo())):
         b = perm[16 * step: 16 * step + 16]
         want = torch.stack([ds[(3, 1, int(i))] for i in b]).float() / 255
         assert torch.allclose(x, (want - data.mean.view(1, 3, 1, 1)) / data.std.view(1, 3, 1, 1))
-        assert torch.equal(t.a, train_set.labels[b])
+        assert torch.equal(t.a, TRAIN.labels[b])
 
 
 def test_cutmix_pytorch_normalization_preset():
