@@ -108,31 +108,6 @@ def test_table6_csv_recomputed_from_the_per_run_scores(micro):
             assert float(rows[name][col]) == pytest.approx(v, rel=1e-9, abs=1e-12), (name, col)
 
 
-def test_table6_one_batch_per_model_columns_bn_mode_and_n(micro):
-    """Issue 19 item 8: beside the shared batches, every run scored on one random batch of its own (NASWOT's design),
-    recomputed here with diversity.naswot; the caption names the BN mode and what the paper's scores say about N."""
-    from diversity import naswot
-    from diversity.batches import draw_batches, model_seed
-    from training.checkpoint import load_model
-    from training.data import checkpoint_split
-
-    figs = micro / "figures"
-    doc = json.loads((figs / "table6.json").read_text())
-    assert "BatchNorm in train mode" in doc["caption"] and "N <= 141, and 32 is assumed" in doc["caption"]
-    per_method: dict[str, list[float]] = {}
-    for ck in json.loads((figs / "scores.json").read_text())["checkpoints"]:
-        model, c = load_model(ck["path"])
-        (batch,) = draw_batches(checkpoint_split(c["config"], "train"), 32, 1, model_seed(0, ck["sha256"]))
-        per_method.setdefault(TABLE6_ROWS[ck["method"]], []).append(naswot(model, batch))
-    rows = {r["method"]: r for r in doc["rows"]}
-    for name, xs in per_method.items():
-        std = float(np.std(xs, ddof=1))
-        assert rows[name]["1 batch/model mean"] == pytest.approx(np.mean(xs), rel=1e-6)
-        assert rows[name]["1 batch/model std"] == pytest.approx(std, rel=1e-4, abs=1e-6)
-        assert rows[name]["1 batch/model 99% (z)"] == pytest.approx(2.576 * std / math.sqrt(len(xs)), rel=1e-4, abs=1e-6)
-    assert rows["Scratch"]["1 batch/model verdict"] == "reference"
-
-
 def test_table6_plot_uses_the_papers_row_names(micro, tmp_path, monkeypatch):
     import figures.table6 as t6
     from diversity.config import ScoreConfig
