@@ -104,9 +104,10 @@ def caption(table: int, spec: AugmentStudySpec, root: Path, teachers: dict[bool,
     n = len(spec.seeds)
     t_acc = ", ".join(f"{'with' if a else 'without'} {aug} {final_acc(p, spec.epochs, table):.2f}%"
                       for a, p in teachers.items())
-    aug_cfg = read_run_config(student_run(root, s, None, True, False, spec.seeds[0]))
-    pipeline = f"{aug} pipeline: {PIPELINES.get(aug_cfg.get('augment'), aug_cfg.get('augment'))}. " if (
-        s.augment == "autoaugment") else ""
+    pipeline = ""
+    if s.augment == "autoaugment":  # which host pipeline the augmented students ran (training.autoaugment)
+        used = read_run_config(student_run(root, s, None, True, False, spec.seeds[0])).get("augment")
+        pipeline = f"{aug} pipeline: {PIPELINES.get(used, used)}. "
     return (f"Table {table}: {aug} x KD, {network}. {toy}{accuracy_caption(n)}; in parentheses the gain over "
             f"Scratch. {pipeline}"
             f"Teacher / Student {aug}: whether the teacher / the student trained with {aug}; the teacher sees the "
