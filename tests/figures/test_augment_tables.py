@@ -79,8 +79,9 @@ def test_each_kd_student_records_its_teacher_and_both_augmentations(augmented, t
                 assert method["augmentation"]["cutmix"] is student_aug
                 assert method["teacher_augmentation"]["cutmix"] is teacher_aug
             else:
-                assert method["augmentation"]["augment"] == ("autoaugment" if student_aug else "none")
-                assert method["teacher_augmentation"]["augment"] == ("autoaugment" if teacher_aug else "none")
+                # the study's default pipeline: DeepVoltaire's, with Cutout (issue 19 item 4)
+                assert method["augmentation"]["augment"] == ("autoaugment-cutout" if student_aug else "none")
+                assert method["teacher_augmentation"]["augment"] == ("autoaugment-cutout" if teacher_aug else "none")
 
 
 def test_tables_share_their_plain_runs_and_make_reproduces_them(augmented, tmp_path, capfd):
