@@ -115,7 +115,7 @@ def reference(cfg: TrainConfig, train, device, workers: int):
 
 def host_autoaugment(cfg: TrainConfig, train, device, workers: int):
     """The AutoAugmented batches alone, as training_batches asks for them (one yield = one batch on the device)."""
-    host = DeviceSplit.from_imageset(train, device, "autoaugment", workers).host
+    host = DeviceSplit.from_imageset(train, device, cfg.augment, workers).host
     epoch = 0
     while True:
         epoch += 1
@@ -170,7 +170,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2,
                    help="DataLoader workers of the reference loop, and of AutoAugment with --augment autoaugment")
     p.add_argument("--augment", choices=AUGMENTS, default="none",
-                   help="autoaugment: time the step with per-image AutoAugment against the plain device pipeline")
+                   help="autoaugment or autoaugment-cutout: time the step with that per-image host pipeline against "
+                        "the plain device pipeline")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--quick", action="store_true", help="resnet20, 3 windows of 8 steps: about a minute on 2 CPU cores")
     p.add_argument("--pack", type=positive_int, default=None, metavar="K",
@@ -199,8 +200,8 @@ def _line(name: str, rates: list[float]) -> float:
 
 
 def _compare(a, cfg: TrainConfig, train, device) -> int:
-    if a.augment == "autoaugment":
-        aa = dataclasses.replace(cfg, augment="autoaugment")
+    if a.augment != "none":
+        aa = dataclasses.replace(cfg, augment=a.augment)
         host = f"autoaugment_host_only_{a.workers}_workers"
         r = time_windows({"plain": ours(cfg, train, device), host: host_autoaugment(aa, train, device, a.workers),
                           f"autoaugment_{a.workers}_workers": ours(aa, train, device, a.workers)},

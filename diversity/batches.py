@@ -1,9 +1,11 @@
-"""Fixed scoring batches: drawn once from a seed and shared by every checkpoint (a paired design)."""
+"""Scoring batches: drawn once from a seed and shared by every checkpoint (a paired design, the default), or drawn
+per checkpoint (``model_seed``: NASWOT's harness scores each network on one random batch of its own)."""
 from __future__ import annotations
 
 import torch
 
 from training.augment import random_crop_flip
+from training.autoaugment import stream_seed
 from training.data import ImageSet, normalize
 from training.errors import UserError
 
@@ -17,6 +19,12 @@ def batch_indices(n: int, batch_size: int, batches: int, seed: int) -> tuple[tor
                         "lower --batches or --batch-size")
     g = torch.Generator().manual_seed(seed)
     return torch.randperm(n, generator=g)[:need], g
+
+
+def model_seed(seed: int, sha256: str) -> int:
+    """The batch-draw seed of one checkpoint in ``--batch-mode per-model``: from (seed, the checkpoint's sha256), so
+    a model's batch does not depend on which other checkpoints are scored beside it or in which order."""
+    return stream_seed(seed, int(sha256[:15], 16))
 
 
 def fixed_batches(images: torch.Tensor, batch_size: int, batches: int, seed: int) -> list[torch.Tensor]:

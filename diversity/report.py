@@ -43,7 +43,7 @@ def scored_images(cfg: ScoreConfig, config: dict[str, Any]) -> dict[str, Any]:
             "data_dir": cfg.data_dir if cfg.data_dir is not None else config.get("data_dir"),
             "normalization": config.get("normalization", "cifar"), "split": cfg.split,
             "batch_size": cfg.batch_size, "batches": cfg.batches, "images": cfg.batch_size * cfg.batches,
-            "seed": cfg.seed, "transform": cfg.transform}
+            "seed": cfg.seed, "transform": cfg.transform, "batch_mode": cfg.batch_mode}
 
 
 def caption(cfg: ScoreConfig, scores: Sequence[CheckpointScore]) -> str:
@@ -53,8 +53,10 @@ def caption(cfg: ScoreConfig, scores: Sequence[CheckpointScore]) -> str:
                else describe_config(table_config([s.config for s in scores])))
     im = scored_images(cfg, scores[0].config)
     where = im["data_dir"] or "embedded subset"
+    batches = ("batches shared by every checkpoint" if cfg.batch_mode == "shared"
+               else "batches drawn per checkpoint from (seed, its sha256)")
     return (f"{trained}; scored on {im['batches']} x {im['batch_size']} = {im['images']} {im['split']} images of "
-            f"{im['dataset']} ({where}, normalization {im['normalization']}, draw seed {im['seed']}, "
+            f"{im['dataset']} ({where}, normalization {im['normalization']}, draw seed {im['seed']}, {batches}, "
             f"transform {im['transform']}, {BN_CAPTION[cfg.bn_mode]})")
 
 

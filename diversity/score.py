@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 
 from diversity.api import score_models
-from diversity.config import BN_MODES, SCORES, TRANSFORMS, ScoreConfig
+from diversity.config import BATCH_MODES, BN_MODES, SCORES, TRANSFORMS, ScoreConfig
 from diversity.pairwise import method_matrix, model_outputs
 from diversity.plot import plot_scores
 from diversity.report import caption, table_lines, write_results
@@ -58,7 +58,12 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=positive_int, default=D.batch_size,
                    help=f"images per batch N, at least 2 [{D.batch_size}]")
     p.add_argument("--batches", type=positive_int, default=D.batches,
-                   help=f"fixed batches per checkpoint, shared by all; the score is their mean [{D.batches}]")
+                   help=f"batches per checkpoint (shared by all unless --batch-mode per-model); the score is their "
+                        f"mean [{D.batches}]")
+    p.add_argument("--batch-mode", choices=BATCH_MODES, default=D.batch_mode,
+                   help="shared = every checkpoint scored on the same batches (paired design); per-model = each "
+                        "checkpoint on batches of its own, drawn from (--seed, its sha256), as NASWOT's harness scores "
+                        "each network on one random batch (with --batches 1) [shared]")
     p.add_argument("--seed", type=nonnegative_int, default=D.seed, help=f"seed of the batch draw [{D.seed}]")
     p.add_argument("--split", choices=("train", "test"), default=D.split, help=f"split the images come from [{D.split}]")
     p.add_argument("--transform", type=transform_choice, default=D.transform, metavar="{none,v1,torchvision:WEIGHTS}",
@@ -95,8 +100,9 @@ def transform_choice(text: str) -> str:
 def score_model_files(a, cfg: ScoreConfig, device: torch.device) -> tuple[list[CheckpointScore], list]:
     """--model: each weights file (or the factory's own initialization, seeded by --seed) scored by
     score_models on the --dataset images; (scores, summaries) as the checkpoint path gives them."""
-    if a.pairwise or a.milestone is not None or a.transform == "v1":
-        raise UserError("--pairwise, --milestone and --transform v1 need orthokd checkpoints; leave them out with --model")
+    if a.pairwise or a.milestone is not None or a.transform == "v1" or cfg.batch_mode != "shared":
+        raise UserError("--pairwise, --milestone, --transform v1 and --batch-mode per-model need orthokd checkpoints; "
+                        "leave them out with --model")
     # An image folder can be far larger than the batches: load only batch_size x batches images, spread over it.
     n = cfg.batch_size * cfg.batches if a.dataset == "imagefolder" else None
     data = images_for_model(a.dataset, cfg.split, a.data_dir, n, a.transform, a.resize, a.crop, a.mean, a.std)
@@ -159,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"--batch-size {a.batch_size} is too small: a correlation needs at least 2 images per batch")
     if a.pairwise and a.pairwise_images < 2:
         raise UserError(f"--pairwise-images {a.pairwise_images} is too small: CKA needs at least 2 images")
-    cfg = ScoreConfig(score=a.score, batch_size=a.batch_size, batches=a.batches, seed=a.seed, split=a.split,
+    cfg = ScoreConfig(score=a.score, batch_size=a.batch_size, batches=a.batches, batch_mode=a.batch_mode, seed=a.seed,
+                      split=a.split,
                       transform=a.transform, bn_mode=a.bn_mode, k=a.k, dataset=a.dataset, data_dir=a.data_dir)
     refuse_model_flags_without_model(vars(a))
     out = Path(a.out) if a.out else None
@@ -186,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(a.device)
     loaded = load_all(items)
     log(f"scoring {len(items)} checkpoints of {len(groups)} methods on {cfg.batches} batch(es) of {cfg.batch_size} "
-        f"({cfg.score}, bn-mode {cfg.bn_mode}, transform {cfg.transform}) on {device}", a.quiet)
+        f"({cfg.score}, bn-mode {cfg.bn_mode}, batch-mode {cfg.batch_mode}, transform {cfg.transform}) on {device}",
+        a.quiet)
     scores = score_checkpoints(loaded, cfg, device, a.quiet)
     summaries = summarize_groups({m: [s.score for s in scores if s.method == m] for m in groups})
     pairwise = pairwise_rows(loaded, cfg, a.pairwise_images, device) if a.pairwise else None

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
-from diversity.batches import draw_batches
+from diversity.batches import draw_batches, model_seed
 from diversity.config import ScoreConfig
 from diversity.naswot import score_batches
 from diversity.runs import RunCheckpoint, run_record
@@ -80,17 +80,23 @@ def scoring_images(cfg: ScoreConfig, config: dict) -> ImageSet:
 
 def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.device,
                       quiet: bool = False) -> list[CheckpointScore]:
-    """Every checkpoint scored on the same ``cfg.batches`` batches (diversity.naswot.score_batches: TF32 off)."""
+    """Every checkpoint scored on ``cfg.batches`` batches (diversity.naswot.score_batches: TF32 off): the same
+    batches for all (``cfg.batch_mode`` shared) or its own, drawn from ``model_seed`` (per-model)."""
     from tqdm.auto import tqdm
 
     configs = pooled_configs(loaded)
     images = scoring_images(cfg, loaded[0][1]["config"])
-    batches = [b.to(device) for b in draw_batches(images, cfg.batch_size, cfg.batches, cfg.seed, cfg.transform)]
+
+    def draw(seed: int) -> list[torch.Tensor]:
+        return [b.to(device) for b in draw_batches(images, cfg.batch_size, cfg.batches, seed, cfg.transform)]
+
+    shared = draw(cfg.seed) if cfg.batch_mode == "shared" else None
     results = []
-    bar = tqdm(total=len(loaded) * len(batches), desc="score", unit="batch", file=sys.stderr, disable=quiet)
+    bar = tqdm(total=len(loaded) * cfg.batches, desc="score", unit="batch", file=sys.stderr, disable=quiet)
     for (it, ck, model), config in zip(loaded, configs):
         res = CheckpointScore(it.method, label(it), str(it.path), sha256_file(it.path), it.seed, dict(ck["arch"]),
                               config)
+        batches = shared if shared is not None else draw(model_seed(cfg.seed, res.sha256))
         # One copy per checkpoint: in train mode BN normalizes with each batch's own statistics, so the
         # running statistics the copy accumulates never reach an output; the checkpoint's stay untouched.
         try:

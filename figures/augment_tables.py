@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from figures.augment_plan import AugmentStudySpec, matrix, student_run, teacher_run
-from figures.cells import cell, numbered, paper_numbers, paper_text
+from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
 from figures.jobs import run_finished
 from figures.paper import (AUGMENT_NAMES, AUGMENT_PUBLISHED, AUGMENT_REPRODUCTION_GAP, AUGMENT_TABLES,
                            TABLE5_CAPTION_NOTE, AugmentSetting, Cell)
@@ -27,25 +27,28 @@ from figures.pooled import read_run_config
 from figures.tables import write_table
 from training.errors import UserError
 from training.pooling import describe_config
-from training.rundir import final_test_acc, milestone_name
+from training.rundir import best_test_acc, final_test_acc, milestone_name
 
 KD_COLUMNS = {"label": "Label KD", "feature": "Feature KD"}
 REPORTED = "CutMix paper"  # Table 5's starred column: the network's score in the CutMix paper (Yun et al. 2019)
-Accuracies = dict[Cell, list[float]]  # one accuracy per seed
+Accuracies = dict[Cell, list[Accuracy]]  # one accuracy per seed
+PIPELINES = {"autoaugment-cutout": "DeepVoltaire's (crop with grey padding, flip, CIFAR-10 policy, Cutout 16x16)",
+             "autoaugment": "CIFAR-10 policy, then zero-pad crop and flip, no Cutout (figures.study --table4-augment)"}
 
 
-def final_acc(run_dir: Path, epochs: int, table: int) -> float:
-    """Test accuracy after epoch ``epochs`` of ``run_dir``; a missing, unfinished or unreadable run is one
-    UserError."""
+def final_acc(run_dir: Path, epochs: int, table: int) -> Accuracy:
+    """Test accuracy after epoch ``epochs`` of ``run_dir``, carrying the best epoch's; a missing, unfinished or
+    unreadable run is one UserError."""
     try:
         acc = final_test_acc(run_dir, epochs)
+        best = best_test_acc(run_dir, epochs)
     except ValueError:  # a damaged metrics.jsonl
         acc = None
     if acc is None or not run_finished(run_dir, epochs):
         raise UserError(f"{run_dir} is missing or unfinished: run python -m figures.study --tables {table} with the "
                         "same --out-dir and preset (it resumes), or give figures.make the --preset and --runs of the "
                         "study that made the runs")
-    return acc
+    return Accuracy(acc, best)
 
 
 def _check_teacher(run_dir: Path, teacher: Path) -> None:
@@ -161,12 +164,15 @@ def caption(table: int, spec: AugmentStudySpec, root: Path) -> str:
         f"{'with' if a else 'without'} {aug} {final_acc(teacher_run(root, s, a), spec.epochs, table):.2f}%"
         for a in (False, True)) for s, network in zip(settings, networks))
     students = " | ".join(dict.fromkeys(describe_config(c).split("; teacher")[0] for c in configs))
-    return (f"Table {table}: {aug} x KD, {' and '.join(networks)}. {size}"
-            f"Test accuracy (%), {f'mean ± std over {n} seeds' if n > 1 else 'one seed'}; in parentheses the gain "
-            f"over Scratch. Teacher / Student {aug}: whether the teacher / the student trained with {aug}; the "
-            f"teacher sees the batch the student trains on. Sum of separate gains = (KD without {aug}) + ({aug} "
-            f"only), each over Scratch; synergy = the gain of KD with {aug} at both minus that sum. Teachers (the "
-            f"student's network, seed {spec.teacher_seed}): {teachers}. Students: {students}. (paper) columns: "
+    pipeline = ""
+    if settings[0].augment == "autoaugment":  # which host pipeline the augmented students ran (training.autoaugment)
+        used = read_run_config(student_run(root, settings[0], None, True, False, spec.seeds[0])).get("augment")
+        pipeline = f"{aug} pipeline: {PIPELINES.get(used, used)}. "
+    return (f"Table {table}: {aug} x KD, {' and '.join(networks)}. {size}{accuracy_caption(n)}; in parentheses the "
+            f"gain over Scratch. {pipeline}Teacher / Student {aug}: whether the teacher / the student trained with "
+            f"{aug}; the teacher sees the batch the student trains on. Sum of separate gains = (KD without {aug}) + "
+            f"({aug} only), each over Scratch; synergy = the gain of KD with {aug} at both minus that sum. Teachers "
+            f"(the student's network, seed {spec.teacher_seed}): {teachers}. Students: {students}. (paper) columns: "
             f"Park et al. 2020, Table {table}, as printed, with the gains and sums its Section 5 prints; its synergy "
             f"computed from its printed cells (it prints none)."
             + (f" {REPORTED}: the values Table 5 marks *, Yun et al. 2019 (100 - top-1 error, best epoch; ours: last "

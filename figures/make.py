@@ -58,7 +58,7 @@ def build_parser() -> Parser:
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size tables on the CPU anyway")
     p.add_argument("--runs", type=SEED_COUNT, default=None,
                    help="Table 6: runs required per method [preset: 5]; Tables 1-5: seeds per cell, seeds 0..N-1 "
-                        "[preset: 1]")
+                        "[preset: full 3, demo and micro 1]")
     p.add_argument("--augment-networks", choices=list(AUGMENT_NETWORKS), default=None,
                    help="Tables 4-5: the networks the study ran (figures.study --augment-networks) [paper]")
     p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")

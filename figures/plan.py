@@ -35,7 +35,8 @@ class StudySpec:
     surface_steps: int = 51  # Li et al.: 51 x 51 on [-1, 1]^2
     surface_max_images: int | None = None  # None = the whole train split (Li et al.)
     score_batches: int = 5  # NASWOT batches of 128 per checkpoint (paired across checkpoints)
-    score_batch_size: int = 128  # Table 6 scores (<= -N, from -143.96 to -141.34) imply N = 128
+    score_batch_size: int = 128  # Table 6's scores (each <= -N, -143.96 ... -141.34) give N <= 141; 128 assumed
+    score_bn_mode: str = ScoreConfig.bn_mode  # Table 6: BatchNorm in train mode (NASWOT's harness) or eval mode
     sharpness: HessianSettings = HessianSettings()  # Tables 7-8 Hessian numbers: images and stopping rules
     # Train a method's seeds in one process, one forward/backward per step (training.packed). The CPU presets do
     # not: on 2 CPU cores packing 5 ResNet-20 runs measured 0.66x the images/s of the 5 runs one after another.
@@ -58,9 +59,11 @@ class StudySpec:
         """The surfaces' grid: surface_steps x surface_steps on Li's [-1, 1]^2, on surface_max_images images."""
         return GridSpec(xsteps=self.surface_steps, ysteps=self.surface_steps, max_images=self.surface_max_images)
 
-    def score_config(self, bn_mode: str = ScoreConfig.bn_mode) -> ScoreConfig:
-        """Table 6's NASWOT scoring: score_batches shared batches of score_batch_size images."""
-        return ScoreConfig(batch_size=self.score_batch_size, batches=self.score_batches, bn_mode=bn_mode)
+    def score_config(self, bn_mode: str | None = None) -> ScoreConfig:
+        """Table 6's NASWOT scoring: score_batches shared batches of score_batch_size images, BatchNorm in
+        ``bn_mode`` (None: score_bn_mode)."""
+        return ScoreConfig(batch_size=self.score_batch_size, batches=self.score_batches,
+                           bn_mode=bn_mode or self.score_bn_mode)
 
 
 FULL = StudySpec()
@@ -84,6 +87,15 @@ def run_name(method: str, seed: int | str) -> str:
 
 
 TEACHER_RUN = "teachers/scratch-teacher"  # two levels down: not one of the scratch students that Table 6 discovers
+
+
+def table_hours_line(costs: dict[int, float], device: torch.device) -> str:
+    """The plan's line of what each table costs: ``costs`` maps a table to the estimated seconds of every job it
+    needs (done or not; from the throughput probe of each network on ``device``), printed in device-hours."""
+    unit = "GPU" if device.type == "cuda" else f"{device.type.upper()}"
+    each = ", ".join(f"Table {t} {s / 3600:.1f} {unit}-hours" for t, s in sorted(costs.items()))
+    return (f"plan: {each} (estimated from the throughput probe of each network on this {device.type} device; runs that "
+            "tables share are counted in each; with several GPUs the wall time divides, the GPU-hours do not)")
 
 
 def require_gpu(device: torch.device, allow_cpu: bool, what: str) -> None:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from figures.cells import cell, numbered, paper_numbers, paper_text
+from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
 from figures.paper import PRUNING_KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
 from figures.pooled import read_run_config
 from figures.prune_plan import PruneStudySpec, network_note, schedule_cells, schedule_run
@@ -51,7 +51,7 @@ def read_summaries(spec: PruneStudySpec, root: Path, setting: PruneSetting, tabl
 
 
 def _acc(summaries: list[dict], phase: str) -> list[float]:
-    return [s[phase]["test_acc"] for s in summaries]
+    return [Accuracy(s[phase]["test_acc"], s[phase].get("best_test_acc")) for s in summaries]
 
 
 def _count(n: float) -> str:
@@ -136,8 +136,8 @@ def caption(table: int, spec: PruneStudySpec, root: Path, cells: Summaries) -> s
            if spec.stand_ins else "")
     n = len(spec.seeds)
     slim = PRUNING_TABLES[table][0].rule == "slimming"
-    return (f"Table {table}: {PRUNING_TITLES[table]} x KD. {toy}Test accuracy (%), "
-            f"{f'mean ± std over {n} seeds' if n > 1 else 'one seed'}; in parentheses the gain over the Baseline "
+    return (f"Table {table}: {PRUNING_TITLES[table]} x KD. {toy}{accuracy_caption(n)}; in parentheses the gain "
+            f"over the Baseline "
             f"(Unpruned: over Scratch; pruned rows: over Finetuned). Finetuned / Pre-Distill: Baseline column = "
             f"Finetuned, KD columns = Pre-Distill. Surplus = (Self-Distill - Finetuned) - (Unpruned KD - Unpruned "
             f"Scratch). {'Unpruned = after sparsity training. ' if slim else ''}{network_note(spec, table)}"

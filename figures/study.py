@@ -30,11 +30,12 @@ from typing import Sequence
 
 import torch
 
+from diversity.config import BN_MODES, ScoreConfig
 from figures.augment_plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, AugmentStudySpec, with_networks
 from figures.augment_stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
 from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
-from figures.plan import PRESETS, StudySpec, require_gpu
+from figures.plan import PRESETS, StudySpec, require_gpu, table_hours_line
 from figures.probe import PROBE_CACHE, Rates, cached_rates, probe
 from figures.prune_plan import L1_SKIP, PRUNE_PRESETS, SLIM_RESNETS, PruneStudySpec
 from figures.prune_stage import prune_jobs
@@ -42,6 +43,7 @@ from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
 from landscape.store import load_surface
+from training.autoaugment import HOST_AUGMENTS
 from training.cli import SEED_COUNT, Parser, add_common_flags, log, nonempty, positive_int, run_cli
 from training.checkpoint import load_checkpoint
 from training.data import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
@@ -72,11 +74,19 @@ def build_parser() -> Parser:
                    help="Tables 6-8: an existing teacher checkpoint for the KD methods [train a scratch teacher as "
                         "OUT_DIR/teachers/scratch-teacher]; Tables 1-3 always train one per network")
     p.add_argument("--seeds", type=SEED_COUNT, default=None,
-                   help="seeds per method (Tables 6-8) and per cell (Tables 1-5) [preset: 5 and 1]")
+                   help="seeds per method (Tables 6-8) and per cell (Tables 1-5); each cell shows mean ± std and "
+                        "a 95%% Student-t interval [full: 5 for Tables 6-8, 3 for Tables 1-5; demo and micro fewer]")
+    p.add_argument("--bn-mode", choices=BN_MODES, default=ScoreConfig.bn_mode,
+                   help="Table 6: BatchNorm while scoring, train = batch statistics with Dropout off, as NASWOT's "
+                        "harness; eval = running statistics (exact per-image gradients); named in the caption [train]")
     p.add_argument("--augment-networks", choices=list(AUGMENT_NETWORKS), default=None,
                    help="Tables 4-5 at full size: paper = PyramidNet-200 alpha 300 (Table 4), PyramidNet-110 alpha 64 "
                         "and PyramidNet-200 alpha 240 (Table 5); pyramidnet110 = PyramidNet-110 alpha 64 in place of "
                         "both PyramidNet-200s, named in every caption [paper; demo and micro: pyramidnet_tiny]")
+    p.add_argument("--table4-augment", choices=HOST_AUGMENTS, default=AugmentStudySpec.autoaugment,
+                   help="Table 4's AutoAugment pipeline: autoaugment-cutout = DeepVoltaire's (crop with grey padding, "
+                        "flip, policy, Cutout 16x16), the code the paper names; autoaugment = the policy first, then "
+                        "zero-pad crop and flip, no Cutout (earlier releases) [autoaugment-cutout]")
     p.add_argument("--figures-dir", type=nonempty, default=None, help="where the tables and figures go [OUT_DIR/figures]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size study on the CPU anyway")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the ETA, run nothing")
@@ -149,13 +159,14 @@ def prune_spec(a) -> PruneStudySpec:
 
 def augment_spec(a) -> AugmentStudySpec:
     """The Tables 4-5 study of the preset and the flags."""
-    spec = replace(AUGMENT_PRESETS[preset_name(a)], tables=tuple(sorted({4, 5} & set(a.tables))))
+    spec = replace(AUGMENT_PRESETS[preset_name(a)], tables=tuple(sorted({4, 5} & set(a.tables))),
+                   autoaugment=a.table4_augment)
     return with_shared_flags(with_networks(spec, a.augment_networks), a)
 
 
 def study_spec(a) -> StudySpec:
     spec = with_shared_flags(PRESETS[preset_name(a)], a)
-    spec = replace(spec, pack_seeds=spec.pack_seeds if a.pack is None else a.pack)
+    spec = replace(spec, pack_seeds=spec.pack_seeds if a.pack is None else a.pack, score_bn_mode=a.bn_mode)
     if a.teacher:
         if not Path(a.teacher).is_file():
             raise UserError(f"--teacher {a.teacher} is not a file; give an orthokd checkpoint (e.g. "
@@ -199,7 +210,7 @@ def analysis_jobs(spec: StudySpec, runs_dir: Path, figs: Path, rates: Rates, dev
     n_ckpt = len(spec.methods) * len(spec.seeds)
     cfg = spec.score_config()
     table6 = manifest_path(figs, "table6")
-    jobs.append(Job("score", "table6", n_ckpt * cfg.batches * cfg.batch_size / rates.train_images_per_s + 5,
+    jobs.append(Job("score", "table6", n_ckpt * (cfg.batches + 1) * cfg.batch_size / rates.train_images_per_s + 5,
                     lambda: outputs_complete(table6),
                     lambda: with_manifest(table6, lambda: make_table6(runs_dir, figs, cfg, len(spec.seeds), device,
                                                                      quiet=True))))
@@ -278,11 +289,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for m, r in rates.items():
         log(f"probe {m}: {r.train_images_per_s:.0f} training img/s, {r.forward_images_per_s:.0f} inference img/s",
             a.quiet)
-    jobs = surface_study_jobs(spec, tables, runs_dir, figs, rates.get(spec.model), device)
-    if pspec.tables:
-        jobs += prune_jobs(pspec, runs_dir, figs, rates, str(device))
-    if aspec.tables:
-        jobs += augment_jobs(aspec, runs_dir, figs, rates, str(device))
+
+    def table_jobs(chosen: set[int]) -> list[Job]:
+        """Every job the tables ``chosen`` need (the shared runs once)."""
+        p, g = sorted(chosen & set(pspec.tables)), sorted(chosen & set(aspec.tables))
+        return (surface_study_jobs(spec, chosen, runs_dir, figs, rates.get(spec.model), device)
+                + (prune_jobs(replace(pspec, tables=tuple(p)), runs_dir, figs, rates, str(device)) if p else [])
+                + (augment_jobs(replace(aspec, tables=tuple(g)), runs_dir, figs, rates, str(device)) if g else []))
+
+    log(table_hours_line({t: sum(j.cost for j in table_jobs({t})) for t in tables}, device), a.quiet)
+    jobs = table_jobs(tables)
     run_jobs(sorted(jobs, key=lambda j: STAGES.index(j.stage)), a.quiet, a.dry_run,
              submitit_runner(settings) if settings else run_in_order)
     if not a.dry_run:

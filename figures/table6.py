@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from diversity.config import BN_CAPTION, ScoreConfig
+from diversity.config import ScoreConfig
 from diversity.plot import plot_scores
 from diversity.report import write_results
 from diversity.runs import RunCheckpoint, discover_runs, require_runs
@@ -21,6 +21,15 @@ from training.pooling import check_table
 
 COLUMNS = ["method", "n", "mean", "std", "ErrMargin", "99% (z)", "99% (t)", "Welch p vs Scratch", "verdict vs Scratch",
            "paper mean", "paper std", "paper ErrMargin", "paper 99%", "paper note", "paper verdict"]
+# The same statistics with NASWOT's own design, one random batch per model (diversity.score --batch-mode per-model
+# --batches 1): the batch-sampling noise then enters std and the intervals, as it did in the paper's.
+PER_MODEL = {"mean": "1 batch/model mean", "std": "1 batch/model std", "ci99_z": "1 batch/model 99% (z)",
+             "verdict": "1 batch/model verdict"}
+
+
+BN_WORDS = {"train": " (batch statistics, Dropout off, on a copy of the model: NASWOT's harness; --bn-mode eval for "
+                     "per-image gradients)",
+            "eval": " (BN on running statistics, exact per-image gradients; --bn-mode train is NASWOT's harness)"}
 
 
 def separation(mean: float, half: float, ref_mean: float, ref_half: float) -> str:
@@ -51,8 +60,19 @@ def paper_columns(method: str) -> dict:
             separation(p["mean"].value, p["ci99"].value, ref["mean"].value, ref["ci99"].value)}
 
 
-def table6_rows(summaries: list[Summary], setups: dict[str, str]) -> list[dict]:
-    """One row per method: our statistics (diversity.stats), the verdict against Scratch, the paper's row."""
+def per_model_columns(summaries: list[Summary]) -> dict[str, dict]:
+    """PER_MODEL columns of each method: mean, std, 99% (z) and the verdict against Scratch."""
+    ref = next(s for s in summaries if s.method == "scratch")
+    return {s.method: {PER_MODEL["mean"]: s.mean, PER_MODEL["std"]: s.std, PER_MODEL["ci99_z"]: s.ci99_z,
+                       PER_MODEL["verdict"]: "reference" if s is ref else separation(s.mean, s.ci99_z, ref.mean,
+                                                                                      ref.ci99_z)}
+            for s in summaries}
+
+
+def table6_rows(summaries: list[Summary], setups: dict[str, str],
+                per_model: dict[str, dict] | None = None) -> list[dict]:
+    """One row per method: our statistics (diversity.stats), the verdict against Scratch, the paper's row, and
+    ``per_model``'s columns when given."""
     by = {s.method: s for s in summaries}
     if "scratch" not in by:
         raise UserError("Table 6 compares every method with scratch, but the runs hold no scratch run; train scratch runs")
@@ -64,7 +84,7 @@ def table6_rows(summaries: list[Summary], setups: dict[str, str]) -> list[dict]:
         rows.append({"method": TABLE6_ROWS.get(s.method, s.method), "n": s.n, "mean": s.mean, "std": s.std,
                      "ErrMargin": s.err_margin, "99% (z)": s.ci99_z, "99% (t)": s.ci99_t,
                      "Welch p vs Scratch": s.welch_p, "verdict vs Scratch": verdict,
-                     **paper_columns(s.method), "setup": setups[s.method]})
+                     **paper_columns(s.method), **(per_model or {}).get(s.method, {}), "setup": setups[s.method]})
     return rows
 
 
@@ -88,19 +108,26 @@ def make_table6(runs_dir: Path, out_dir: Path, cfg: ScoreConfig, runs: int, devi
     scores = score_checkpoints(loaded, cfg, device, quiet)
     per_run = {m: [s.score for s in scores if s.method == m] for m in groups}
     summaries = summarize_groups(per_run)
+    single = score_checkpoints(loaded, replace(cfg, batch_mode="per-model", batches=1), device, quiet)
+    per_model = per_model_columns(summarize_groups({m: [s.score for s in single if s.method == m] for m in groups}))
     images = cfg.batches * cfg.batch_size
     paths = write_results(out_dir, cfg, scores, summaries, None, str(device))
     label = {m: TABLE6_ROWS.get(m, m) for m in groups}
     plot_scores({label[m]: v for m, v in per_run.items()}, [replace(s, method=label[s.method]) for s in summaries],
                 out_dir / "table6.png", f"NASWOT v1 score (Table 6), {cfg.batches} x {cfg.batch_size} images")
     caption = (f"Table 6 (reproduced): NASWOT v1 score of {images} training images ({cfg.batches} shared batch(es) of "
-               f"N = {cfg.batch_size}, {BN_CAPTION[cfg.bn_mode]}), n runs per method; std with ddof 1, ErrMargin = "
-               f"std / sqrt(n), 99% half-widths 2.576 x ErrMargin (z, as the paper) and Student t; verdict = 99% "
-               f"intervals disjoint from Scratch's. {table_setup(configs, images)}. Paper columns: Park et al. 2020, "
-               f"Table 6 (n = {TABLE6_RUNS}), every cell as printed; [k]: a printed ErrMargin or 99% that std / "
+               f"N = {cfg.batch_size}, BatchNorm in {cfg.bn_mode} mode{BN_WORDS[cfg.bn_mode]}), "
+               f"n runs per method; std with ddof 1, ErrMargin = std / sqrt(n), 99% half-widths 2.576 x ErrMargin (z, "
+               f"as the paper) and Student t; verdict = 99% intervals disjoint from Scratch's. N: the paper does not "
+               f"give it; its scores (each <= -N) give N <= 141, and {cfg.batch_size} is assumed. '1 batch/model' "
+               f"columns: the same runs scored as NASWOT's harness does, each on one random batch of N of its own "
+               f"(drawn from the model's sha256), so the batch-sampling noise is in std and the interval as in the "
+               f"paper's; the shared batches leave it out. {table_setup(configs, images)}. Paper columns: Park et al. "
+               f"2020, Table 6 (n = {TABLE6_RUNS}), every cell as printed; [k]: a printed ErrMargin or 99% that std / "
                f"sqrt({TABLE6_RUNS}) and 2.576 x that do not give.")
     setups = {m: setup_line(c[0][1], images) for m, c in configs.items()}
     notes = [f"[{i + 1}] {text}" for i, (_, text) in enumerate(paper_footnotes())]
     return [*paths, out_dir / "table6.png",
-            *write_table(out_dir, "table6", table6_rows(summaries, setups), COLUMNS, caption,
-                        digits={"paper mean": 2, "Welch p vs Scratch": 4}, footnotes=notes, data_columns=["setup"])]
+            *write_table(out_dir, "table6", table6_rows(summaries, setups, per_model), [*COLUMNS, *PER_MODEL.values()],
+                        caption, digits={"paper mean": 2, "Welch p vs Scratch": 4}, footnotes=notes,
+                        data_columns=["setup"])]

@@ -71,7 +71,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training objective
     # Added after the first release; defaults keep older config.json files meaning what they meant.
     shortcut: str = "pad"  # stride-2 shortcut: pad (grad flows), pad-detached (rethinking-network-pruning), conv (1x1, Li)
-    normalization: str = "cifar"  # mean/std preset: cifar (true CIFAR std) or rethinking (std 0.2023/0.1994/0.2010)
+    # mean/std preset: cifar (true CIFAR std), rethinking (std 0.2023/0.1994/0.2010) or cutmix (CutMix-PyTorch's)
+    normalization: str = "cifar"
     tf32: bool = False  # TF32 convolutions/matmuls on CUDA (PyTorch's default for convs); off = IEEE fp32 (§13)
     sync_bn: bool = True  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm), as one process
     # Pruning x KD (DESIGN §11); defaults = an ordinary run from random init.
@@ -82,7 +83,9 @@ class TrainConfig:
     regressor_init: str | None = None  # None = a fresh random 1x1 conv (docs/reference.md §4.4)
     # Augmentation x KD (DESIGN §12); defaults = the ResNet recipe without AutoAugment.
     nesterov: bool = False  # Nesterov momentum in SGD (CutMix-PyTorch's PyramidNet recipe uses it)
-    augment: str = "none"  # per-image host augmentation before pad-crop/flip: none | autoaugment (CIFAR-10 policy)
+    # per-image host augmentation: none | autoaugment (CIFAR-10 policy, then the device's pad-crop/flip) |
+    # autoaugment-cutout (DeepVoltaire's pipeline: grey-padded crop, flip, policy, Cutout 16x16, all on the host)
+    augment: str = "none"
     cuda_graphs: bool = False  # replay each epoch's training step as one CUDA graph (training.graphs); same math
 
     def __post_init__(self) -> None:

@@ -29,7 +29,10 @@ NORMALIZATION: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
 # "rethinking" = rethinking-network-pruning's constants, CIFAR-10's mean with std 0.2023/0.1994/0.2010 for
 # both CIFAR-10 and CIFAR-100, for reference-exact reproduction.
 RETHINKING = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
-NORMALIZATIONS = ("cifar", "rethinking")
+# "cutmix" = CutMix-PyTorch's constants (its train.py), also CIFAR-10's for CIFAR-100: the Tables 4-5 study's default.
+CUTMIX = (tuple(v / 255 for v in (125.3, 123.0, 113.9)), tuple(v / 255 for v in (63.0, 62.1, 66.7)))
+PRESET_CONSTANTS = {"rethinking": RETHINKING, "cutmix": CUTMIX}
+NORMALIZATIONS = ("cifar", "rethinking", "cutmix")
 
 SPLITS = ("train", "test")
 
@@ -145,8 +148,9 @@ def load_split(dataset: str, split: str, data_dir: str | None = None, max_images
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     data = DATASETS[dataset](split, data_dir).head(max_images)
-    if normalization == "rethinking":
-        data = dataclasses.replace(data, mean=RETHINKING[0], std=RETHINKING[1])
+    if normalization in PRESET_CONSTANTS:
+        mean, std = PRESET_CONSTANTS[normalization]
+        data = dataclasses.replace(data, mean=mean, std=std)
     return data
 
 

@@ -235,7 +235,7 @@ def _train(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, resume: bool, 
         f"{', SyncBatchNorm' if dist.enabled and cfg.sync_bn else ''}, {torch.get_num_threads()} CPU thread(s), "
         f"{'TF32' if cfg.tf32 else 'IEEE fp32'}"
         f"{' + bf16 autocast' if cfg.amp_bf16 else ''}"
-        f"{f', AutoAugment in {opts.workers} worker(s)' if cfg.augment == 'autoaugment' else ''}", quiet)
+        f"{f', AutoAugment in {opts.workers} worker(s)' if cfg.augment != 'none' else ''}", quiet)
     writer = _tensorboard(out_dir, opts, dist)
     bar = _progress(cfg, run.epoch, len(train_data), quiet)
     milestones = set(cfg.milestone_epochs())
@@ -297,8 +297,9 @@ def end_epoch(run: Run, epoch: int, lr: float, st: EpochStats, test_data: Device
 def _save_epoch(run: Run, out_dir: Path, row: dict, rows: list[dict], milestone: bool, rng_note: dict) -> None:
     """metrics.jsonl first, then the milestone (or --save-every) checkpoint, then last.pt: a crash in between
     leaves a state that resume repairs (metrics lines past last.pt's epoch are dropped on resume)."""
+    row["best_test_acc"] = max(r["test_acc"] for r in rows)  # the reference trainers' number, beside the last epoch's
     write_metrics(out_dir, rows)
-    metrics = {k: row[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
+    metrics = {k: row[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "best_test_acc")}
     state = run.state(metrics, rng_note)
     if milestone:
         save_checkpoint(state, out_dir / milestone_name(run.epoch))

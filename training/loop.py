@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.augment import Targets, cutmix, random_crop_flip
-from training.autoaugment import HostAutoAugment, stream_seed
+from training.autoaugment import HOST_AUGMENTS, HOST_CROPS, HostAutoAugment, stream_seed
 from training.config import TrainConfig
 from training.data import ImageSet, normalize
 from training.distributed import DistInfo, all_reduce_sum
@@ -56,7 +56,8 @@ def epoch_generators(seed: int, epoch: int, device: torch.device) -> EpochGenera
 class DeviceSplit:
     """A split resident on the device: uint8 images (for augmentation), labels, and the normalization
     constants as (3,) device tensors (no host-to-device copy per batch); with ``augment="autoaugment"`` also
-    its host copy for the per-image AutoAugment in ``workers`` DataLoader processes (training.autoaugment)."""
+    its host copy for the per-image AutoAugment in ``workers`` DataLoader processes (training.autoaugment; also for
+    ``"autoaugment-cutout"``)."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -66,7 +67,7 @@ class DeviceSplit:
 
     @classmethod
     def from_imageset(cls, s: ImageSet, device: torch.device, augment: str = "none", workers: int = 0) -> "DeviceSplit":
-        host = HostAutoAugment(s.images, workers, device) if augment == "autoaugment" else None
+        host = HostAutoAugment(s.images, workers, device, augment) if augment in HOST_AUGMENTS else None
         return cls(s.images.to(device), s.labels.to(device), torch.tensor(s.mean, device=device),
                    torch.tensor(s.std, device=device), host)
 
@@ -88,7 +89,8 @@ def training_batches(data: DeviceSplit, cfg: TrainConfig, gens: EpochGenerators,
                      ) -> Iterator[tuple[torch.Tensor, Targets]]:
     """One epoch in batches of ``cfg.batch_size`` (the last one smaller): the epoch's permutation cut into
     consecutive global batches, each augmented whole (with ``cfg.augment="autoaugment"`` first AutoAugment per image
-    on the host, then per-image pad-crop + flip, then CutMix over the global batch when the method has it),
+    on the host, then per-image pad-crop + flip; with ``"autoaugment-cutout"`` crop, flip, policy and Cutout all on
+    the host; then CutMix over the global batch when the method has it),
     normalized, then cut to this rank's share (``rank_share``). Every image is used once per epoch. Under torchrun a
     last batch with fewer images than ranks is dropped (no rank may be empty)."""
     use_cutmix = method_spec(cfg.method).cutmix
@@ -106,7 +108,9 @@ def training_batches(data: DeviceSplit, cfg: TrainConfig, gens: EpochGenerators,
         sources = data.host.batches([host_perm[s : s + cfg.batch_size] for s in starts], gens.seed, gens.epoch)
     for images, start in zip(sources, starts):  # sources first: its end releases the AutoAugment workers at once
         b = perm[start : start + cfg.batch_size]
-        x, y = random_crop_flip(images, gens.augment), data.labels[b]
+        # autoaugment-cutout cropped and flipped on the host, before the policy (DeepVoltaire's order)
+        x = images if cfg.augment in HOST_CROPS else random_crop_flip(images, gens.augment)
+        y = data.labels[b]
         if use_cutmix:
             x, targets = cutmix(x, y, gens.host, gens.augment, cfg.cutmix_prob, cfg.cutmix_beta)
         else:

@@ -109,5 +109,13 @@ def final_test_acc(out_dir: Path, epochs: int) -> float | None:
     return rows[-1]["test_acc"] if len(rows) == epochs else None
 
 
+def best_test_acc(out_dir: Path, epochs: int) -> float | None:
+    """The highest test accuracy (%) over epochs 1..``epochs`` of the run in ``out_dir`` (what the reference trainers,
+    rethinking-network-pruning's ``best_prec1`` and CutMix-PyTorch's ``best_err1``, report), None while it has fewer
+    epochs; ``final_test_acc`` is the last epoch's."""
+    rows = read_metrics(out_dir, epochs)
+    return max(r["test_acc"] for r in rows) if len(rows) == epochs else None
+
+
 def write_metrics(out_dir: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(out_dir / METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))

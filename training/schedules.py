@@ -32,7 +32,7 @@ from training.errors import CheckpointError, UserError
 from training.fit import fit
 from training.lock import exclusive_lock
 from training.prune_ckpt import RULES, prune_checkpoint
-from training.rundir import LAST, final_test_acc
+from training.rundir import LAST, best_test_acc, final_test_acc
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,8 @@ def _regressor_choice(spec: ScheduleSpec, initial: TrainConfig, finetune: TrainC
 def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions = RuntimeOptions(),
                  overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) every phase of ``spec`` under ``out_dir``; returns the summary written to schedule.json:
-    each phase's directory, method, teacher (and sha256) and final test accuracy, and the pruning record."""
+    each phase's directory, method, teacher (and sha256), last-epoch and best-epoch test accuracy, and the pruning
+    record."""
     out_dir = Path(out_dir)
     if spec.teacher:
         try:
@@ -198,7 +199,7 @@ def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions =
     def phase(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         return {"dir": str(run_dir), "method": cfg.method, "teacher": cfg.teacher,
                 "teacher_sha256": sha256_file(cfg.teacher) if cfg.teacher else None, "slim_s": cfg.slim_s,
-                "test_acc": final_test_acc(run_dir, cfg.epochs)}
+                "test_acc": final_test_acc(run_dir, cfg.epochs), "best_test_acc": best_test_acc(run_dir, cfg.epochs)}
 
     summary = {"schedule": spec.schedule, "kd": spec.kd, "rule": spec.rule, "remaining": list(pruning["remaining"]),
                "preset": spec.preset, "initial": phase(initial, first), "pruning": pruning,

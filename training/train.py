@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "*-train.npz and one *-test.npz (uint8 images N x 32 x 32 x 3, int64 labels)")
     p.add_argument("--normalization", default=D.normalization, choices=NORMALIZATIONS,
                    help="input mean/std: cifar = the dataset's true statistics; rethinking = std 0.2023/0.1994/0.2010 "
-                        "as in rethinking-network-pruning; recorded in the checkpoint, so analyses normalize alike")
+                        "as in rethinking-network-pruning; cutmix = CutMix-PyTorch's (125.3, 123.0, 113.9)/255, "
+                        "(63.0, 62.1, 66.7)/255 for both CIFARs; recorded in the checkpoint, so analyses normalize alike")
     p.add_argument("--out-dir", type=nonempty, required=True, help="run directory (created; resumed when it holds the same config)")
     p.add_argument("--teacher", default=D.teacher, help="orthokd checkpoint of the teacher (required by the KD methods)")
     # No defaults here, so main can tell a given --seed from none next to --seeds; unset --seed means D.seed.
@@ -107,11 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=D.nesterov,
                    help="Nesterov momentum in SGD (recorded in config.json; on in --recipe pyramidnet)")
     p.add_argument("--augment", default=D.augment, choices=AUGMENTS,
-                   help="per-image host augmentation before pad-crop and flip: none, or autoaugment = torchvision "
-                        "AutoAugment(CIFAR10 policy, grey fill 128) with one sub-policy drawn per image (the paper's "
-                        "random policy), in --workers DataLoader processes; recorded in config.json")
+                   help="per-image host augmentation, in --workers DataLoader processes, recorded in config.json: "
+                        "none; autoaugment = torchvision AutoAugment(CIFAR10 policy, grey fill 128), one sub-policy "
+                        "drawn per image (the paper's random policy), then the usual pad-crop and flip; "
+                        "autoaugment-cutout = DeepVoltaire's CIFAR pipeline: crop (pad 4, grey 128), flip, the same "
+                        "policy, then Cutout 16x16 (the Tables 4-5 study's default) [none]")
     p.add_argument("--workers", type=WORKERS, default=RuntimeOptions().workers,
-                   help="DataLoader worker processes of --augment autoaugment; default min(8, CPU cores); does not "
+                   help="DataLoader worker processes of --augment autoaugment*; default min(8, CPU cores); does not "
                         "change the result (under torchrun each rank starts its own: about cores / ranks each)")
     p.add_argument("--recipe", choices=list(RECIPES), default="paper",
                    help="defaults of the recipe flags: paper = the 160-epoch training recipe; finetune = the pruning "

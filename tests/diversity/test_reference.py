@@ -78,7 +78,7 @@ def test_cli_default_score_equals_numpy(normalization, tiny_checkpoint, rethinki
     assert entry["score"] == pytest.approx(np.mean(expected), abs=MEAN_ABS)
     assert doc["images"] == {"dataset": "cifar10", "data_dir": None, "normalization": normalization, "split": "train",
                              "batch_size": BATCH_SIZE, "batches": BATCHES, "images": BATCH_SIZE * BATCHES,
-                             "seed": SEED, "transform": "none"}
+                             "seed": SEED, "transform": "none", "batch_mode": "shared"}
 
 
 def test_the_tolerance_separates_k(tiny_checkpoint):

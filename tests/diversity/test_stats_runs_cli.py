@@ -140,5 +140,5 @@ def test_defaults_are_the_studys_and_help_is_plain_text():
 
     assert (ScoreConfig().batches, ScoreConfig().batch_size, ScoreConfig().k) == (FULL.score_batches, FULL.score_batch_size, 1e-5)
     text = build_parser().format_help()
-    assert "fixed batches per checkpoint, shared by all; the score is their mean [5]" in " ".join(text.split())
+    assert "batches per checkpoint (shared by all unless --batch-mode per-model); the score is their mean [5]" in " ".join(text.split()).replace("- ", "-")
     assert "`" not in text and "DESIGN" not in text and "§" not in text

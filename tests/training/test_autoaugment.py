@@ -149,7 +149,7 @@ def _cli(args):
 
 
 @pytest.mark.parametrize("extra,needle", [
-    (["--augment", "randaugment"], "(choose from 'none', 'autoaugment')"),
+    (["--augment", "randaugment"], "(choose from 'none', 'autoaugment', 'autoaugment-cutout')"),
     (["--augment", "autoaugment", "--workers", "0"], "--workers"),
     (["--augment", "autoaugment", "--workers", "nan"], "--workers"),
     (["--augment", "autoaugment", "--seeds", "0", "1"], "--seeds does not take --augment"),

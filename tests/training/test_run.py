@@ -10,6 +10,7 @@ import torch
 from training import methods
 from training.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.errors import CheckpointError
+from training.rundir import best_test_acc, final_test_acc
 from training.train import main
 
 TINY = ["--model", "resnet8", "--width", "4", "--device", "cpu", "--quiet", "--max-train-images", "256"]
@@ -27,7 +28,13 @@ def test_milestone_checkpoints_at_each_decay(tmp_path):
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [round(r["lr"], 6) for r in rows] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
-    assert set(rows[0]) == {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"}
+    assert set(rows[0]) == {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "best_test_acc",
+                            "seconds", "images_per_s"}
+    # best_test_acc: the highest test accuracy so far (the reference trainers' best_prec1 / best_err1; issue 19 item 5)
+    accs = [r["test_acc"] for r in rows]
+    assert [r["best_test_acc"] for r in rows] == [max(accs[: i + 1]) for i in range(6)]
+    assert best_test_acc(out, 6) == max(accs) and final_test_acc(out, 6) == accs[-1] and best_test_acc(out, 7) is None
+    assert load_checkpoint(out / "last.pt")["metrics"]["best_test_acc"] == max(accs)
     for e in (2, 4, 6):
         ck = load_checkpoint(out / f"ckpt_e{e:03d}.pt")
         assert ck["epoch"] == e and ck["version"] == 1 and ck["format"] == "orthokd.checkpoint"
