@@ -25,7 +25,6 @@ from figures.jobs import Job, Runner
 from training.cli import resolve_device
 from training.errors import UserError
 from training.optional import require
-from training.threads import child_environment
 
 EXECUTORS = ("sequential", "local", "slurm")
 SUMMARY_STAGES = ("score", "tables")  # minutes next to training: one job runs them all, in order
@@ -213,15 +212,13 @@ def submitit_runner(s: ExecutorSettings) -> Runner:
 
 
 def _run_local(ex, units: list[list[Job]], slots: list[tuple[int, ...]], wave: _Wave) -> None:
-    """Keep one job per free GPU slot running until every unit has run; each job gets OMP_NUM_THREADS = cores //
-    slots (training.threads), since the slots' processes share this host's cores."""
+    """Keep one job per free GPU slot running until every unit has run."""
     queue, free, slot_of = list(units), list(slots), {}
     while queue or wave.running:
         while queue and free:
             gpus = free.pop(0)
             ex.update_parameters(gpus_per_node=len(gpus), visible_gpus=gpus)
-            with child_environment(len(slots)):
-                job = ex.submit(as_checkpointable(queue[0]))
+            job = ex.submit(as_checkpointable(queue[0]))
             wave.running.append((job, queue.pop(0)))
             slot_of[id(job)] = gpus
         free.append(slot_of.pop(id(wave.wait_one(POLL_S["local"]))))

@@ -49,7 +49,6 @@ from training.checkpoint import load_checkpoint
 from training.data import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
 from training.errors import UserError
 from training.models import SHORTCUTS
-from training.threads import child_threads
 
 
 TABLES = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -272,9 +271,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{spec.surface_steps} at epochs {list(spec.surface_epochs)}, teacher {teacher_checkpoint(runs_dir, spec)}"
         f"{'' if spec.teacher else ' (trained first)'}, device {device}"
         f"{f', submitit {settings.kind} executor, logs in {settings.folder}' if settings else ''}", a.quiet)
-    if settings is not None and settings.kind == "local":  # the jobs share this host's cores (training.threads)
-        log(f"local jobs: {len(settings.local_slots)} at once, {child_threads(len(settings.local_slots))} CPU "
-            "thread(s) each", a.quiet)
     models = {s.model: pspec.base(s.model, 0).width for t in pspec.tables for s in pspec.settings(t)}
     models.update({s.model: 16 for t in aspec.tables for s in aspec.settings(t)})
     if tables & {6, 7, 8}:

@@ -1,8 +1,7 @@
 """Intra-op threads per process: the host's cores divided among the processes that share them.
 
-PyTorch gives every process as many intra-op threads as the machine has cores. Several processes on one host (the
-study's ``--executor local`` jobs, DataLoader workers beside the training process, torchrun ranks) then ask for
-cores x processes threads, and on a busy host the threads collapse: the demo trained at 38 img/s with the default
+PyTorch gives every process as many intra-op threads as the machine has cores. Several processes on one host
+(DataLoader workers beside the training process, torchrun ranks) then ask for cores x processes threads, and on a busy host the threads collapse: the demo trained at 38 img/s with the default
 threads and 830 img/s with one thread per process. So each process takes its share:
 
     threads = max(1, budget // (1 + helpers)),  budget = OMP_NUM_THREADS if set, else cores // LOCAL_WORLD_SIZE,
@@ -10,8 +9,7 @@ threads and 830 img/s with one thread per process. So each process takes its sha
 where ``helpers`` counts the processes working beside it (training.fit: its AutoAugment DataLoader workers, each of
 which PyTorch runs with one thread, count as one, whatever their number: the thread count changes CPU rounding, and a
 run resumed with another --workers must stay bitwise), cores are the CPUs this process may run on
-(``os.sched_getaffinity``), and LOCAL_WORLD_SIZE is torchrun's processes on this host. A launcher of several
-processes gives each ``OMP_NUM_THREADS = cores // processes`` (``child_threads``).
+(``os.sched_getaffinity``), and LOCAL_WORLD_SIZE is torchrun's processes on this host.
 """
 from __future__ import annotations
 
@@ -52,25 +50,3 @@ def divided_threads(helpers: int = 0) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(before)
-
-
-def child_threads(processes: int) -> int:
-    """OMP_NUM_THREADS for each of ``processes`` processes a launcher starts on this host: the launcher's own
-    OMP_NUM_THREADS when set (the user's choice), else cores // processes (at least 1)."""
-    return _omp_threads() or max(1, cores() // max(1, processes))
-
-
-@contextlib.contextmanager
-def child_environment(processes: int) -> Iterator[int]:
-    """Set OMP_NUM_THREADS = ``child_threads(processes)`` in this process's environment for the block, so the
-    processes started in it (they copy the environment) take their share; restored afterwards. Yields the count."""
-    before = os.environ.get("OMP_NUM_THREADS")
-    n = child_threads(processes)
-    os.environ["OMP_NUM_THREADS"] = str(n)
-    try:
-        yield n
-    finally:
-        if before is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = before

@@ -265,45 +265,16 @@ def test_threads_are_divided_among_the_processes_that_share_the_cores(monkeypatc
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # four torchrun ranks on this host
     assert threads.thread_share(0) == 2 and threads.thread_share(2) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "6")  # the user's per-process choice wins
-    assert threads.thread_share(1) == 3 and threads.child_threads(4) == 6
+    assert threads.thread_share(1) == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert threads.child_threads(3) == 2 and threads.child_threads(20) == 1
     before = torch.get_num_threads()
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
     with threads.divided_threads(helpers=3) as n:
         assert n == 2 and torch.get_num_threads() == 2
     assert torch.get_num_threads() == before
-    with threads.child_environment(4) as n:
-        assert n == 2 and os.environ["OMP_NUM_THREADS"] == "2"
-    assert "OMP_NUM_THREADS" not in os.environ
 
 
-def test_local_executor_jobs_get_their_share_and_runs_record_theirs(monkeypatch, tiny_checkpoint):
-    from figures import executor
-    from figures.jobs import Job
-    from training import threads
+def test_runs_record_their_threads(tiny_checkpoint):
     from training.checkpoint import load_checkpoint
 
-    monkeypatch.setattr(threads, "cores", lambda: 8)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    seen = []
-
-    class FakeJob:
-        def result(self):
-            return None
-
-    class FakeExecutor:
-        def update_parameters(self, **kw):
-            pass
-
-        def submit(self, fn):
-            seen.append(os.environ.get("OMP_NUM_THREADS"))
-            return FakeJob()
-
-    wave = executor._Wave(lambda job: None)
-    monkeypatch.setattr(wave, "wait_one", lambda poll: wave.running.pop(0)[0])
-    units = [[Job("train", name, 1.0, lambda: False, lambda: None)] for name in "abc"]
-    executor._run_local(FakeExecutor(), units, [(), (), (), ()], wave)
-    assert seen == ["2", "2", "2"]  # 8 cores / 4 concurrent jobs
-    assert "OMP_NUM_THREADS" not in os.environ
     assert load_checkpoint(tiny_checkpoint)["provenance"]["threads"].isdigit()
