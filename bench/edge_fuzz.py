@@ -1,4 +1,4 @@
-"""Bad input for every flag of every command, tallied by how each run ended (issue 23's edge sweep).
+"""Bad input for every flag of every command, tallied by how each run ended.
 
 For each command (training.train, training.prune, training.prune_schedule, landscape.plot, diversity.score,
 figures.study, figures.make) it starts from a small base command line that works on the CPU in seconds, then

@@ -1,4 +1,4 @@
-"""The Python API as a library user meets it (issue 20 items 4, 6, 7): real functions with real signatures and
+"""The Python API as a library user meets it: real functions with real signatures and
 __all__ at the package faces, one ValueError line for each bad input, NASWOT without dropout noise, inputs of every
 kind naswot's siblings take, mapping outputs through ``output_key``, ``max_images`` spread over a dataset, and
 scores.json as strict JSON."""

@@ -1,4 +1,4 @@
-"""The wheel built from the repository works outside it (issue 20 items 1, 2, 7): its files include the embedded
+"""The wheel built from the repository works outside it: its files include the embedded
 CIFAR-10 subset, the LICENSE and the seven console scripts; installed into a folder and run from another
 directory, every package resolves there (not to the repository), and a surface, a checkpoint's surface through
 ``python -m landscape.plot`` and a NASWOT score run. A user's own ``training/`` package is named in one line."""

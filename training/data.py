@@ -25,7 +25,7 @@ NORMALIZATION: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
     100: ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
 
-# Normalization presets (issue 9 item 8): "cifar" = the true per-dataset statistics above (default);
+# Normalization presets: "cifar" = the true per-dataset statistics above (default);
 # "rethinking" = rethinking-network-pruning's constants, CIFAR-10's mean with std 0.2023/0.1994/0.2010 for
 # both CIFAR-10 and CIFAR-100, for reference-exact reproduction.
 RETHINKING = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))

@@ -1,5 +1,5 @@
 """Every bad input to diversity.score: exit 2, one line on stderr naming the flag or the fix, nothing on
-stdout, and results already in --out untouched. Runs refused for pooling (issue 9 item 2) are included."""
+stdout, and results already in --out untouched. Runs refused for pooling are included."""
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Issue 19 item 8: NASWOT's own design, each model scored on one random batch of its own (--batch-mode per-model),
+"""NASWOT's own design, each model scored on one random batch of its own (--batch-mode per-model),
 beside the shared batches of the paired design; the BN mode and the batch mode named in every caption."""
 import json
 import math

@@ -1,4 +1,4 @@
-"""scores.png with one group (issue 20 item 8): the title wraps, the legend sits below the axes, and every run and
+"""scores.png with one group: the title wraps, the legend sits below the axes, and every run and
 both 99% intervals lie inside the axes."""
 from __future__ import annotations
 

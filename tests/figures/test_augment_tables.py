@@ -55,7 +55,7 @@ def _check_block(augmented, rows, s, t_col, s_col, aug):
     aug_only = _final_acc(student_run(augmented, s, None, True, False, 0))
     assert _num(rows[0]["No KD"]) == pytest.approx(scratch, abs=0.005)
     assert rows[1]["no_kd"]["gain"] == pytest.approx(aug_only - scratch)
-    # issue 19: the best epoch's accuracy (the reference trainers' number) kept in the JSON; the caption names both
+    # the best epoch's accuracy (the reference trainers' number) kept in the JSON; the caption names both
     best = max(json.loads(line)["test_acc"] for line in
                (student_run(augmented, s, None, False, False, 0) / "metrics.jsonl").read_text().splitlines())
     assert rows[0]["no_kd"]["best_mean"] == pytest.approx(best) and "Last-epoch test accuracy" in doc["caption"]
@@ -85,7 +85,7 @@ def test_each_kd_student_records_its_teacher_and_both_augmentations(augmented, t
                 assert method["augmentation"]["cutmix"] is student_aug
                 assert method["teacher_augmentation"]["cutmix"] is teacher_aug
             else:
-                # the study's default pipeline: DeepVoltaire's, with Cutout (issue 19 item 4)
+                # the study's default pipeline: DeepVoltaire's, with Cutout
                 assert method["augmentation"]["augment"] == ("autoaugment-cutout" if student_aug else "none")
                 assert method["teacher_augmentation"]["augment"] == ("autoaugment-cutout" if teacher_aug else "none")
 

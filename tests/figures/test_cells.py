@@ -1,4 +1,4 @@
-"""Issue 19 items 5 and 7: a cell's 95% Student-t interval (scipy.stats), and the best-epoch accuracy that Accuracy
+"""A cell's 95% Student-t interval (scipy.stats), and the best-epoch accuracy that Accuracy
 values carry into the JSON beside the last-epoch value the cell shows."""
 import math
 import statistics

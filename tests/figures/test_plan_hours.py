@@ -1,4 +1,4 @@
-"""Issue 19 item 3 (plan): before it starts, the study prints the device-hours each table costs, from the throughput
+"""Before it starts, the study prints the device-hours each table costs, from the throughput
 probe of each network; a one-table study's ETA is that table's hours."""
 import re
 

@@ -1,5 +1,5 @@
 """figures.study refuses a wrong --dataset, --data-dir or --teacher before it prints its plan or probes anything, and
-keeps each network's throughput probe in OUT_DIR/probe.json, so a restart does not probe again (issue 23)."""
+keeps each network's throughput probe in OUT_DIR/probe.json, so a restart does not probe again."""
 import datetime
 import json
 import pickle

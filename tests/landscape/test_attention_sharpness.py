@@ -1,4 +1,4 @@
-"""Sharpness on attention models (issue 20 item 5): the fused scaled-dot-product-attention kernels have no
+"""Sharpness on attention models: the fused scaled-dot-product-attention kernels have no
 forward-mode derivative, so the Hessian-vector products run on the math kernel; a layer that still has none is
 one UserError line, and at the CLI exit 2 with the surface already written kept."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""--engine loss-landscapes (issue 20 item 3): the loss-landscapes library, its zig-zag walk undone, gives the
+"""--engine loss-landscapes: the loss-landscapes library, its zig-zag walk undone, gives the
 same Li surface as orthokd's engine on the same directions, on a non-square, asymmetric grid."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""3-D titles and metadata of a --model surface name its --model-kwargs (issue 20 item 8)."""
+"""3-D titles and metadata of a --model surface name its --model-kwargs."""
 from __future__ import annotations
 
 import sys

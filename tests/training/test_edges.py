@@ -1,4 +1,4 @@
-"""Issue 23's edges, one test per class of bad input: numbers bounded where the flags are declared, allocation
+"""One test per class of bad input: numbers bounded where the flags are declared, allocation
 failures, model factories that raise anything, unreadable images, foreign pickles, lock holders named, degenerate
 pruning, and intra-op threads divided among processes."""
 import io

@@ -1,4 +1,4 @@
-"""Tables 1-3 as rethinking-network-pruning ran them (issue 19, items 2 and 6): Li et al.'s skip lists with the
+"""Tables 1-3 as rethinking-network-pruning ran them: Li et al.'s skip lists with the
 paper's ratios, network slimming's pre-activation bottleneck PreResNet-56 (every BN in the threshold and the sparsity
 term, channel selection), the detached shortcut and the reference's normalization as the study's default, the
 captions that say so, and feature-KD fine-tuning that may start from the initial phase's regressor."""

@@ -1,4 +1,4 @@
-"""Issue 19 items 4 and 5: DeepVoltaire's AutoAugment pipeline (grey-padded crop, flip, CIFAR-10 policy, Cutout 16x16,
+"""DeepVoltaire's AutoAugment pipeline (grey-padded crop, flip, CIFAR-10 policy, Cutout 16x16,
 all on the host) as the Tables 4-5 default with CutMix-PyTorch's normalization, the earlier order as a flag; three
 seeds in the full presets of Tables 1-5 (item 7). Item 5 (best-epoch accuracy): tests/training/test_run.py."""
 import numpy as np

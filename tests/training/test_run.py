@@ -30,7 +30,7 @@ def test_milestone_checkpoints_at_each_decay(tmp_path):
     assert [round(r["lr"], 6) for r in rows] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     assert set(rows[0]) == {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "best_test_acc",
                             "seconds", "images_per_s"}
-    # best_test_acc: the highest test accuracy so far (the reference trainers' best_prec1 / best_err1; issue 19 item 5)
+    # best_test_acc: the highest test accuracy so far (the reference trainers' best_prec1 / best_err1)
     accs = [r["test_acc"] for r in rows]
     assert [r["best_test_acc"] for r in rows] == [max(accs[: i + 1]) for i in range(6)]
     assert best_test_acc(out, 6) == max(accs) and final_test_acc(out, 6) == accs[-1] and best_test_acc(out, 7) is None
