@@ -54,7 +54,7 @@ def caption(cfg: ScoreConfig, scores: Sequence[CheckpointScore]) -> str:
     im = scored_images(cfg, scores[0].config)
     where = im["data_dir"] or "embedded subset"
     batches = ("batches shared by every checkpoint" if cfg.batch_mode == "shared"
-               else "batches drawn per checkpoint from (seed, its sha256)")
+               else "batches drawn per checkpoint from (seed, its weights' sha256)")
     return (f"{trained}; scored on {im['batches']} x {im['batch_size']} = {im['images']} {im['split']} images of "
             f"{im['dataset']} ({where}, normalization {im['normalization']}, draw seed {im['seed']}, {batches}, "
             f"transform {im['transform']}, {BN_CAPTION[cfg.bn_mode]})")

@@ -62,7 +62,7 @@ def build_parser() -> Parser:
                         f"mean [{D.batches}]")
     p.add_argument("--batch-mode", choices=BATCH_MODES, default=D.batch_mode,
                    help="shared = every checkpoint scored on the same batches (paired design); per-model = each "
-                        "checkpoint on batches of its own, drawn from (--seed, its sha256), as NASWOT's harness scores "
+                        "checkpoint on batches of its own, drawn from (--seed, its weights' sha256), as NASWOT's harness scores "
                         "each network on one random batch (with --batches 1) [shared]")
     p.add_argument("--seed", type=nonnegative_int, default=D.seed, help=f"seed of the batch draw [{D.seed}]")
     p.add_argument("--split", choices=("train", "test"), default=D.split, help=f"split the images come from [{D.split}]")

@@ -11,7 +11,7 @@ from diversity.batches import draw_batches, model_seed
 from diversity.config import ScoreConfig
 from diversity.naswot import score_batches
 from diversity.runs import RunCheckpoint, run_record
-from training.checkpoint import load_model, sha256_file
+from training.checkpoint import content_sha256, load_model, sha256_file
 from training.data import ImageSet, checkpoint_split
 from training.errors import UserError
 from training.pooling import check_table
@@ -22,11 +22,12 @@ class CheckpointScore:
     method: str
     run: str  # run directory name, or the checkpoint path
     path: str
-    sha256: str
+    sha256: str  # of the file
     seed: int | None
     arch: dict
     config: dict  # pooled_config of the checkpoint: what the model was trained with
     batch_scores: list[float] = field(default_factory=list)
+    weights_sha256: str = ""  # training.checkpoint.content_sha256: what --batch-mode per-model draws from
 
     @property
     def score(self) -> float:
@@ -35,7 +36,8 @@ class CheckpointScore:
 
     def to_json(self) -> dict:
         return {"method": self.method, "run": self.run, "path": self.path, "sha256": self.sha256, "seed": self.seed,
-                "arch": self.arch, "config": self.config, "score": self.score, "batch_scores": self.batch_scores}
+                "arch": self.arch, "config": self.config, "score": self.score, "batch_scores": self.batch_scores,
+                "weights_sha256": self.weights_sha256}
 
 
 Loaded = tuple[RunCheckpoint, dict, torch.nn.Module]
@@ -95,8 +97,8 @@ def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.
     bar = tqdm(total=len(loaded) * cfg.batches, desc="score", unit="batch", file=sys.stderr, disable=quiet)
     for (it, ck, model), config in zip(loaded, configs):
         res = CheckpointScore(it.method, label(it), str(it.path), sha256_file(it.path), it.seed, dict(ck["arch"]),
-                              config)
-        batches = shared if shared is not None else draw(model_seed(cfg.seed, res.sha256))
+                              config, weights_sha256=ck.get("content_sha256") or content_sha256(ck))
+        batches = shared if shared is not None else draw(model_seed(cfg.seed, res.weights_sha256))
         # One copy per checkpoint: in train mode BN normalizes with each batch's own statistics, so the
         # running statistics the copy accumulates never reach an output; the checkpoint's stay untouched.
         try:

@@ -121,7 +121,7 @@ def make_table6(runs_dir: Path, out_dir: Path, cfg: ScoreConfig, runs: int, devi
                f"as the paper) and Student t; verdict = 99% intervals disjoint from Scratch's. N: the paper does not "
                f"give it; its scores (each <= -N) give N <= 141, and {cfg.batch_size} is assumed. '1 batch/model' "
                f"columns: the same runs scored as NASWOT's harness does, each on one random batch of N of its own "
-               f"(drawn from the model's sha256), so the batch-sampling noise is in std and the interval as in the "
+               f"(drawn from the sha256 of its weights), so the batch-sampling noise is in std and the interval as in the "
                f"paper's; the shared batches leave it out. {table_setup(configs, images)}. Paper columns: Park et al. "
                f"2020, Table 6 (n = {TABLE6_RUNS}), every cell as printed; [k]: a printed ErrMargin or 99% that std / "
                f"sqrt({TABLE6_RUNS}) and 2.576 x that do not give.")

@@ -16,7 +16,7 @@ from training.data import checkpoint_split
 
 def _own_batch_score(ck: dict, size: int, seed: int = 0) -> float:
     model, c = load_model(ck["path"])
-    (batch,) = draw_batches(checkpoint_split(c["config"], "train"), size, 1, model_seed(seed, ck["sha256"]))
+    (batch,) = draw_batches(checkpoint_split(c["config"], "train"), size, 1, model_seed(seed, ck["weights_sha256"]))
     return naswot(model, batch)
 
 
@@ -27,8 +27,8 @@ def test_per_model_scores_each_checkpoint_on_its_own_batch(runs_dir, tmp_path, c
     capsys.readouterr()
     doc = json.loads((out / "scores.json").read_text())
     assert doc["images"]["batch_mode"] == "per-model" and "batches drawn per checkpoint" in doc["caption"]
-    assert "BN train mode" in doc["caption"]
-    seeds = {model_seed(0, ck["sha256"]) for ck in doc["checkpoints"]}
+    assert "BN on batch statistics, Dropout off" in doc["caption"]
+    seeds = {model_seed(0, ck["weights_sha256"]) for ck in doc["checkpoints"]}
     assert len(seeds) == 4  # four models, four draws
     for ck in doc["checkpoints"]:
         assert ck["batch_scores"][0] == pytest.approx(_own_batch_score(ck, 32), rel=1e-6, abs=1e-6)

@@ -97,6 +97,6 @@ def test_study_passes_cuda_graphs_to_every_training_run():
     pruning = study.prune_spec(a)
     assert pruning.base(pruning.settings(1)[0].model, 0).cuda_graphs
     aug = study.augment_spec(a)
-    assert aug.config(aug.setting(4), None, True, 0).cuda_graphs
+    assert aug.config(aug.settings(4)[0], None, True, 0).cuda_graphs
     plain = study.build_parser().parse_args(["--demo", "--out-dir", "x"])
     assert not train_config(study.study_spec(plain), "scratch", 0, None).cuda_graphs

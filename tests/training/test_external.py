@@ -3,6 +3,7 @@ check, and evaluation data from tensors, loaders, datasets and image folders."""
 import argparse
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -104,9 +105,10 @@ def test_as_tensors_takes_pairs_loaders_and_datasets():
     data = load_split("cifar10", "train", None, 40)
     x, y = data.normalized(), data.labels
     ds = torch.utils.data.TensorDataset(x, y)
-    for source in ((x, y), ds, torch.utils.data.DataLoader(ds, batch_size=7)):
+    spread = torch.from_numpy(np.linspace(0, 39, 30).round().astype(int))  # a dataset: spread evenly, as the CLIs
+    for source, idx in (((x, y), slice(30)), (ds, spread), (torch.utils.data.DataLoader(ds, batch_size=7), slice(30))):
         got_x, got_y, _ = as_tensors(source, max_images=30)
-        assert torch.equal(got_x, x[:30]) and torch.equal(got_y, y[:30])
+        assert torch.equal(got_x, x[idx]) and torch.equal(got_y, y[idx])
     with pytest.raises(UserError, match="integer class labels"):
         as_tensors((x, y.float()))
     with pytest.raises(UserError, match="image tensor, label"):

@@ -98,12 +98,12 @@ def test_tables_4_5_default_to_the_reference_pipeline_and_three_seeds():
     from figures.study import augment_spec, build_parser, prune_spec
 
     full = AUGMENT_PRESETS["full"]
-    cfg = full.config(full.setting(4), "label", True, 0, teacher=None)
+    cfg = full.config(full.settings(4)[0], "label", True, 0, teacher=None)
     assert (cfg.augment, cfg.normalization) == ("autoaugment-cutout", "cutmix")
-    assert full.config(full.setting(4), None, False, 0).augment == "none"
+    assert full.config(full.settings(4)[0], None, False, 0).augment == "none"
     assert full.seeds == (0, 1, 2) and PRUNE_PRESETS["full"].seeds == (0, 1, 2)
     assert AUGMENT_PRESETS["demo"].seeds == (0,) and PRUNE_PRESETS["micro"].seeds == (0,)
     a = build_parser().parse_args(["--tables", "4", "--table4-augment", "autoaugment", "--seeds", "2"])
     spec = augment_spec(a)
-    assert spec.config(spec.setting(4), None, True, 0).augment == "autoaugment" and spec.seeds == (0, 1)
+    assert spec.config(spec.settings(4)[0], None, True, 0).augment == "autoaugment" and spec.seeds == (0, 1)
     assert prune_spec(build_parser().parse_args(["--tables", "1"])).seeds == (0, 1, 2)
