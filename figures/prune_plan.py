@@ -118,10 +118,14 @@ FULL = PruneStudySpec(seeds=(0, 1, 2))  # three seeds: the paper's effects (0.05
 DEMO = PruneStudySpec(stand_ins=(("ResNet-56", "resnet8"), ("ResNet-110", "resnet14"), ("VGG-19", "vgg_tiny"),
                                  ("DenseNet-40", "densenet_tiny")),
                       width=8, dataset="cifar10", max_train_images=1000, epochs=4, lr_milestones=(2, 3),
-                      finetune_epochs=2, seeds=(0,))
+                      finetune_epochs=2, seeds=(0,), slim_resnet="basic")
+# The demo's Table 2 slims the basic-block ResNet-8: after 4 sparsity epochs the global threshold at 50% empties a BN
+# of the PreResNet-11 stand-in (refused, as the reference code would fail there too). The micro preset, whose
+# shorter sparsity training does not, keeps the reference's PreResNet so the tests cover that path.
 
 # Seconds per run, for the tests in CI.
-MICRO = replace(DEMO, width=4, max_train_images=256, epochs=2, lr_milestones=(1,), finetune_epochs=1)
+MICRO = replace(DEMO, width=4, max_train_images=256, epochs=2, lr_milestones=(1,), finetune_epochs=1,
+                slim_resnet="preresnet")
 
 PRUNE_PRESETS: dict[str, PruneStudySpec] = {"full": FULL, "demo": DEMO, "micro": MICRO}
 
