@@ -27,7 +27,7 @@ from figures.pooled import read_run_config
 from figures.tables import write_table
 from training.errors import UserError
 from training.pooling import describe_config
-from training.rundir import best_test_acc, final_test_acc, milestone_name
+from training.rundir import last_and_best_test_acc, milestone_name
 
 KD_COLUMNS = {"label": "Label KD", "feature": "Feature KD"}
 REPORTED = "CutMix paper"  # Table 5's starred column: the network's score in the CutMix paper (Yun et al. 2019)
@@ -40,15 +40,14 @@ def final_acc(run_dir: Path, epochs: int, table: int) -> Accuracy:
     """Test accuracy after epoch ``epochs`` of ``run_dir``, carrying the best epoch's; a missing, unfinished or
     unreadable run is one UserError."""
     try:
-        acc = final_test_acc(run_dir, epochs)
-        best = best_test_acc(run_dir, epochs)
+        accs = last_and_best_test_acc(run_dir, epochs)
     except ValueError:  # a damaged metrics.jsonl
-        acc = None
-    if acc is None or not run_finished(run_dir, epochs):
+        accs = None
+    if accs is None or not run_finished(run_dir, epochs):
         raise UserError(f"{run_dir} is missing or unfinished: run python -m figures.study --tables {table} with the "
                         "same --out-dir and preset (it resumes), or give figures.make the --preset and --runs of the "
                         "study that made the runs")
-    return Accuracy(acc, best)
+    return Accuracy(*accs)
 
 
 def _check_teacher(run_dir: Path, teacher: Path) -> None:

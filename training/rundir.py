@@ -109,12 +109,19 @@ def final_test_acc(out_dir: Path, epochs: int) -> float | None:
     return rows[-1]["test_acc"] if len(rows) == epochs else None
 
 
-def best_test_acc(out_dir: Path, epochs: int) -> float | None:
-    """The highest test accuracy (%) over epochs 1..``epochs`` of the run in ``out_dir`` (what the reference trainers,
-    rethinking-network-pruning's ``best_prec1`` and CutMix-PyTorch's ``best_err1``, report), None while it has fewer
-    epochs; ``final_test_acc`` is the last epoch's."""
+def last_and_best_test_acc(out_dir: Path, epochs: int) -> tuple[float, float] | None:
+    """(test accuracy after epoch ``epochs``, the highest over epochs 1..``epochs``) in % of the run in ``out_dir``,
+    from one read of its metrics; None while it has fewer epochs. The best is what the reference trainers report
+    (rethinking-network-pruning's ``best_prec1``, CutMix-PyTorch's ``best_err1``)."""
     rows = read_metrics(out_dir, epochs)
-    return max(r["test_acc"] for r in rows) if len(rows) == epochs else None
+    return (rows[-1]["test_acc"], max(r["test_acc"] for r in rows)) if len(rows) == epochs else None
+
+
+def best_test_acc(out_dir: Path, epochs: int) -> float | None:
+    """The highest test accuracy (%) over epochs 1..``epochs`` of the run in ``out_dir``, None while it has fewer
+    epochs; ``final_test_acc`` is the last epoch's."""
+    accs = last_and_best_test_acc(out_dir, epochs)
+    return None if accs is None else accs[1]
 
 
 def write_metrics(out_dir: Path, rows: list[dict[str, Any]]) -> None:

@@ -32,7 +32,7 @@ from training.errors import CheckpointError, UserError
 from training.fit import fit
 from training.lock import exclusive_lock
 from training.prune_ckpt import RULES, prune_checkpoint
-from training.rundir import LAST, best_test_acc, final_test_acc
+from training.rundir import LAST, last_and_best_test_acc
 
 
 @dataclass(frozen=True)
@@ -197,9 +197,10 @@ def run_schedule(spec: ScheduleSpec, out_dir: str | Path, opts: RuntimeOptions =
         fit(finetune, out_dir / "finetune", opts, overwrite)
 
     def phase(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
+        last, best = last_and_best_test_acc(run_dir, cfg.epochs) or (None, None)
         return {"dir": str(run_dir), "method": cfg.method, "teacher": cfg.teacher,
                 "teacher_sha256": sha256_file(cfg.teacher) if cfg.teacher else None, "slim_s": cfg.slim_s,
-                "test_acc": final_test_acc(run_dir, cfg.epochs), "best_test_acc": best_test_acc(run_dir, cfg.epochs)}
+                "test_acc": last, "best_test_acc": best}
 
     summary = {"schedule": spec.schedule, "kd": spec.kd, "rule": spec.rule, "remaining": list(pruning["remaining"]),
                "preset": spec.preset, "initial": phase(initial, first), "pruning": pruning,
