@@ -20,7 +20,7 @@ from diversity.config import ScoreConfig
 from diversity.naswot import correlation_eigenvalues, score_from_eigenvalues
 from diversity.runs import RunCheckpoint
 from diversity.scoring import load_all, score_checkpoints
-from training.checkpoint import save_checkpoint
+from training.store.checkpoint import save_checkpoint
 from training.config import TrainConfig
 from training.data import load_split
 from diversity.batches import draw_batches

@@ -35,7 +35,7 @@ import torch
 import gpu_check_sections as sec
 from gpu_check_record import Recorder, Skip
 from timing import load_note
-from training.checkpoint import provenance
+from training.store.files import provenance
 from training.cli import Parser, positive_float, resolve_device, run_cli
 from training.data import load_split
 from training.errors import UserError

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from training.checkpoint import atomic_write_text
+from training.store.files import atomic_write_text
 
 
 class Skip(Exception):

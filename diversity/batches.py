@@ -23,7 +23,7 @@ def batch_indices(n: int, batch_size: int, batches: int, seed: int) -> tuple[tor
 
 def model_seed(seed: int, sha256: str) -> int:
     """The batch-draw seed of one checkpoint in ``--batch-mode per-model``: from (seed, the sha256 of its weights,
-    training.checkpoint.content_sha256), so a model's batch does not depend on which other checkpoints are scored
+    training.store.checkpoint.content_sha256), so a model's batch does not depend on which other checkpoints are scored
     beside it or in which order, nor on file metadata (a retrained, bit-identical model draws the same batch)."""
     return stream_seed(seed, int(sha256[:15], 16))
 

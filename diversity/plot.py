@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from diversity.stats import Summary
-from training.checkpoint import atomic_write
+from training.store.files import atomic_write
 
 
 def plot_scores(per_run: dict[str, Sequence[float]], summaries: Sequence[Summary], path: Path, title: str) -> None:

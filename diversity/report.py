@@ -11,8 +11,8 @@ from typing import Any, Sequence
 from diversity.config import BN_CAPTION, ScoreConfig
 from diversity.scoring import CheckpointScore
 from diversity.stats import Summary
-from training.checkpoint import atomic_write_text, provenance, strict_json
-from training.pooling import describe_config, table_config
+from training.store.files import atomic_write_text, provenance, strict_json
+from training.store.poolable import describe_config, table_config
 
 HEADER = f"{'method':<20} {'n':>3} {'mean':>10} {'std':>7} {'ErrMargin':>9} {'99% (z)':>9} {'99% (t)':>9} {'Welch p':>9}"
 
@@ -47,7 +47,7 @@ def scored_images(cfg: ScoreConfig, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def caption(cfg: ScoreConfig, scores: Sequence[CheckpointScore]) -> str:
-    """One line: the runs' training setup (training.pooling.describe_config) and the scored images."""
+    """One line: the runs' training setup (training.store.poolable.describe_config) and the scored images."""
     first = scores[0].config
     trained = (f"model {first['model']}" if first.get("external")  # diversity.score --model: no training record
                else describe_config(table_config([s.config for s in scores])))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from training.config import TrainConfig
 from training.errors import UserError
-from training.rundir import CONFIG, milestone_name
+from training.store.rundir import CONFIG, milestone_name
 
 
 @dataclass(frozen=True)

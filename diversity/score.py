@@ -28,7 +28,8 @@ from diversity.report import caption, table_lines, write_results
 from diversity.runs import RunCheckpoint, discover_runs, require_runs
 from diversity.scoring import CheckpointScore, load_all, score_checkpoints
 from diversity.stats import summarize_groups
-from training.checkpoint import load_checkpoint, sha256_file
+from training.store.checkpoint import load_checkpoint
+from training.store.files import sha256_file
 from training.cli import (Parser, add_common_flags, log, nonempty, nonnegative_int, positive_float, positive_int, resolve_device,
                           run_cli)
 from training.data import checkpoint_split

@@ -11,10 +11,11 @@ from diversity.batches import draw_batches, model_seed
 from diversity.config import ScoreConfig
 from diversity.naswot import score_batches
 from diversity.runs import RunCheckpoint, run_record
-from training.checkpoint import content_sha256, load_model, sha256_file
+from training.store.checkpoint import content_sha256, load_model
+from training.store.files import sha256_file
 from training.data import ImageSet, checkpoint_split
 from training.errors import UserError
-from training.pooling import check_table
+from training.store.poolable import check_table
 
 
 @dataclass
@@ -27,7 +28,7 @@ class CheckpointScore:
     arch: dict
     config: dict  # pooled_config of the checkpoint: what the model was trained with
     batch_scores: list[float] = field(default_factory=list)
-    weights_sha256: str = ""  # training.checkpoint.content_sha256: what --batch-mode per-model draws from
+    weights_sha256: str = ""  # training.store.checkpoint.content_sha256: what --batch-mode per-model draws from
 
     @property
     def score(self) -> float:
@@ -65,7 +66,7 @@ def pooled_config(item: RunCheckpoint, ckpt: dict) -> dict[str, Any]:
 
 def pooled_configs(loaded: Sequence[Loaded]) -> list[dict[str, Any]]:
     """pooled_config of every checkpoint, after checking that the runs of each method may form one row and all
-    rows one table (training.pooling.check_table)."""
+    rows one table (training.store.poolable.check_table)."""
     configs = [pooled_config(it, ck) for it, ck, _ in loaded]
     rows: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for (it, _, _), config in zip(loaded, configs):

@@ -13,7 +13,7 @@ from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
 from training.data import checkpoint_split
 from training.fit import fit
-from training.rundir import milestone_name
+from training.store.rundir import milestone_name
 
 
 def augment_jobs(spec: AugmentStudySpec, root: Path, figs: Path, rates: dict[str, Rates], device: str) -> list[Job]:

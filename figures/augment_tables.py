@@ -26,8 +26,8 @@ from figures.paper import (AUGMENT_NAMES, AUGMENT_PUBLISHED, AUGMENT_REPRODUCTIO
 from figures.pooled import read_run_config
 from figures.tables import write_table
 from training.errors import UserError
-from training.pooling import describe_config
-from training.rundir import last_and_best_test_acc, milestone_name
+from training.store.poolable import describe_config
+from training.store.rundir import last_and_best_test_acc, milestone_name
 
 KD_COLUMNS = {"label": "Label KD", "feature": "Feature KD"}
 REPORTED = "CutMix paper"  # Table 5's starred column: the network's score in the CutMix paper (Yun et al. 2019)

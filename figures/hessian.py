@@ -11,7 +11,8 @@ from typing import Any
 import torch
 
 from landscape.sharpness import sharpness_report
-from training.checkpoint import atomic_write_text, load_model, sha256_file
+from training.store.files import atomic_write_text, sha256_file
+from training.store.checkpoint import load_model
 from training.data import checkpoint_split
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from training.checkpoint import atomic_write_text
-from training.rundir import milestone_name
+from training.store.files import atomic_write_text
+from training.store.rundir import milestone_name
 from training.cli import log
 
 

@@ -1,5 +1,5 @@
 """The setup of runs pooled into one table, named in every caption, JSON and CSV (the pooling check itself is
-training.pooling.check_table)."""
+training.store.poolable.check_table)."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from training.errors import UserError
-from training.pooling import describe_config, table_config
-from training.rundir import CONFIG
+from training.store.poolable import describe_config, table_config
+from training.store.rundir import CONFIG
 
 Labelled = tuple[str, dict[str, Any]]  # (run name, its config.json)
 

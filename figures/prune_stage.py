@@ -13,7 +13,7 @@ from figures.prune_tables import make_pruning_table
 from training.config import RuntimeOptions
 from training.data import checkpoint_split
 from training.fit import fit
-from training.rundir import milestone_name
+from training.store.rundir import milestone_name
 from training.schedules import SUMMARY, ScheduleSpec, initial_config, run_schedule
 
 

@@ -22,7 +22,7 @@ from figures.pooled import read_run_config
 from figures.prune_plan import PruneStudySpec, network_note, schedule_cells, schedule_run
 from figures.tables import write_table
 from training.errors import UserError
-from training.pooling import describe_config
+from training.store.poolable import describe_config
 from training.schedules import SUMMARY
 from training.surplus import surplus
 

@@ -45,7 +45,7 @@ from figures.train_stage import teacher_checkpoint, train_config, training_jobs
 from landscape.store import load_surface
 from training.autoaugment import HOST_AUGMENTS
 from training.cli import SEED_COUNT, Parser, add_common_flags, log, nonempty, positive_int, run_cli
-from training.checkpoint import load_checkpoint
+from training.store.checkpoint import load_checkpoint
 from training.data import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
 from training.errors import UserError
 from training.models import SHORTCUTS

@@ -20,8 +20,8 @@ from landscape.sharpness import flatness
 from landscape.store import Surface
 from landscape.vtkio import write_vtk
 from training.errors import UserError
-from training.pooling import check_table
-from training.rundir import milestone_name
+from training.store.poolable import check_table
+from training.store.rundir import milestone_name
 
 def rise_label(cells: int) -> str:
     """The flatness table's column for the loss rise within ``cells`` grid cells of the centre."""

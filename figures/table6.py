@@ -17,7 +17,7 @@ from figures.paper import TABLE6, TABLE6_ROWS, TABLE6_RUNS
 from figures.pooled import read_run_config, setup_line, table_setup
 from figures.tables import write_table
 from training.errors import UserError
-from training.pooling import check_table
+from training.store.poolable import check_table
 
 COLUMNS = ["method", "n", "mean", "std", "ErrMargin", "99% (z)", "99% (t)", "Welch p vs Scratch", "verdict vs Scratch",
            "paper mean", "paper std", "paper ErrMargin", "paper 99%", "paper note", "paper verdict"]

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from training.checkpoint import atomic_write_text, strict_json
+from training.store.files import atomic_write_text, strict_json
 
 
 def _fmt(v: Any, digits: int) -> str:

@@ -13,7 +13,7 @@ from training.data import checkpoint_split
 from training.fit import fit
 from training.packed import fit_seeds
 from training.methods import method_spec
-from training.rundir import milestone_name
+from training.store.rundir import milestone_name
 
 
 def train_config(spec: StudySpec, method: str, seed: int, teacher: Path | None) -> TrainConfig:

@@ -23,12 +23,13 @@ from landscape.engine import Loss, SurfaceEngine
 from landscape.li import is_li_direction_file, read_li_directions
 from landscape.store import Surface, check_resumable, load_surface, save_surface
 from training.backends import backend_settings
-from training.checkpoint import load_model, provenance, sha256_file
+from training.store.checkpoint import load_model
+from training.store.files import provenance, sha256_file
 from training.cli import log
 from training.data import checkpoint_split
 from training.distributed import DistInfo
 from training.errors import UserError
-from training.lock import exclusive_lock
+from training.store.lock import exclusive_lock
 
 TRAJECTORY_MARGIN = 0.2  # a fitted grid spans [min - m, max + m], m = this fraction of the path's extent
 

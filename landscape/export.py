@@ -10,7 +10,7 @@ from landscape.li import write_li_h5
 from landscape.paraview import script_path
 from landscape.store import Surface, save_surface
 from landscape.vtkio import VTK_SUFFIXES, trajectory_polyline, write_vtk
-from training.checkpoint import atomic_write
+from training.store.files import atomic_write
 from training.errors import UserError
 
 SUFFIXES = (*VTK_SUFFIXES, ".h5", ".npz")

@@ -25,7 +25,7 @@ from torch import nn
 
 from landscape.directions import Direction
 from landscape.store import Surface
-from training.checkpoint import atomic_write
+from training.store.files import atomic_write
 from training.errors import UserError
 
 NOT_COMPUTED = -1.0  # Li's marker for a point not computed yet

@@ -12,7 +12,7 @@ from landscape.labels import surface_title
 from landscape.render import CMAP, draw_3d, draw_contour, finite_heights, pyplot, save_figure
 from landscape.store import Surface
 from landscape.vtkio import height_label
-from training.checkpoint import atomic_write
+from training.store.files import atomic_write
 
 
 def shared_limits(surfaces: Sequence[Surface], zmax: float | None, log: bool) -> tuple[float, float]:

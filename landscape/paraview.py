@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from training.checkpoint import atomic_write_text
+from training.store.files import atomic_write_text
 
 MARK = "orthokd-paraview "
 

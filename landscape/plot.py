@@ -28,7 +28,8 @@ from landscape.export import SUFFIXES, check_suffix
 from landscape.render import contour_levels
 from landscape.sharpness import sharpness, summary_line
 from landscape.store import Surface, images_used, store_path
-from training.checkpoint import atomic_write_text, load_model, strict_json
+from training.store.files import atomic_write_text, strict_json
+from training.store.checkpoint import load_model
 from training.cli import (GRID_STEPS, Parser, add_common_flags, finite_float, log, nonempty, nonnegative_int,
                           output_file, positive_float, positive_int, resolve_device, run_cli)
 from training.data import checkpoint_split

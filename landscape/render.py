@@ -22,7 +22,7 @@ import numpy as np
 from landscape.labels import axis_labels, surface_title
 from landscape.store import Surface
 from landscape.vtkio import auto_zscale, height_label, heights, surface_mesh, trajectory_polyline
-from training.checkpoint import atomic_write
+from training.store.files import atomic_write
 from training.errors import UserError
 
 LI_LEVELS = (0.1, 10.0, 0.5)  # Li et al.'s plot_2D: vmin, vmax, vlevel

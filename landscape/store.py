@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from landscape.directions import Direction
-from training.checkpoint import atomic_write
+from training.store.files import atomic_write
 from training.errors import UserError
 
 # Metadata keys that must match for a stored surface to be resumed or extended ("loss": only surfaces of a

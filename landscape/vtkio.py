@@ -25,7 +25,7 @@ import numpy as np
 from landscape.labels import axis_labels, surface_title
 from landscape.paraview import write_pvpython_script
 from landscape.store import Surface
-from training.checkpoint import atomic_write
+from training.store.files import atomic_write
 from training.errors import UserError
 
 VTK_SUFFIXES = (".vtk", ".vts", ".vtp")

@@ -129,7 +129,7 @@ def test_naswot_on_vectors():
 
 
 def test_json_outputs_are_strict():
-    from training.checkpoint import strict_json
+    from training.store.files import strict_json
 
     text = strict_json({"std": float("nan"), "rows": [{"p": float("inf")}, (1.5, -float("inf"))], "n": 3})
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in strict JSON")) == {

@@ -70,7 +70,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     """Run ``main``; a ``UserError``, a fixable I/O failure (full disk, read-only or forbidden output, a file in
     the way), an allocation larger than the memory or a closed stdout becomes one ``error: ...`` line on stderr and
     exit code 2, never a traceback.
-    Outputs are written atomically (training.checkpoint.atomic_write), so a failed write leaves no partial file."""
+    Outputs are written atomically (training.store.checkpoint.atomic_write), so a failed write leaves no partial file."""
     try:
         rc = main(argv)
         if sys.stdout is not None:

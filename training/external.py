@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from training.checkpoint import check_finite, load_weights_only
+from training.store.checkpoint import check_finite, load_weights_only
 from training.cli import PIXELS, finite_float, positive_float
 from training.errors import UserError
 

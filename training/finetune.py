@@ -14,7 +14,8 @@ from typing import Any
 
 from torch import nn
 
-from training.checkpoint import load_checkpoint, model_from_checkpoint, sha256_file
+from training.store.checkpoint import load_checkpoint, model_from_checkpoint
+from training.store.files import sha256_file
 from training.config import TrainConfig
 from training.errors import CheckpointError, UserError
 from training.methods import aux_modules

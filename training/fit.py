@@ -15,21 +15,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from training.backends import configure_backends
-from training.checkpoint import load_checkpoint, load_model, provenance, save_checkpoint, sha256_file
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
+from training.store.files import provenance, sha256_file
 from training.cli import log, resolve_device
 from training.config import RuntimeOptions, TrainConfig
 from training.data import ImageSet, load_split
 from training.distributed import DistInfo, barrier, init_distributed, shutdown
 from training.errors import CheckpointError, UserError
 from training.finetune import init_student, load_regressor, prepare_init
-from training.lock import exclusive_lock
+from training.store.lock import exclusive_lock
 from training.loop import DeviceSplit, EpochStats, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
 from training.models import build_model, compile_model, training_kwargs
 from training.optional import require
 from training.prune_ops import add_slimming_subgradient
 from training.prune_weights import load_plain_state_dict, plain_state_dict
-from training.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
+from training.store.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
 from training.syncbn import convert_sync_batchnorm
 from training.threads import divided_threads
 

@@ -31,10 +31,10 @@ from training.errors import UserError
 from training.finetune import prepare_init
 from training.fit import (RNG_NOTE, Run, _check_config, _save_epoch, _tensorboard, end_epoch, load_teacher,
                            run_record)
-from training.lock import exclusive_lock
+from training.store.lock import exclusive_lock
 from training.loop import DeviceSplit, EpochStats, steps_per_epoch
 from training.packed_step import train_packed_epoch
-from training.rundir import LAST, check_run_dir, read_metrics, start_run_dir
+from training.store.rundir import LAST, check_run_dir, read_metrics, start_run_dir
 
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from training.checkpoint import save_checkpoint
+from training.store.checkpoint import save_checkpoint
 from training.cli import Parser, _number, output_file, run_cli
 from training.errors import UserError
 from training.prune_ckpt import RULES, describe, prune_checkpoint

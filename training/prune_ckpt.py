@@ -1,7 +1,7 @@
 """A trained checkpoint -> a pruned schema-v1 checkpoint (DESIGN §11), the library behind ``python -m training.prune``.
 
 The pruned checkpoint's ``arch`` rebuilds the smaller network (``block_widths`` / ``cfg``), so
-``training.checkpoint.load_model``, landscape and diversity load it as any other. It keeps the source's ``method``
+``training.store.checkpoint.load_model``, landscape and diversity load it as any other. It keeps the source's ``method``
 (whose teacher trained it), ``config`` (dataset, normalization) and ``epoch``, drops what belonged to the source's
 optimisation (optimizer, scheduler, feature-KD regressor), and adds ``pruning``: source path and sha256, rule,
 remaining ratios (and preset / skip list), parameter and MAC counts before and after, the source's metrics.
@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from training.checkpoint import load_checkpoint, model_from_checkpoint, provenance, sha256_file
+from training.store.checkpoint import load_checkpoint, model_from_checkpoint
+from training.store.files import provenance, sha256_file
 from training.errors import UserError
 from training.prune_ops import count_params_macs, l1_filter_prune, l1_preset, network_slimming_prune
 from training.prune_weights import conv_sparsity, finalize_weight_masks, magnitude_prune

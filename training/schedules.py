@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.checkpoint import atomic_write_text, load_checkpoint, load_model, save_checkpoint, sha256_file
+from training.store.files import atomic_write_text, sha256_file
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.errors import CheckpointError, UserError
 from training.fit import fit
-from training.lock import exclusive_lock
+from training.store.lock import exclusive_lock
 from training.prune_ckpt import RULES, prune_checkpoint
-from training.rundir import LAST, last_and_best_test_acc
+from training.store.rundir import LAST, last_and_best_test_acc
 
 
 @dataclass(frozen=True)

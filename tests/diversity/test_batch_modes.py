@@ -10,7 +10,7 @@ import torch
 from diversity import naswot
 from diversity.batches import draw_batches, model_seed
 from diversity.score import main
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.data import checkpoint_split
 
 

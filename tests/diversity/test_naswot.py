@@ -8,7 +8,7 @@ import torch
 from diversity.batches import draw_batches
 from diversity.naswot import (batch_jacobian, correlation_eigenvalues, naswot_v1, naswot_v2, relu_kernel,
                               score_from_eigenvalues, scoring_copy)
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.data import load_split
 from training.errors import UserError
 

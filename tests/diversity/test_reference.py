@@ -17,7 +17,7 @@ import torch
 
 from diversity.pairwise import Outputs, linear_cka, method_matrix, pair_metrics
 from diversity.score import main
-from training.checkpoint import load_model, save_checkpoint
+from training.store.checkpoint import load_model, save_checkpoint
 
 EMBEDDED_TRAIN = Path(__file__).resolve().parents[2] / "training" / "embedded" / "cifar10-mini" / "cifar10-mini-train.npz"
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 training-split mean

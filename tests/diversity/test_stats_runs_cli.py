@@ -11,7 +11,7 @@ import torch
 from diversity.runs import discover_runs
 from diversity.score import main
 from diversity.stats import summarize, summarize_groups
-from training.checkpoint import sha256_file
+from training.store.files import sha256_file
 
 from .conftest import edit_config
 
@@ -92,7 +92,7 @@ def test_fewer_runs_than_asked(runs_dir):
 def test_mixed_architecture_in_a_method(copy_runs):
     runs = copy_runs()
     ck = torch.load(runs / "scratch-s1" / "ckpt_e001.pt", weights_only=True)
-    from training.checkpoint import save_checkpoint
+    from training.store.checkpoint import save_checkpoint
     from training.models import build_model
 
     ck["arch"] = {"name": "resnet14", "num_classes": 10, "width": 4}

@@ -10,7 +10,7 @@ from figures.paper import PRUNING_ROWS, PRUNING_TABLES
 from figures.prune_plan import MICRO, initial_run, schedule_run, teacher_run
 from figures.study import main as study_main
 from figures.make import main as make_main
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.cli import run_cli
 from training.prune_ops import count_params_macs
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.data import load_split
 
 

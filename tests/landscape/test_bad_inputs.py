@@ -11,7 +11,7 @@ from landscape.config import GridSpec
 from landscape.plot import main
 from training.cli import run_cli
 from training.errors import UserError
-from training.lock import exclusive_lock
+from training.store.lock import exclusive_lock
 
 BASE = ["--steps", "2", "--max-images", "16", "--device", "cpu", "--quiet"]
 

@@ -217,7 +217,7 @@ def test_cli_nonsquare_surface_equals_naive_evaluation(tiny_checkpoint, tmp_path
     """Every loss[i, j] of a 4 x 3 surface on asymmetric ranges, through the CLI, equals a naive evaluation at
     (x_i, y_j) on the split normalized as the checkpoint was trained (its config's normalization preset)."""
     from landscape.plot import main
-    from training.checkpoint import load_model
+    from training.store.checkpoint import load_model
     from training.data import load_split
 
     ckpt_path = tmp_path / "c.pt"

@@ -11,7 +11,7 @@ from landscape.config import GridSpec
 from landscape.li import read_li_h5, write_li_h5
 from landscape.plot import main
 from landscape.store import Surface, load_surface
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.cli import run_cli
 
 from .conftest import naive_loss

@@ -12,7 +12,7 @@ from landscape.directions import difference, float_state, random_directions
 from landscape.engine import SurfaceEngine
 from landscape.plot import main
 from landscape.store import load_surface
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.cli import run_cli
 from training.errors import UserError
 

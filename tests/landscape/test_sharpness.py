@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from landscape.sharpness import PROBE_BATCH, HessianOperator, flatness, hessian_trace, sharpness_report, top_eigenvalue
 from landscape.store import Surface
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.data import checkpoint_split
 
 IMAGES = 16

@@ -14,7 +14,7 @@ from torchvision.transforms import AutoAugment, AutoAugmentPolicy
 
 from training.augment import random_crop_flip
 from training.autoaugment import AutoAugmented, HostAutoAugment, stream_seed
-from training.checkpoint import load_checkpoint
+from training.store.checkpoint import load_checkpoint
 from training.config import RuntimeOptions, TrainConfig, with_defaults
 from training.data import load_split
 from training.distributed import DistInfo

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from training import fit as fit_module
-from training.checkpoint import load_checkpoint, load_model, save_checkpoint
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.cli import run_cli
 from training.config import RuntimeOptions, TrainConfig
 from training.errors import CheckpointError, UserError
@@ -124,7 +124,7 @@ def _tensor_entry_offsets(path: Path) -> tuple[int, int]:
 
 
 def test_content_sha256_is_the_documented_formula(tiny_checkpoint):
-    """Recomputed here with numpy from the docstring's definition, not with training.checkpoint."""
+    """Recomputed here with numpy from the docstring's definition, not with training.store.checkpoint."""
     ck = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
     tensors = {f"model.{k}": v for k, v in ck["model"].items()}
     h = hashlib.sha256()
@@ -293,7 +293,7 @@ def test_closed_stdout_is_one_line_not_a_traceback():
 HOLDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from training.lock import exclusive_lock
+    from training.store.lock import exclusive_lock
     d = Path(sys.argv[1])
     d.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(d, "run directory"):

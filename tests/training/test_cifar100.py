@@ -13,7 +13,7 @@ from training.config import RuntimeOptions, TrainConfig
 from training.data import NORMALIZATION, load_split
 from training.errors import UserError
 from training.fit import fit
-from training.checkpoint import load_checkpoint
+from training.store.checkpoint import load_checkpoint
 
 
 def _write_cifar100(root, n_train=256, n_test=100):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from training.augment import Targets
-from training.checkpoint import load_checkpoint
+from training.store.checkpoint import load_checkpoint
 from training.cli import run_cli
 from training.config import TrainConfig
 from training.distributed import DistInfo

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from training.checkpoint import load_checkpoint
+from training.store.checkpoint import load_checkpoint
 from training.train import main
 
 # 85 images = batches of 64 and 21: the last is split 10 / 11 over two ranks, so the loss weights matter.

@@ -190,7 +190,7 @@ def test_foreign_pickle_is_our_one_line_without_torchs_warning(tmp_path, capsys)
 HOLDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from training.lock import exclusive_lock
+    from training.store.lock import exclusive_lock
     d = Path(sys.argv[1])
     d.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(d, "x"):
@@ -211,7 +211,7 @@ def _holding(path: Path, stray: str):
 def test_the_lock_holder_is_named_before_any_other_verdict(tmp_path, capsys):
     """A run directory another process is filling (only a stray temp file so far) is 'in use by pid ... since ...',
     not 'not an orthokd run directory'; a second prune_schedule on one schedule directory is refused the same way."""
-    from training.rundir import check_run_dir
+    from training.store.rundir import check_run_dir
 
     holder = _holding(tmp_path / "run", ".config.json.tmp123")
     try:
@@ -239,7 +239,7 @@ def test_the_lock_holder_is_named_before_any_other_verdict(tmp_path, capsys):
 # ---------------------------------------------------------------- degenerate pruning
 
 def test_pruning_that_empties_a_layer_is_refused_without_force(tiny_checkpoint, tmp_path, capsys):
-    from training.checkpoint import load_checkpoint
+    from training.store.checkpoint import load_checkpoint
 
     out = tmp_path / "w.pt"
     argv = [tiny_checkpoint, "--rule", "weight", "--remaining", "1e-9", "--out", out]
@@ -275,6 +275,6 @@ def test_threads_are_divided_among_the_processes_that_share_the_cores(monkeypatc
 
 
 def test_runs_record_their_threads(tiny_checkpoint):
-    from training.checkpoint import load_checkpoint
+    from training.store.checkpoint import load_checkpoint
 
     assert load_checkpoint(tiny_checkpoint)["provenance"]["threads"].isdigit()

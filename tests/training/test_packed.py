@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.checkpoint import load_checkpoint, load_model
+from training.store.checkpoint import load_checkpoint, load_model
 from training.cli import run_cli
 from training.train import main
 

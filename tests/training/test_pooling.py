@@ -1,11 +1,11 @@
-"""training.pooling: which runs may share a table row or a table."""
+"""training.store.poolable: which runs may share a table row or a table."""
 from __future__ import annotations
 
 import pytest
 
 from training.config import TrainConfig
 from training.errors import UserError
-from training.pooling import check_poolable
+from training.store.poolable import check_poolable
 
 
 def _cfg(**changes) -> dict:
@@ -37,7 +37,7 @@ def test_a_config_written_before_a_key_existed_pools_with_its_default():
 
 
 def test_check_table_checks_rows_then_the_table_and_table_config_names_its_teacher():
-    from training.pooling import check_table, table_config
+    from training.store.poolable import check_table, table_config
 
     scratch, kd = _cfg(), {**_cfg(method="label_kd", teacher="t.pt"), "teacher_sha256": "x"}
     with pytest.raises(UserError, match="runs s0 and s1 differ in width"):

@@ -6,7 +6,7 @@ import torch
 from training import models, models_prunable
 from training.data import load_split
 from training.errors import UserError
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.models import MODELS, build_model
 
 # (name, classes) -> parameters; each figure must also be printed in its module's docstring

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from training.checkpoint import load_checkpoint, load_model, save_checkpoint, sha256_file
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
+from training.store.files import sha256_file
 from training.cli import run_cli
 from training.config import RuntimeOptions, TrainConfig
 from training.fit import fit

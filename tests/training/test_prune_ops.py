@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from training.checkpoint import load_model, save_checkpoint
+from training.store.checkpoint import load_model, save_checkpoint
 from training.data import load_split
 from training.errors import UserError
 from training.models import build_model

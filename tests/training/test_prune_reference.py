@@ -10,7 +10,8 @@ from torch import nn
 
 from figures.prune_plan import DEMO, FULL, MICRO, network_note, schedule_run
 from figures.study import build_parser as study_parser, prune_spec
-from training.checkpoint import load_checkpoint, save_checkpoint, sha256_file
+from training.store.checkpoint import load_checkpoint, save_checkpoint
+from training.store.files import sha256_file
 from training.cli import run_cli
 from training.config import TrainConfig
 from training.data import load_split

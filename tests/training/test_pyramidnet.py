@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.checkpoint import load_model
+from training.store.checkpoint import load_model
 from training.config import TrainConfig
 from training.data import load_split
 from training.errors import UserError

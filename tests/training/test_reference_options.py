@@ -6,12 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.checkpoint import load_checkpoint, load_model
+from training.store.checkpoint import load_checkpoint, load_model
 from training.config import TrainConfig
 from training.data import checkpoint_split, load_split
 from training.errors import UserError
 from training.models import PadShortcut, build_model
-from training.pooling import describe_config
+from training.store.poolable import describe_config
 from training.train import main
 
 TINY = ["--model", "resnet8", "--width", "4", "--device", "cpu", "--quiet", "--max-train-images", "128"]

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from training import methods
-from training.checkpoint import load_checkpoint, load_model, save_checkpoint
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.errors import CheckpointError
-from training.rundir import best_test_acc, final_test_acc
+from training.store.rundir import best_test_acc, final_test_acc
 from training.train import main
 
 TINY = ["--model", "resnet8", "--width", "4", "--device", "cpu", "--quiet", "--max-train-images", "256"]

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from training.checkpoint import load_checkpoint, save_checkpoint, sha256_file
+from training.store.checkpoint import load_checkpoint, save_checkpoint
+from training.store.files import sha256_file
 from training.cli import run_cli
 from training.config import TrainConfig
 from training.errors import UserError
@@ -120,7 +121,7 @@ def test_pre_post_feature_kd_with_weight_pruning_keeps_the_pruned_weights_zero(t
     import torch
     from torch import nn
 
-    from training.checkpoint import load_model
+    from training.store.checkpoint import load_model
 
     out = tmp_path / "pp"
     assert _run(["--schedule", "pre-post", "--kd", "feature", "--rule", "weight", "--remaining", "0.5",

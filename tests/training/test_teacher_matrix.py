@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.store.checkpoint import load_checkpoint, save_checkpoint
 from training.cli import run_cli
 from training.config import RuntimeOptions, TrainConfig
 from training.data import load_split

@@ -1,6 +1,6 @@
 """The run directory (docs/reference.md §5): config.json (written once; equality decides resume), metrics.jsonl
 (one JSON object per epoch, rewritten atomically), last.pt, milestone checkpoints ckpt_eXXX.pt, and the
-``.lock`` file of the process that trains in it (training.lock)."""
+``.lock`` file of the process that trains in it (training.store.lock)."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from training.checkpoint import atomic_write_text
+from training.store.files import atomic_write_text
 from training.config import with_defaults
 from training.errors import UserError
-from training.lock import in_use, lock_holder, lock_path
+from training.store.lock import in_use, lock_holder, lock_path
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
