@@ -57,7 +57,7 @@ class CaseTimeout(BaseException):
 
 def make_fixtures(tmp: Path) -> dict[str, str]:
     """A tiny trained checkpoint and its run directory, and one file of every bad kind."""
-    from training.cli import run_cli
+    from training.cli.common import run_cli
     from training.train import main
 
     run = tmp / "fixture-run"
@@ -159,7 +159,7 @@ def _alarm(signum, frame) -> None:
 
 def run_case(module, argv: list[str], limit_s: float) -> tuple[str, str]:
     """(outcome, detail) of one command line run in this process."""
-    from training.cli import run_cli
+    from training.cli.common import run_cli
 
     err, out = io.StringIO(), io.StringIO()
     signal.signal(signal.SIGALRM, _alarm)

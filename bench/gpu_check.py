@@ -36,7 +36,8 @@ import gpu_check_sections as sec
 from gpu_check_record import Recorder, Skip
 from timing import load_note
 from training.store.files import provenance
-from training.cli import Parser, positive_float, resolve_device, run_cli
+from training.cli.common import Parser, positive_float, run_cli
+from training.runtime.device import resolve_device
 from training.data import load_split
 from training.errors import UserError
 

@@ -24,10 +24,10 @@ from landscape.compute import EngineOptions
 from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
 from timing import interleaved
-from training.backends import backend_settings, configure_backends
+from training.runtime.backends import backend_settings, configure_backends
 from training.config import TrainConfig
 from training.data import ImageSet
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.fit import Run
 from training.graphs import GraphedStep
 from training.loop import DeviceSplit, epoch_generators, evaluate, sgd_step, train_one_epoch, training_batches

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
 from training.store.checkpoint import load_model
-from training.cli import resolve_device
+from training.runtime.device import resolve_device
 from training.data import load_split
 from training.models import build_model
 from timing import interleaved, medians, print_load

@@ -35,10 +35,11 @@ import torchvision.transforms as T
 from PIL import Image
 
 from training.autoaugment import AUGMENTS
-from training.cli import Parser, positive_int, resolve_device
+from training.cli.common import Parser, positive_int
+from training.runtime.device import resolve_device
 from training.config import TrainConfig
 from training.data import load_split
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.fit import Run
 from training.loop import DeviceSplit, epoch_generators, training_batches
 from training.methods import CrossEntropy

@@ -18,9 +18,9 @@ from diversity.batches import fixed_batches
 from diversity.naswot import score_batches, scoring_inputs
 from diversity.report import table_lines
 from diversity.stats import Summary, summarize_groups
-from training.cli import resolve_device
+from training.runtime.device import resolve_device
 from training.errors import UserError
-from training.model_output import check_model_inputs
+from training.external.model_output import check_model_inputs
 
 
 @dataclass

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
-from training.backends import ieee_fp32
+from training.runtime.backends import ieee_fp32
 from training.errors import UserError
-from training.external_data import as_tensors
-from training.model_output import check_model_inputs
+from training.external.data import as_tensors
+from training.external.model_output import check_model_inputs
 
 
 def scoring_copy(model: nn.Module, bn_mode: str) -> nn.Module:
@@ -140,7 +140,7 @@ def score_batches(model: nn.Module, batches: Sequence[torch.Tensor], score: str 
 
 def scoring_inputs(images: Any, max_images: int | None = None) -> torch.Tensor:
     """The inputs of ``images``: a tensor (N, ...) as it is (its first ``max_images``), else the images of an
-    (images, labels) pair, a DataLoader or a dataset (training.external_data.as_tensors)."""
+    (images, labels) pair, a DataLoader or a dataset (training.external.data.as_tensors)."""
     return images[:max_images] if torch.is_tensor(images) else as_tensors(images, max_images)[0]
 
 

@@ -30,12 +30,16 @@ from diversity.scoring import CheckpointScore, load_all, score_checkpoints
 from diversity.stats import summarize_groups
 from training.store.checkpoint import load_checkpoint
 from training.store.files import sha256_file
-from training.cli import (Parser, add_common_flags, log, nonempty, nonnegative_int, positive_float, positive_int, resolve_device,
-                          run_cli)
+from training.cli.common import (
+    Parser, add_common_flags, nonempty, nonnegative_int, positive_float, positive_int, run_cli,
+)
+from training.log import log
+from training.runtime.device import resolve_device
 from training.data import checkpoint_split
 from training.errors import UserError
-from training.external import add_model_flags, model_from_flags, refuse_model_flags_without_model
-from training.external_data import images_for_model
+from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
+from training.external.models import model_from_flags
+from training.external.data import images_for_model
 from training.methods import METHODS
 
 D = ScoreConfig()

@@ -22,9 +22,9 @@ from typing import Any, Callable
 import torch
 
 from figures.jobs import Job, Runner
-from training.cli import resolve_device
+from training.runtime.device import resolve_device
 from training.errors import UserError
-from training.optional import require
+from training.runtime.optional import require
 
 EXECUTORS = ("sequential", "local", "slurm")
 SUMMARY_STAGES = ("score", "tables")  # minutes next to training: one job runs them all, in order

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from training.store.files import atomic_write_text
 from training.store.rundir import milestone_name
-from training.cli import log
+from training.log import log
 
 
 @dataclass

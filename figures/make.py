@@ -40,8 +40,12 @@ from figures.prune_tables import make_pruning_table
 from figures.surfaces import make_surface_table
 from figures.table6 import make_table6
 from landscape.config import GridSpec
-from training.cli import (GRID_STEPS, SEED_COUNT, Parser, add_common_flags, log, nonempty, nonnegative_int, positive_float,
-                          positive_int, resolve_device, run_cli)
+from training.cli.common import (
+    GRID_STEPS, SEED_COUNT, Parser, add_common_flags, nonempty, nonnegative_int, positive_float, positive_int,
+    run_cli,
+)
+from training.log import log
+from training.runtime.device import resolve_device
 from training.errors import UserError
 
 

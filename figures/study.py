@@ -44,7 +44,8 @@ from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
 from landscape.store import load_surface
 from training.autoaugment import HOST_AUGMENTS
-from training.cli import SEED_COUNT, Parser, add_common_flags, log, nonempty, positive_int, run_cli
+from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, positive_int, run_cli
+from training.log import log
 from training.store.checkpoint import load_checkpoint
 from training.data import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
 from training.errors import UserError

@@ -23,11 +23,11 @@ from landscape.config import GridSpec
 from landscape.directions import Direction, float_state
 from landscape.engine import Loss
 from landscape.store import Surface
-from training.cli import resolve_device
-from training.distributed import DistInfo
+from training.runtime.device import resolve_device
+from training.runtime.distributed import DistInfo
 from training.errors import UserError
-from training.external_data import as_tensors
-from training.model_output import check_model_inputs
+from training.external.data import as_tensors
+from training.external.model_output import check_model_inputs
 
 
 def grid(steps: int | Sequence[int], xrange: Sequence[float], yrange: Sequence[float] | None, dir_seed: int,

@@ -22,12 +22,12 @@ from landscape.directions import (Direction, cosine, difference, float_state, pc
 from landscape.engine import Loss, SurfaceEngine
 from landscape.li import is_li_direction_file, read_li_directions
 from landscape.store import Surface, check_resumable, load_surface, save_surface
-from training.backends import backend_settings
+from training.runtime.backends import backend_settings
 from training.store.checkpoint import load_model
 from training.store.files import provenance, sha256_file
-from training.cli import log
+from training.log import log
 from training.data import checkpoint_split
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.store.lock import exclusive_lock
 

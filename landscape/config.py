@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from training.cli import INT_MAX
+from training.config import INT_MAX
 from training.errors import UserError
 
 

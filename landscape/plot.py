@@ -30,13 +30,18 @@ from landscape.sharpness import sharpness, summary_line
 from landscape.store import Surface, images_used, store_path
 from training.store.files import atomic_write_text, strict_json
 from training.store.checkpoint import load_model
-from training.cli import (GRID_STEPS, Parser, add_common_flags, finite_float, log, nonempty, nonnegative_int,
-                          output_file, positive_float, positive_int, resolve_device, run_cli)
+from training.cli.common import (
+    GRID_STEPS, Parser, add_common_flags, finite_float, nonempty, nonnegative_int, output_file, positive_float,
+    positive_int, run_cli,
+)
+from training.log import log
+from training.runtime.device import resolve_device
 from training.data import checkpoint_split
-from training.distributed import init_distributed, shutdown
+from training.runtime.distributed import init_distributed, shutdown
 from training.errors import UserError
-from training.external import add_model_flags, model_from_flags, refuse_model_flags_without_model
-from training.external_data import images_for_model
+from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
+from training.external.models import model_from_flags
+from training.external.data import images_for_model
 
 D = GridSpec()
 

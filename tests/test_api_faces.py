@@ -84,7 +84,7 @@ def test_max_images_spreads_over_a_dataset():
     y = torch.arange(40) // 10  # class by class, as an ImageFolder lists its images
     s = landscape.surface(small_net(), torch.utils.data.TensorDataset(x, y), steps=1, max_images=8, device="cpu")
     assert "(8 images)" in s.meta["data"]
-    from training.external_data import as_tensors
+    from training.external.data import as_tensors
     assert sorted(set(as_tensors(torch.utils.data.TensorDataset(x, y), 8)[1].tolist())) == [0, 1, 2, 3]
 
 

@@ -106,7 +106,7 @@ def test_killed_run_leaves_valid_partial_results(tmp_path, bench):
     pytest.param([], "--toy", marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")),
 ])
 def test_refusals_are_one_error_line(args, needle, tmp_path, capsys, monkeypatch):
-    from training.cli import run_cli
+    from training.cli.common import run_cli
 
     monkeypatch.syspath_prepend(str(REPO / "bench"))
     mod = importlib.import_module("gpu_check")
@@ -121,7 +121,7 @@ def test_refusals_are_one_error_line(args, needle, tmp_path, capsys, monkeypatch
 
 
 def test_earlier_results_are_never_replaced(tmp_path, capsys, monkeypatch):
-    from training.cli import run_cli
+    from training.cli.common import run_cli
 
     monkeypatch.syspath_prepend(str(REPO / "bench"))
     mod = importlib.import_module("gpu_check")

@@ -14,10 +14,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from training.autoaugment import AUGMENTS
-from training.cli import INT_MAX
 from training.data import NORMALIZATIONS
 from training.errors import UserError
 from training.models import SHORTCUTS
+
+# The largest integer any flag takes: torch and numpy seed, index and size with signed 64-bit integers (seeds: 0..
+# 2**63-1 for torch.manual_seed and SeedSequence alike), so a larger value would overflow inside a library.
+INT_MAX = 2 ** 63 - 1
+
 
 # field -> (test, what the value must be); the flag is the field name with dashes.
 _CHECKS: dict[str, tuple[Any, str]] = {

@@ -14,25 +14,26 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from training.backends import configure_backends
+from training.runtime.backends import configure_backends
 from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.store.files import provenance, sha256_file
-from training.cli import log, resolve_device
+from training.log import log
+from training.runtime.device import resolve_device
 from training.config import RuntimeOptions, TrainConfig
 from training.data import ImageSet, load_split
-from training.distributed import DistInfo, barrier, init_distributed, shutdown
+from training.runtime.distributed import DistInfo, barrier, init_distributed, shutdown
 from training.errors import CheckpointError, UserError
 from training.finetune import init_student, load_regressor, prepare_init
 from training.store.lock import exclusive_lock
 from training.loop import DeviceSplit, EpochStats, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
 from training.models import build_model, compile_model, training_kwargs
-from training.optional import require
+from training.runtime.optional import require
 from training.prune_ops import add_slimming_subgradient
 from training.prune_weights import load_plain_state_dict, plain_state_dict
 from training.store.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
-from training.syncbn import convert_sync_batchnorm
-from training.threads import divided_threads
+from training.runtime.syncbn import convert_sync_batchnorm
+from training.runtime.threads import divided_threads
 
 RESUME_FIX = "pass --overwrite to start this run again"
 RNG_NOTE = "per-epoch generators from numpy SeedSequence([seed, epoch, stream, 0]), the same on every rank"
@@ -182,7 +183,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOpt
     device = resolve_device(opts.device)
     configure_backends(cfg.tf32, opts.deterministic)
     dist = init_distributed(device)
-    # The AutoAugment workers share the host's cores with this process (training.threads): they count as one more
+    # The AutoAugment workers share the host's cores with this process (training.runtime.threads): they count as one more
     # process whatever --workers is, since the thread count changes CPU rounding and a resume with another worker
     # count must stay bitwise.
     try:

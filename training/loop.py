@@ -22,7 +22,7 @@ from training.augment import Targets, cutmix, random_crop_flip
 from training.autoaugment import HOST_AUGMENTS, HOST_CROPS, HostAutoAugment, stream_seed
 from training.config import TrainConfig
 from training.data import ImageSet, normalize
-from training.distributed import DistInfo, all_reduce_sum
+from training.runtime.distributed import DistInfo, all_reduce_sum
 from training.errors import UserError
 from training.graphs import GraphedStep
 from training.methods import method_spec

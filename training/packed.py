@@ -22,11 +22,12 @@ from typing import Sequence
 
 import torch
 
-from training.backends import configure_backends
-from training.cli import log, resolve_device
+from training.runtime.backends import configure_backends
+from training.log import log
+from training.runtime.device import resolve_device
 from training.config import RuntimeOptions, TrainConfig
 from training.data import load_split
-from training.distributed import DistInfo, requested_world_size
+from training.runtime.distributed import DistInfo, requested_world_size
 from training.errors import UserError
 from training.finetune import prepare_init
 from training.fit import (RNG_NOTE, Run, _check_config, _save_epoch, _tensorboard, end_epoch, load_teacher,

@@ -19,7 +19,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from training.augment import Targets
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.fit import Run
 from training.graphs import GraphedStep

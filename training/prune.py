@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Sequence
 
 from training.store.checkpoint import save_checkpoint
-from training.cli import Parser, _number, output_file, run_cli
+from training.cli.common import Parser, number_flag, output_file, run_cli
 from training.errors import UserError
 from training.prune_ckpt import RULES, describe, prune_checkpoint
 
-remaining_ratio = _number(float, lambda v: 0.0 < v <= 1.0, "a remaining ratio in (0, 1]")
+remaining_ratio = number_flag(float, lambda v: 0.0 < v <= 1.0, "a remaining ratio in (0, 1]")
 
 
 def build_parser() -> argparse.ArgumentParser:

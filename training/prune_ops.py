@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from training.errors import UserError
 from training.models import CifarResNet, build_model, unwrap_model
 from training.models_prunable import ChannelSelect, DenseNet, PreResNet, SlimVGG
-from training.optional import require
+from training.runtime.optional import require
 
 # Li et al. 2017 Table 2 presets, as res56prune.py / res110prune.py: skipped layers are numbered like the
 # reference (convs counted from 1 = stem, so block b's conv1 is layer 2b + 2), ratios are per-stage *remaining*

@@ -9,8 +9,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from training.cli import (WIDTH, Parser, add_common_flags, finite_float, log, nonempty, nonnegative_int, positive_float, positive_int,
-                          run_cli)
+from training.cli.common import (
+    WIDTH, Parser, add_common_flags, finite_float, nonempty, nonnegative_int, positive_float, positive_int, run_cli,
+)
+from training.log import log
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.data import DATASETS, NORMALIZATIONS
 from training.models import MODELS, SHORTCUTS

@@ -9,9 +9,11 @@ import argparse
 import sys
 from typing import Sequence
 
-from training.cli import (WIDTH, WORKERS, Parser, add_common_flags, finite_float, log, nonempty, nonnegative_float,
-                          nonnegative_int,
-                          positive_float, positive_int, run_cli)
+from training.cli.common import (
+    WIDTH, WORKERS, Parser, add_common_flags, finite_float, nonempty, nonnegative_float, nonnegative_int,
+    positive_float, positive_int, run_cli,
+)
+from training.log import log
 from training.autoaugment import AUGMENTS
 from training.config import RECIPES, RuntimeOptions, TrainConfig
 from training.data import DATASETS, NORMALIZATIONS

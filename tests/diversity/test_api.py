@@ -10,7 +10,7 @@ from torch import nn
 
 import diversity
 from diversity.score import main
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.data import load_split
 
 

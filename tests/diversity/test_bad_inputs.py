@@ -10,7 +10,7 @@ from torch import nn
 from diversity.naswot import batch_jacobian, correlation_eigenvalues, naswot_v1
 from diversity.score import main
 from training.store.checkpoint import save_checkpoint
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.errors import UserError
 from training.models import build_model
 

@@ -5,7 +5,7 @@ import pytest
 
 from figures.make import main as make_main
 from figures.study import main as study_main
-from training.cli import run_cli
+from training.cli.common import run_cli
 
 
 def _run(main, argv, capsys):

@@ -10,7 +10,7 @@ import pytest
 from figures.executor import gpu_slots, waves
 from figures.jobs import Job
 from figures.study import main as study_main
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.errors import UserError
 
 TABLES = ("table6", "table7_hessian", "table7_flatness", "table8_hessian", "table8_flatness")

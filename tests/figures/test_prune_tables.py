@@ -11,7 +11,7 @@ from figures.prune_plan import MICRO, initial_run, schedule_run, teacher_run
 from figures.study import main as study_main
 from figures.make import main as make_main
 from training.store.checkpoint import load_model
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.prune_ops import count_params_macs
 
 

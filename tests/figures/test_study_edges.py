@@ -8,7 +8,7 @@ import pytest
 
 import figures.study as study
 from figures.probe import PROBE_CACHE, Rates
-from training.cli import run_cli
+from training.cli.common import run_cli
 
 
 @pytest.fixture

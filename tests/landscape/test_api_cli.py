@@ -10,7 +10,7 @@ import torchvision
 import landscape
 from landscape.plot import main
 from landscape.store import load_surface
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.data import load_split
 
 HERE = Path(__file__).resolve().parent

@@ -119,7 +119,7 @@ def test_cli_keeps_the_surface_and_exits_2(tmp_path, capsys, monkeypatch):
     import types
 
     from landscape.plot import main
-    from training.cli import run_cli
+    from training.cli.common import run_cli
 
     module = types.ModuleType("opaque_models")
     module.build = Opaque

@@ -9,7 +9,7 @@ import pytest
 from landscape.compute import EngineOptions
 from landscape.config import GridSpec
 from landscape.plot import main
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.errors import UserError
 from training.store.lock import exclusive_lock
 

@@ -12,7 +12,7 @@ from landscape.li import read_li_h5, write_li_h5
 from landscape.plot import main
 from landscape.store import Surface, load_surface
 from training.store.checkpoint import load_model
-from training.cli import run_cli
+from training.cli.common import run_cli
 
 from .conftest import naive_loss
 

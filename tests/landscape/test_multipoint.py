@@ -13,7 +13,7 @@ from landscape.engine import SurfaceEngine
 from landscape.plot import main
 from landscape.store import load_surface
 from training.store.checkpoint import load_model
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.errors import UserError
 
 from .test_formats_cli import _free_port

@@ -10,7 +10,7 @@ from landscape import panels, render
 from landscape.plot import main
 from landscape.store import Surface, load_surface
 from landscape.vtkio import Z_EXTENT_RATIO, heights, write_vtk
-from training.cli import run_cli
+from training.cli.common import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from training.autoaugment import AutoAugmented, HostAutoAugment, stream_seed
 from training.store.checkpoint import load_checkpoint
 from training.config import RuntimeOptions, TrainConfig, with_defaults
 from training.data import load_split
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.fit import fit
 from training.loop import DeviceSplit, epoch_generators, training_batches

@@ -19,7 +19,7 @@ import torch
 
 from training import fit as fit_module
 from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig
 from training.errors import CheckpointError, UserError
 from training.train import main
@@ -277,7 +277,7 @@ def _closed_stdout_run(argv: list[str]) -> subprocess.CompletedProcess:
 def test_closed_stdout_is_one_line_not_a_traceback():
     script = textwrap.dedent("""
         import sys
-        from training.cli import run_cli
+        from training.cli.common import run_cli
         def main(argv):
             for i in range(100):
                 print("result", i)

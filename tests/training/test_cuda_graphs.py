@@ -10,9 +10,9 @@ import torch
 
 from training.augment import Targets
 from training.store.checkpoint import load_checkpoint
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.config import TrainConfig
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.fit import _check_config
 from training.graphs import GraphedStep

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.cli import INT_MAX, memory_error_message, run_cli
+from training.config import INT_MAX
+from training.cli.common import memory_error_message, run_cli
 from training.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +143,7 @@ FACTORIES = textwrap.dedent("""
     ("torch.nn:Linear", {"bogus": 1}, ["does not take --model-kwargs", "TypeError"]),
 ])
 def test_any_factory_failure_is_one_user_error_naming_it(spec, kwargs, needles, tmp_path, monkeypatch, capsys):
-    from training.external import build_model
+    from training.external.models import build_model
 
     (tmp_path / "edge_factories.py").write_text(FACTORIES)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -159,7 +160,7 @@ def test_any_factory_failure_is_one_user_error_naming_it(spec, kwargs, needles, 
 def test_imagefolder_with_a_file_that_is_not_an_image_names_it(tmp_path):
     from PIL import Image
 
-    from training.external_data import load_images, make_transform
+    from training.external.data import load_images, make_transform
 
     (tmp_path / "cat").mkdir()
     Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / "cat" / "ok.png")
@@ -178,7 +179,7 @@ def test_foreign_pickle_is_our_one_line_without_torchs_warning(tmp_path, capsys)
                          ("diversity.score", [bad, "--device", "cpu"])):
         rc, err, _ = _run(module, argv, capsys)
         _one_line(rc, err, "foreign.pt")
-    from training.external import read_state_dict
+    from training.external.models import read_state_dict
 
     with pytest.raises(UserError):
         read_state_dict(bad)

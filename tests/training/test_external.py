@@ -1,4 +1,4 @@
-"""training.external / training.external_data: model specs, weights files of every common layout, the logits
+"""training.external.models / training.external.data: model specs, weights files of every common layout, the logits
 check, and evaluation data from tensors, loaders, datasets and image folders."""
 import argparse
 import sys
@@ -10,8 +10,9 @@ from torch import nn
 
 from training.data import load_split
 from training.errors import CheckpointError, UserError
-from training.external import build_model, check_logits, json_object, load_weights, read_state_dict
-from training.external_data import as_tensors, load_images, make_transform
+from training.external.models import build_model, check_logits, load_weights, read_state_dict
+from training.cli.model_flags import json_object
+from training.external.data import as_tensors, load_images, make_transform
 
 
 def tiny() -> nn.Module:

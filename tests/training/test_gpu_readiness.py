@@ -9,8 +9,8 @@ import torch.distributed as dist
 
 from training import distributed
 from training.augment import Targets
-from training.backends import configure_backends
-from training.cli import resolve_device
+from training.runtime.backends import configure_backends
+from training.runtime.device import resolve_device
 from training.errors import UserError
 from training.loop import DeviceSplit
 from training.methods import FeatureKD
@@ -89,7 +89,7 @@ def test_normalization_constants_live_on_the_device():
 def test_ieee_fp32_block_restores_and_mixes_with_configure_backends():
     """The NASWOT scorer switches TF32 off inside a study process that configured the backends first; torch
     refuses to mix its legacy allow_tf32 flags with the precision API, so both use the same API."""
-    from training.backends import ieee_fp32
+    from training.runtime.backends import ieee_fp32
 
     configure_backends(tf32=True, deterministic=False)
     with ieee_fp32():

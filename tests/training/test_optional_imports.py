@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.errors import UserError
-from training.optional import STUDY_EXTRA, require
+from training.runtime.optional import STUDY_EXTRA, require
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY_ONLY = ("torch_pruning", "submitit", "tensorboard")

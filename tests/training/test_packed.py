@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from training.store.checkpoint import load_checkpoint, load_model
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.train import main
 
 TINY = ["--model", "resnet8", "--width", "4", "--device", "cpu", "--quiet", "--max-train-images", "192",

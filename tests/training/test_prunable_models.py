@@ -87,7 +87,7 @@ def test_train_cli_builds_vgg_and_refuses_resnet_only_flags_and_mismatched_featu
     assert main([*args, "--model", "vgg19", "--out-dir", str(tmp_path / "vgg")]) == 0
     ck = load_model(tmp_path / "vgg" / "last.pt")[1]
     assert ck["arch"] == {"name": "vgg19", "num_classes": 10}  # no ResNet-only kwargs recorded
-    from training.cli import run_cli
+    from training.cli.common import run_cli
 
     assert run_cli(main, [*args, "--model", "vgg19", "--width", "8", "--out-dir", str(tmp_path / "w")]) == 2
     assert "apply to the ResNets only" in capsys.readouterr().err

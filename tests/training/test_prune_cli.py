@@ -8,7 +8,7 @@ from torch import nn
 
 from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.store.files import sha256_file
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig
 from training.fit import fit
 from training.models import build_model

@@ -12,7 +12,7 @@ from figures.prune_plan import DEMO, FULL, MICRO, network_note, schedule_run
 from figures.study import build_parser as study_parser, prune_spec
 from training.store.checkpoint import load_checkpoint, save_checkpoint
 from training.store.files import sha256_file
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.config import TrainConfig
 from training.data import load_split
 from training.errors import UserError

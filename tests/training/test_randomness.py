@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from training.config import TrainConfig
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.loop import DeviceSplit, epoch_generators, steps_per_epoch, training_batches
 from training.data import load_split
 

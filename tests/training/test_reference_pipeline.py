@@ -10,7 +10,7 @@ from torchvision import transforms as T
 from training.autoaugment import AutoAugmented, cutout, stream_seed
 from training.config import TrainConfig
 from training.data import load_split
-from training.distributed import DistInfo
+from training.runtime.distributed import DistInfo
 from training.loop import DeviceSplit, epoch_generators, training_batches
 
 CPU = torch.device("cpu")

@@ -160,7 +160,7 @@ def test_different_config_refused_and_nothing_lost(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good(tmp_path, monkeypatch, capsys):
-    from training.cli import run_cli
+    from training.cli.common import run_cli
 
     out = tmp_path / "run"
     args = [*TINY, "--epochs", "2", "--lr-milestones", "1", "--out-dir", str(out)]

@@ -7,7 +7,7 @@ import pytest
 
 from training.store.checkpoint import load_checkpoint, save_checkpoint
 from training.store.files import sha256_file
-from training.cli import run_cli
+from training.cli.common import run_cli
 from training.config import TrainConfig
 from training.errors import UserError
 from training.models import build_model

@@ -70,7 +70,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def provenance(device: torch.device | str) -> dict[str, str]:
-    """git commit of this source tree, torch version, device, intra-op CPU threads (training.threads) and UTC time."""
+    """git commit of this source tree, torch version, device, intra-op CPU threads (training.runtime.threads) and UTC time."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from training.config import INT_MAX
 from training.errors import UserError
 
 
@@ -103,25 +104,6 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         return 130
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' = cuda (this rank's LOCAL_RANK under torchrun) if available, else cpu."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
-        local = os.environ.get("LOCAL_RANK")
-        if name == "cuda" and local is not None:
-            name = f"cuda:{int(local)}"
-        elif local is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1 and name != f"cuda:{int(local)}":
-            raise UserError(f"--device {name} under torchrun would put several ranks on one GPU; pass --device cuda "
-                            "(each rank then takes cuda:LOCAL_RANK)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N") from None
-
-
 def add_common_flags(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     """Flags that mean the same thing in every command (docs/reference.md §9)."""
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available) [auto]")
@@ -132,12 +114,7 @@ def add_common_flags(p: argparse.ArgumentParser, *, data: bool = True) -> None:
                             "files for --dataset npz; omitted = the embedded CIFAR-10 subset in training/embedded/cifar10-mini")
 
 
-# The largest integer any flag takes: torch and numpy seed, index and size with signed 64-bit integers (seeds: 0..
-# 2**63-1 for torch.manual_seed and SeedSequence alike), so a larger value would overflow inside a library.
-INT_MAX = 2 ** 63 - 1
-
-
-def _number(kind: type, check: Callable[[float], bool], need: str) -> Callable[[str], float]:
+def number_flag(kind: type, check: Callable[[float], bool], need: str) -> Callable[[str], float]:
     """An argparse ``type=`` that parses ``kind`` and rejects NaN/inf, integers beyond ``INT_MAX`` and values failing
     ``check``, so a bad flag is one ``error:`` line and exit 2 before any work starts."""
 
@@ -160,7 +137,7 @@ def _number(kind: type, check: Callable[[float], bool], need: str) -> Callable[[
 
 def bounded_int(hi: int, what: str) -> Callable[[str], int]:
     """An argparse ``type=`` for an integer in [1, hi], ``what`` naming it (e.g. a width, whose tensors grow with it)."""
-    return _number(int, lambda v: 1 <= v <= hi, f"a positive integer up to {hi:,} ({what})")
+    return number_flag(int, lambda v: 1 <= v <= hi, f"a positive integer up to {hi:,} ({what})")
 
 
 def nonempty(text: str) -> str:
@@ -177,19 +154,16 @@ def output_file(text: str) -> str:
     return text
 
 
-positive_int = _number(int, lambda v: v > 0, "a positive integer")
-nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_int = number_flag(int, lambda v: v > 0, "a positive integer")
+nonnegative_int = number_flag(int, lambda v: v >= 0, "an integer >= 0")
 # Sizes whose tensors or processes grow with the value: a declared range instead of an allocation that fails later.
 WIDTH = bounded_int(1024, "channels of the first stage")
 WORKERS = bounded_int(256, "worker processes")
 GRID_STEPS = bounded_int(10_000, "grid points per axis")  # Li et al. use 51
 PIXELS = bounded_int(16_384, "a size in pixels")
 SEED_COUNT = bounded_int(1000, "seeds")
-finite_float = _number(float, lambda v: True, "finite")
-positive_float = _number(float, lambda v: v > 0, "a positive number")
-nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")
+finite_float = number_flag(float, lambda v: True, "finite")
+positive_float = number_flag(float, lambda v: v > 0, "a positive number")
+nonnegative_float = number_flag(float, lambda v: v >= 0, "a number >= 0")
 
 
-def log(msg: str, quiet: bool = False) -> None:
-    if not quiet:
-        print(msg, file=sys.stderr, flush=True)
