@@ -24,7 +24,7 @@ from training.store.checkpoint import save_checkpoint
 from training.config import TrainConfig
 from training.data import load_split
 from diversity.batches import draw_batches
-from training.models import build_model
+from training.models.registry import build_model
 from timing import interleaved, medians, print_load
 
 

@@ -43,7 +43,7 @@ from training.runtime.distributed import DistInfo
 from training.fit import Run
 from training.loop import DeviceSplit, epoch_generators, training_batches
 from training.methods import CrossEntropy
-from training.models import build_model
+from training.models.registry import build_model
 from training.packed_step import Pack
 from timing import print_load, interleaved
 

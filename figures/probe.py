@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from training.store.files import atomic_write_text
-from training.models import build_model, training_kwargs
+from training.models.registry import build_model, training_kwargs
 
 PROBE_CACHE = "probe.json"  # in the study's --out-dir: the measured rates, reused when the study is run again
 

@@ -27,7 +27,8 @@ from figures.paper import PRUNING_TABLES, PruneSetting
 from training.config import FINETUNE_RECIPE, TrainConfig
 from training.data import NORMALIZATIONS
 from training.errors import UserError
-from training.models import SHORTCUTS, training_kwargs
+from training.models.resnet import SHORTCUTS
+from training.models.registry import training_kwargs
 from training.prune_ops import L1_PRESETS
 from training.schedules import KD_METHODS, SCHEDULES, ScheduleSpec, sparsity
 

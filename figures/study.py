@@ -49,7 +49,7 @@ from training.log import log
 from training.store.checkpoint import load_checkpoint
 from training.data import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
 from training.errors import UserError
-from training.models import SHORTCUTS
+from training.models.resnet import SHORTCUTS
 
 
 TABLES = (1, 2, 3, 4, 5, 6, 7, 8)

@@ -16,7 +16,7 @@ from typing import Any
 from training.autoaugment import AUGMENTS
 from training.data import NORMALIZATIONS
 from training.errors import UserError
-from training.models import SHORTCUTS
+from training.models.resnet import SHORTCUTS
 
 # The largest integer any flag takes: torch and numpy seed, index and size with signed 64-bit integers (seeds: 0..
 # 2**63-1 for torch.manual_seed and SeedSequence alike), so a larger value would overflow inside a library.

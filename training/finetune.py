@@ -19,7 +19,7 @@ from training.store.files import sha256_file
 from training.config import TrainConfig
 from training.errors import CheckpointError, UserError
 from training.methods import aux_modules
-from training.models import training_kwargs
+from training.models.registry import training_kwargs
 from training.prune_weights import restore_weight_masks
 
 

@@ -27,7 +27,8 @@ from training.finetune import init_student, load_regressor, prepare_init
 from training.store.lock import exclusive_lock
 from training.loop import DeviceSplit, EpochStats, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
-from training.models import build_model, compile_model, training_kwargs
+from training.models.registry import build_model, training_kwargs
+from training.models.wrap import compile_model
 from training.runtime.optional import require
 from training.prune_ops import add_slimming_subgradient
 from training.prune_weights import load_plain_state_dict, plain_state_dict

@@ -23,8 +23,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from training.errors import UserError
-from training.models import CifarResNet, build_model, unwrap_model
-from training.models_prunable import ChannelSelect, DenseNet, PreResNet, SlimVGG
+from training.models.resnet import CifarResNet
+from training.models.registry import build_model
+from training.models.wrap import unwrap_model
+from training.models.slimming import ChannelSelect, DenseNet, PreResNet, SlimVGG
 from training.runtime.optional import require
 
 # Li et al. 2017 Table 2 presets, as res56prune.py / res110prune.py: skipped layers are numbered like the

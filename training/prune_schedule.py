@@ -15,7 +15,8 @@ from training.cli.common import (
 from training.log import log
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.data import DATASETS, NORMALIZATIONS
-from training.models import MODELS, SHORTCUTS
+from training.models.registry import MODELS
+from training.models.resnet import SHORTCUTS
 from training.prune import remaining_ratio
 from training.prune_ckpt import RULES
 from training.schedules import SCHEDULES, ScheduleSpec, run_schedule

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from training.errors import UserError
-from training.models import unwrap_model
+from training.models.wrap import unwrap_model
 from training.prune_ops import check_ratio
 
 

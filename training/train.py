@@ -19,7 +19,8 @@ from training.config import RECIPES, RuntimeOptions, TrainConfig
 from training.data import DATASETS, NORMALIZATIONS
 from training.fit import fit
 from training.methods import METHODS
-from training.models import MODELS, SHORTCUTS
+from training.models.registry import MODELS
+from training.models.resnet import SHORTCUTS
 from training.packed import fit_seeds
 
 D = TrainConfig()

@@ -12,7 +12,7 @@ from diversity.score import main
 from training.store.checkpoint import save_checkpoint
 from training.cli.common import run_cli
 from training.errors import UserError
-from training.models import build_model
+from training.models.registry import build_model
 
 from .conftest import edit_config
 

@@ -93,7 +93,7 @@ def test_mixed_architecture_in_a_method(copy_runs):
     runs = copy_runs()
     ck = torch.load(runs / "scratch-s1" / "ckpt_e001.pt", weights_only=True)
     from training.store.checkpoint import save_checkpoint
-    from training.models import build_model
+    from training.models.registry import build_model
 
     ck["arch"] = {"name": "resnet14", "num_classes": 10, "width": 4}
     ck["model"] = build_model("resnet14", 10, width=4).state_dict()

@@ -177,7 +177,7 @@ def test_folded_weights_equal_formula_with_eps():
     """W' = W * gamma / sqrt(var + eps), b' = (b - mu) * gamma / sqrt(var + eps) + beta, with running variances
     of 1e-6 where dropping eps (1e-5) would change s by a factor of about 3.3."""
     from landscape.folding import FoldedNetwork
-    from training.models import build_model
+    from training.models.registry import build_model
 
     torch.manual_seed(0)
     model = build_model("resnet8", num_classes=10, width=4).eval()

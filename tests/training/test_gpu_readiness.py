@@ -14,7 +14,8 @@ from training.runtime.device import resolve_device
 from training.errors import UserError
 from training.loop import DeviceSplit
 from training.methods import FeatureKD
-from training.models import build_model, compile_model
+from training.models.registry import build_model
+from training.models.wrap import compile_model
 from training.data import load_split
 from training.train import main
 

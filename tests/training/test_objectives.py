@@ -6,7 +6,7 @@ import torch
 
 from training.augment import Targets, cutmix, cutmix_box
 from training.methods import FeatureKD, LabelKD, feature_distance, kd_kl_term, mixed_cross_entropy
-from training.models import build_model
+from training.models.registry import build_model
 
 
 def _softmax(z):
@@ -118,7 +118,7 @@ def test_resnet56_shape_and_parameter_count():
 
 
 def test_pad_shortcut_passes_gradient():
-    from training.models import PadShortcut
+    from training.models.resnet import PadShortcut
 
     x = torch.randn(2, 4, 8, 8, requires_grad=True)
     y = PadShortcut(4, 8)(x)

@@ -29,7 +29,7 @@ def test_core_modules_import_without_the_study_packages():
 
 
 def test_missing_torch_pruning_is_one_line(monkeypatch):
-    from training.models import build_model
+    from training.models.registry import build_model
     from training.prune_ops import prune_channels
 
     monkeypatch.setitem(sys.modules, "torch_pruning", None)

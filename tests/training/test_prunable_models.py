@@ -3,11 +3,11 @@ initialisation of network slimming, and the constructor kwargs that rebuild prun
 import pytest
 import torch
 
-from training import models, models_prunable
+from training.models import resnet, slimming
 from training.data import load_split
 from training.errors import UserError
 from training.store.checkpoint import load_model
-from training.models import MODELS, build_model
+from training.models.registry import MODELS, build_model
 
 # (name, classes) -> parameters; each figure must also be printed in its module's docstring
 COUNTS = {
@@ -27,7 +27,7 @@ def images():
 def test_parameter_counts_match_docstrings(name, classes):
     n = sum(p.numel() for p in build_model(name, classes).parameters())
     assert n == COUNTS[(name, classes)]
-    doc = (models if name.startswith("resnet") else models_prunable).__doc__
+    doc = (resnet if name.startswith("resnet") else slimming).__doc__
     assert f"{n:,}" in doc
 
 
@@ -66,7 +66,7 @@ def test_resnet_block_widths_rebuild_and_default_is_backward_compatible():
 def test_vgg_and_densenet_cfg_rebuild_smaller_networks(images):
     vgg = build_model("vgg19", 10, cfg=[8, "M", 6, "M", 5, "M", 4, "M", 3]).eval()
     assert vgg.feature_channels == 3 and vgg.classifier.in_features == 3 and vgg(images).shape == (2, 10)
-    full = models_prunable.densenet_default_cfg(10, 4)
+    full = slimming.densenet_default_cfg(10, 4)
     assert full == [8, 12, 16, 16, 20, 24, 24, 28, 32]
     small = [3, 5, 2, 9, 1, 4, 7, 6, 10]
     net = build_model("densenet40", 10, depth=10, growth=4, cfg=small).eval()

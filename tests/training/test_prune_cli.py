@@ -11,7 +11,7 @@ from training.store.files import sha256_file
 from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig
 from training.fit import fit
-from training.models import build_model
+from training.models.registry import build_model
 from training.prune import main as prune_main
 from training.prune_ops import count_params_macs, prunable_bns
 from training.train import main as train_main

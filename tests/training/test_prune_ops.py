@@ -10,8 +10,8 @@ from torch import nn
 from training.store.checkpoint import load_model, save_checkpoint
 from training.data import load_split
 from training.errors import UserError
-from training.models import build_model
-from training.models_prunable import ChannelSelect
+from training.models.registry import build_model
+from training.models.slimming import ChannelSelect
 from training.prune_ops import (add_slimming_subgradient, count_params_macs, l1_filter_prune, l1_preset,
                                 network_slimming_prune, prunable_bns, slimming_keep_counts)
 from training.prune_weights import (conv_sparsity, finalize_weight_masks, magnitude_prune, restore_weight_masks,

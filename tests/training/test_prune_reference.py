@@ -18,7 +18,7 @@ from training.data import load_split
 from training.errors import UserError
 from training.finetune import load_regressor
 from training.methods import FeatureKD
-from training.models import build_model
+from training.models.registry import build_model
 from training.prune import main as prune_main
 from training.prune_ckpt import prune_model
 from training.prune_ops import (L1_PRESETS, add_slimming_subgradient, count_params_macs, network_slimming_prune,

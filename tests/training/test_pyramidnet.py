@@ -12,8 +12,8 @@ from training.config import TrainConfig
 from training.data import load_split
 from training.errors import UserError
 from training.methods import FeatureKD, default_feature_beta
-from training.models import MODELS, build_model
-from training.models_pyramid import PyramidNet
+from training.models.registry import MODELS, build_model
+from training.models.pyramidnet import PyramidNet
 from training.prune_ckpt import prune_model
 from training.train import config_from_args, main, parse_args
 

@@ -131,7 +131,7 @@ def test_bad_teachers(tmp_path, tiny_checkpoint):
     trunc.write_bytes(tiny_checkpoint.read_bytes()[:5000])
     good = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
     other = tmp_path / "c100.pt"
-    from training.models import build_model
+    from training.models.registry import build_model
 
     c100 = build_model("resnet8", 100, width=4).state_dict()
     save_checkpoint({**{k: v for k, v in good.items() if k not in ("format", "version")},

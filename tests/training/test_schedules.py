@@ -10,7 +10,7 @@ from training.store.files import sha256_file
 from training.cli.common import run_cli
 from training.config import TrainConfig
 from training.errors import UserError
-from training.models import build_model
+from training.models.registry import build_model
 from training.prune_schedule import main as schedule_main
 from training.schedules import SCHEDULES, ScheduleSpec, phase_configs
 from training.surplus import schedule_surplus, surplus

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from training.errors import CheckpointError
-from training.models import MODELS, build_model
+from training.models.registry import MODELS, build_model
 from training.store.files import atomic_write
 
 FORMAT = "orthokd.checkpoint"

@@ -17,9 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training import models_prunable, models_pyramid
 from training.errors import UserError
-
 
 SHORTCUTS = ("pad", "pad-detached", "conv")
 
@@ -110,59 +108,10 @@ class CifarResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def _resnet(depth: int) -> Callable[..., nn.Module]:
+def resnet_builder(depth: int) -> Callable[..., nn.Module]:
+    """The registry's builder of CIFAR ResNet-``depth``: ``build(num_classes, **kwargs)``."""
     def build(num_classes: int, **kwargs) -> nn.Module:
         return CifarResNet(depth, num_classes, **kwargs)
 
     build.__doc__ = f"CIFAR ResNet-{depth} (He et al. 2016)."
     return build
-
-
-# resnet8 / resnet14 are tiny members of the same family for tests and demos.
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    f"resnet{d}": _resnet(d) for d in (8, 14, 20, 32, 44, 56, 110)
-}
-MODELS.update(vgg19=models_prunable.vgg19, densenet40=models_prunable.densenet40,
-              vgg_tiny=models_prunable.vgg_tiny, densenet_tiny=models_prunable.densenet_tiny)
-# Network slimming's pre-activation bottleneck ResNet (Table 2's ResNet-56 as its reference ran it) and a toy one.
-MODELS.update(preresnet56=models_prunable.preresnet56, preresnet_tiny=models_prunable.preresnet_tiny)
-MODELS.update(models_pyramid.PYRAMIDNETS)  # PyramidNet-110 a64, -200 a240/a300, a tiny one (training/models_pyramid.py)
-
-
-def training_kwargs(name: str, width: int = 16, shortcut: str = "pad") -> dict:
-    """The constructor kwargs that ``--width`` / ``--shortcut`` give ``name``: both for the ResNets; the other
-    families have neither, so a non-default value for them is refused rather than ignored."""
-    if name.startswith("resnet"):
-        return {"width": width, "shortcut": shortcut}
-    if (width, shortcut) != (16, "pad"):
-        raise UserError(f"--width and --shortcut apply to the ResNets only; drop them for --model {name}")
-    return {}
-
-
-def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
-    """Build a registered architecture; the checkpoint stores ``name`` and ``kwargs`` as ``arch``."""
-    if name not in MODELS:
-        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[name](num_classes, **kwargs)
-
-
-def compile_model(model: nn.Module, **options) -> nn.Module:
-    """``torch.compile`` a network in place: its ``forward`` (``nn.Module.compile``, so state_dict keys keep no
-    ``_orig_mod.`` prefix) and the ``forward_features`` / ``forward_head`` entry points that feature KD calls
-    directly, which a compiled ``forward`` alone would leave eager. ``options`` go to ``torch.compile``."""
-    model.compile(**options)
-    for name in ("forward_features", "forward_head"):
-        if hasattr(model, name):
-            setattr(model, name, torch.compile(getattr(model, name), **options))
-    return model
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """Strip DistributedDataParallel / torch.compile wrappers (their state_dict keys get prefixes)."""
-    while True:
-        if hasattr(model, "module"):
-            model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        else:
-            return model
