@@ -22,7 +22,7 @@ from diversity.runs import RunCheckpoint
 from diversity.scoring import load_all, score_checkpoints
 from training.store.checkpoint import save_checkpoint
 from training.config import TrainConfig
-from training.data import load_split
+from training.data.datasets import load_split
 from diversity.batches import draw_batches
 from training.models.registry import build_model
 from timing import interleaved, medians, print_load

@@ -38,7 +38,7 @@ from timing import load_note
 from training.store.files import provenance
 from training.cli.common import Parser, positive_float, run_cli
 from training.runtime.device import resolve_device
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent

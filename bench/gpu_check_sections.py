@@ -26,11 +26,12 @@ from landscape.engine import SurfaceEngine
 from timing import interleaved
 from training.runtime.backends import backend_settings, configure_backends
 from training.config import TrainConfig
-from training.data import ImageSet
+from training.data.datasets import ImageSet
 from training.runtime.distributed import DistInfo
 from training.fit import Run
 from training.graphs import GraphedStep
-from training.loop import DeviceSplit, epoch_generators, evaluate, sgd_step, train_one_epoch, training_batches
+from training.data.batches import DeviceSplit, epoch_generators
+from training.loop import evaluate, sgd_step, train_one_epoch, training_batches
 from training.packed_step import train_packed_epoch
 
 EPOCH_IMAGES, BATCH = 50_000, 64

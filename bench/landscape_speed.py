@@ -28,7 +28,7 @@ from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
 from training.store.checkpoint import load_model
 from training.runtime.device import resolve_device
-from training.data import load_split
+from training.data.datasets import load_split
 from training.models.registry import build_model
 from timing import interleaved, medians, print_load
 

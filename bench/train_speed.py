@@ -11,7 +11,7 @@ Same model, batch size, optimizer and loss. The sides take turns window by windo
 printed, and the host load before and after. Last line: speedup_vs_reference: X.XX
 
 With ``--augment autoaugment`` it instead times orthokd's step with AutoAugment (the paper's random policy, per
-image in ``--workers`` DataLoader processes, training.autoaugment) against the same step on the plain device pipeline,
+image in ``--workers`` DataLoader processes, training.data.autoaugment) against the same step on the plain device pipeline,
 and the host AutoAugment alone (images/s the workers deliver, no training step).
 Last line: autoaugment_vs_plain: X.XX
 
@@ -34,14 +34,15 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
 
-from training.autoaugment import AUGMENTS
+from training.data.autoaugment import AUGMENTS
 from training.cli.common import Parser, positive_int
 from training.runtime.device import resolve_device
 from training.config import TrainConfig
-from training.data import load_split
+from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo
 from training.fit import Run
-from training.loop import DeviceSplit, epoch_generators, training_batches
+from training.data.batches import DeviceSplit, epoch_generators
+from training.loop import training_batches
 from training.methods import CrossEntropy
 from training.models.registry import build_model
 from training.packed_step import Pack

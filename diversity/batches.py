@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from training.augment import random_crop_flip
-from training.autoaugment import stream_seed
-from training.data import ImageSet, normalize
+from training.data.augment import random_crop_flip
+from training.data.autoaugment import stream_seed
+from training.data.datasets import ImageSet, normalize
 from training.errors import UserError
 
 

@@ -13,7 +13,7 @@ from diversity.naswot import score_batches
 from diversity.runs import RunCheckpoint, run_record
 from training.store.checkpoint import content_sha256, load_model
 from training.store.files import sha256_file
-from training.data import ImageSet, checkpoint_split
+from training.data.datasets import ImageSet, checkpoint_split
 from training.errors import UserError
 from training.store.poolable import check_table
 

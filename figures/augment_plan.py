@@ -40,7 +40,7 @@ class AugmentStudySpec:
     teacher_seed: int = 100  # the teachers are their own runs
     kds: tuple[str, ...] = ("label", "feature")
     # Table 4's augmented runs: DeepVoltaire's pipeline (crop, flip, policy, Cutout 16x16) or, with
-    # "autoaugment", the policy before the device's crop and flip, without Cutout (training.autoaugment)
+    # "autoaugment", the policy before the device's crop and flip, without Cutout (training.data.autoaugment)
     autoaugment: str = "autoaugment-cutout"
     normalization: str = "cutmix"  # CutMix-PyTorch's mean/std (training.data.CUTMIX), the reference trainer's
     bf16: bool = False

@@ -11,7 +11,7 @@ from figures.augment_tables import make_augment_table
 from figures.jobs import Job, manifest_path, outputs_complete, run_finished, with_manifest
 from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
-from training.data import checkpoint_split
+from training.data.datasets import checkpoint_split
 from training.fit import fit
 from training.store.rundir import milestone_name
 

@@ -164,7 +164,7 @@ def caption(table: int, spec: AugmentStudySpec, root: Path) -> str:
         for a in (False, True)) for s, network in zip(settings, networks))
     students = " | ".join(dict.fromkeys(describe_config(c).split("; teacher")[0] for c in configs))
     pipeline = ""
-    if settings[0].augment == "autoaugment":  # which host pipeline the augmented students ran (training.autoaugment)
+    if settings[0].augment == "autoaugment":  # which host pipeline the augmented students ran (training.data.autoaugment)
         used = read_run_config(student_run(root, settings[0], None, True, False, spec.seeds[0])).get("augment")
         pipeline = f"{aug} pipeline: {PIPELINES.get(used, used)}. "
     return (f"Table {table}: {aug} x KD, {' and '.join(networks)}. {size}{accuracy_caption(n)}; in parentheses the "

@@ -13,7 +13,7 @@ import torch
 from landscape.sharpness import sharpness_report
 from training.store.files import atomic_write_text, sha256_file
 from training.store.checkpoint import load_model
-from training.data import checkpoint_split
+from training.data.datasets import checkpoint_split
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from figures.paper import PRUNING_TABLES, PruneSetting
 from training.config import FINETUNE_RECIPE, TrainConfig
-from training.data import NORMALIZATIONS
+from training.data.datasets import NORMALIZATIONS
 from training.errors import UserError
 from training.models.resnet import SHORTCUTS
 from training.models.registry import training_kwargs

@@ -11,7 +11,7 @@ from figures.prune_plan import (PruneStudySpec, initial_run, schedule_cells, sch
                                 teacher_run)
 from figures.prune_tables import make_pruning_table
 from training.config import RuntimeOptions
-from training.data import checkpoint_split
+from training.data.datasets import checkpoint_split
 from training.fit import fit
 from training.store.rundir import milestone_name
 from training.schedules import SUMMARY, ScheduleSpec, initial_config, run_schedule

@@ -43,11 +43,11 @@ from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
 from landscape.store import load_surface
-from training.autoaugment import HOST_AUGMENTS
+from training.data.autoaugment import HOST_AUGMENTS
 from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, positive_int, run_cli
 from training.log import log
 from training.store.checkpoint import load_checkpoint
-from training.data import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
+from training.data.datasets import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
 from training.errors import UserError
 from training.models.resnet import SHORTCUTS
 

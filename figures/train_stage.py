@@ -9,7 +9,7 @@ from figures.jobs import Job, run_finished
 from figures.plan import TEACHER_RUN, StudySpec, run_name
 from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
-from training.data import checkpoint_split
+from training.data.datasets import checkpoint_split
 from training.fit import fit
 from training.packed import fit_seeds
 from training.methods import method_spec

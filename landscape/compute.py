@@ -26,7 +26,7 @@ from training.runtime.backends import backend_settings
 from training.store.checkpoint import load_model
 from training.store.files import provenance, sha256_file
 from training.log import log
-from training.data import checkpoint_split
+from training.data.datasets import checkpoint_split
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.store.lock import exclusive_lock

@@ -36,7 +36,7 @@ from training.cli.common import (
 )
 from training.log import log
 from training.runtime.device import resolve_device
-from training.data import checkpoint_split
+from training.data.datasets import checkpoint_split
 from training.runtime.distributed import init_distributed, shutdown
 from training.errors import UserError
 from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model

@@ -50,8 +50,8 @@ def test_wheel_holds_data_license_and_scripts(installed):
         names = z.namelist()
         entry_points = z.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
         metadata = z.read(next(n for n in names if n.endswith("METADATA"))).decode()
-    assert {"training/embedded/cifar10-mini/cifar10-mini-train.npz",
-            "training/embedded/cifar10-mini/cifar10-mini-test.npz"} <= set(names)
+    assert {"training/data/embedded/cifar10-mini/cifar10-mini-train.npz",
+            "training/data/embedded/cifar10-mini/cifar10-mini-test.npz"} <= set(names)
     assert any(n.endswith("licenses/LICENSE") for n in names) and "License-Expression: MIT" in metadata
     assert all(f"{s} = orthokd.console:" in entry_points for s in SCRIPTS)
     assert "Provides-Extra: study" in metadata and "Requires-Dist: torch==" not in metadata
@@ -61,7 +61,7 @@ def test_wheel_holds_data_license_and_scripts(installed):
 SCRIPT = """
 import torch, torch.nn as nn
 import orthokd, training, landscape, diversity, figures
-from training.data import load_split
+from training.data.datasets import load_split
 site = {site!r}
 for m in (orthokd, training, landscape, diversity, figures):
     assert m.__file__.startswith(site), (m.__name__, m.__file__)

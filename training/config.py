@@ -13,8 +13,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from training.autoaugment import AUGMENTS
-from training.data import NORMALIZATIONS
+from training.data.autoaugment import AUGMENTS
+from training.data.datasets import NORMALIZATIONS
 from training.errors import UserError
 from training.models.resnet import SHORTCUTS
 
@@ -53,7 +53,7 @@ class TrainConfig:
     model: str = "resnet56"  # architecture, a key of training.models.MODELS (docs/reference.md §3)
     width: int = 16  # channels of the first stage; 16 is He et al. 2016 (stages 16/32/64)
     dataset: str = "cifar10"  # a key of training.data.DATASETS (docs/reference.md §2)
-    data_dir: str | None = None  # None = the embedded CIFAR-10 subset shipped in training/embedded/cifar10-mini
+    data_dir: str | None = None  # None = the embedded CIFAR-10 subset shipped in training/data/embedded/cifar10-mini
     max_train_images: int | None = None  # keep only the first N training images (the npz rows are shuffled)
     teacher: str | None = None  # path of an orthokd checkpoint; required by the KD methods (docs/reference.md §4.6)
     seed: int = 0  # seeds model init, data order, augmentation and CutMix draws

@@ -20,12 +20,13 @@ from training.store.files import provenance, sha256_file
 from training.log import log
 from training.runtime.device import resolve_device
 from training.config import RuntimeOptions, TrainConfig
-from training.data import ImageSet, load_split
+from training.data.datasets import ImageSet, load_split
 from training.runtime.distributed import DistInfo, barrier, init_distributed, shutdown
 from training.errors import CheckpointError, UserError
 from training.finetune import init_student, load_regressor, prepare_init
 from training.store.lock import exclusive_lock
-from training.loop import DeviceSplit, EpochStats, evaluate, steps_per_epoch, train_one_epoch
+from training.data.batches import DeviceSplit
+from training.loop import EpochStats, evaluate, steps_per_epoch, train_one_epoch
 from training.methods import aux_modules, build_objective, method_spec
 from training.models.registry import build_model, training_kwargs
 from training.models.wrap import compile_model

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from training.augment import Targets
+from training.data.augment import Targets
 
 Batch = tuple[torch.Tensor, Targets]
 StepFn = Callable[[Sequence[Batch]], tuple[torch.Tensor, ...]]

@@ -1,7 +1,7 @@
 """Training objectives (docs/reference.md §4). Each is an ``nn.Module`` whose ``forward(images, targets)`` returns
 ``StepResult(loss, logits, parts)``; the loop never branches on the method name.
 
-CutMix is not an objective but a batch transform (training.augment.cutmix) that any objective sits
+CutMix is not an objective but a batch transform (training.data.augment.cutmix) that any objective sits
 behind: every objective takes ``Targets`` and uses the mixed cross-entropy, which reduces to plain CE
 when the batch was not mixed (lam = 1).
 """
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.augment import Targets
+from training.data.augment import Targets
 from training.errors import UserError
 
 

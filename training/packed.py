@@ -26,14 +26,15 @@ from training.runtime.backends import configure_backends
 from training.log import log
 from training.runtime.device import resolve_device
 from training.config import RuntimeOptions, TrainConfig
-from training.data import load_split
+from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo, requested_world_size
 from training.errors import UserError
 from training.finetune import prepare_init
 from training.fit import (RNG_NOTE, Run, _check_config, _save_epoch, _tensorboard, end_epoch, load_teacher,
                            run_record)
 from training.store.lock import exclusive_lock
-from training.loop import DeviceSplit, EpochStats, steps_per_epoch
+from training.data.batches import DeviceSplit
+from training.loop import EpochStats, steps_per_epoch
 from training.packed_step import train_packed_epoch
 from training.store.rundir import LAST, check_run_dir, read_metrics, start_run_dir
 

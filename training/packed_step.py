@@ -18,12 +18,13 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from training.augment import Targets
+from training.data.augment import Targets
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.fit import Run
 from training.graphs import GraphedStep
-from training.loop import DeviceSplit, EpochStats, autocast, epoch_generators, training_batches
+from training.data.batches import DeviceSplit, epoch_generators
+from training.loop import EpochStats, autocast, training_batches
 from training.methods import aux_modules, build_objective, method_spec
 
 

@@ -14,7 +14,7 @@ from training.cli.common import (
 )
 from training.log import log
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
-from training.data import DATASETS, NORMALIZATIONS
+from training.data.datasets import DATASETS, NORMALIZATIONS
 from training.models.registry import MODELS
 from training.models.resnet import SHORTCUTS
 from training.prune import remaining_ratio

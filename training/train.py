@@ -14,9 +14,9 @@ from training.cli.common import (
     positive_float, positive_int, run_cli,
 )
 from training.log import log
-from training.autoaugment import AUGMENTS
+from training.data.autoaugment import AUGMENTS
 from training.config import RECIPES, RuntimeOptions, TrainConfig
-from training.data import DATASETS, NORMALIZATIONS
+from training.data.datasets import DATASETS, NORMALIZATIONS
 from training.fit import fit
 from training.methods import METHODS
 from training.models.registry import MODELS

@@ -11,7 +11,7 @@ from torch import nn
 import diversity
 from diversity.score import main
 from training.cli.common import run_cli
-from training.data import load_split
+from training.data.datasets import load_split
 
 
 @pytest.fixture(scope="module")

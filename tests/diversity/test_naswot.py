@@ -9,7 +9,7 @@ from diversity.batches import draw_batches
 from diversity.naswot import (batch_jacobian, correlation_eigenvalues, naswot_v1, naswot_v2, relu_kernel,
                               score_from_eigenvalues, scoring_copy)
 from training.store.checkpoint import load_model
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import UserError
 
 K = 1e-5

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from training.store.checkpoint import load_model
-from training.data import load_split
+from training.data.datasets import load_split
 
 
 @pytest.fixture(scope="session")

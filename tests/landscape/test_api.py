@@ -8,7 +8,7 @@ import torchvision
 import landscape
 from landscape.engine import SurfaceEngine
 from landscape.li import read_li_h5
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import UserError
 
 from .test_api_models import calibrated, li_directions, naive_loss, small_net

@@ -11,7 +11,7 @@ import landscape
 from landscape.plot import main
 from landscape.store import load_surface
 from training.cli.common import run_cli
-from training.data import load_split
+from training.data.datasets import load_split
 
 HERE = Path(__file__).resolve().parent
 SMALL = ["--model", "test_api_models:small_net", "--device", "cpu", "--quiet"]

@@ -7,7 +7,7 @@ import torchvision
 from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
 from landscape.folding import FoldedNetwork, NotFoldable, conv_bn_pairs
-from training.data import load_split
+from training.data.datasets import load_split
 
 from .test_api_models import DynamicNet, SharedNet, calibrated, naive_loss, small_net
 

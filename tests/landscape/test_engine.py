@@ -218,7 +218,7 @@ def test_cli_nonsquare_surface_equals_naive_evaluation(tiny_checkpoint, tmp_path
     (x_i, y_j) on the split normalized as the checkpoint was trained (its config's normalization preset)."""
     from landscape.plot import main
     from training.store.checkpoint import load_model
-    from training.data import load_split
+    from training.data.datasets import load_split
 
     ckpt_path = tmp_path / "c.pt"
     ck = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)

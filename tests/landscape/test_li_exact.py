@@ -148,7 +148,7 @@ def test_directions_from_a_li_direction_file(tiny_checkpoint, tmp_path, model_an
     for d_ours, d_li in zip(s.directions, dirs):
         for n in names:
             assert torch.equal(d_ours[n], d_li[n]), n
-    from training.data import load_split
+    from training.data.datasets import load_split
 
     data = load_split("cifar10", "train", None, 64)
     x, y = data.normalized(), data.labels

@@ -1,6 +1,6 @@
 import pytest
 
-from training.data import load_split
+from training.data.datasets import load_split
 
 
 @pytest.fixture(scope="session")

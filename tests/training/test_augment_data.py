@@ -4,8 +4,8 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 
-from training.augment import crop_flip, random_crop_flip
-from training.data import load_split
+from training.data.augment import crop_flip, random_crop_flip
+from training.data.datasets import load_split
 from training.errors import UserError
 
 

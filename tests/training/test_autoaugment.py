@@ -12,15 +12,16 @@ import torch
 from PIL import Image
 from torchvision.transforms import AutoAugment, AutoAugmentPolicy
 
-from training.augment import random_crop_flip
-from training.autoaugment import AutoAugmented, HostAutoAugment, stream_seed
+from training.data.augment import random_crop_flip
+from training.data.autoaugment import AutoAugmented, HostAutoAugment, stream_seed
 from training.store.checkpoint import load_checkpoint
 from training.config import RuntimeOptions, TrainConfig, with_defaults
-from training.data import load_split
+from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.fit import fit
-from training.loop import DeviceSplit, epoch_generators, training_batches
+from training.data.batches import DeviceSplit, epoch_generators
+from training.loop import training_batches
 
 CPU = torch.device("cpu")
 

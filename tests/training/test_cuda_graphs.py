@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.augment import Targets
+from training.data.augment import Targets
 from training.store.checkpoint import load_checkpoint
 from training.cli.common import run_cli
 from training.config import TrainConfig

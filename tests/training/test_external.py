@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import CheckpointError, UserError
 from training.external.models import build_model, check_logits, load_weights, read_state_dict
 from training.cli.model_flags import json_object

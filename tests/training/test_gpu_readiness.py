@@ -8,15 +8,15 @@ import torch
 import torch.distributed as dist
 
 from training import distributed
-from training.augment import Targets
+from training.data.augment import Targets
 from training.runtime.backends import configure_backends
 from training.runtime.device import resolve_device
 from training.errors import UserError
-from training.loop import DeviceSplit
+from training.data.batches import DeviceSplit
 from training.methods import FeatureKD
 from training.models.registry import build_model
 from training.models.wrap import compile_model
-from training.data import load_split
+from training.data.datasets import load_split
 from training.train import main
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from training.models import resnet, slimming
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import UserError
 from training.store.checkpoint import load_model
 from training.models.registry import MODELS, build_model

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from training.store.checkpoint import load_model, save_checkpoint
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import UserError
 from training.models.registry import build_model
 from training.models.slimming import ChannelSelect

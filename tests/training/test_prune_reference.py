@@ -14,7 +14,7 @@ from training.store.checkpoint import load_checkpoint, save_checkpoint
 from training.store.files import sha256_file
 from training.cli.common import run_cli
 from training.config import TrainConfig
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import UserError
 from training.finetune import load_regressor
 from training.methods import FeatureKD

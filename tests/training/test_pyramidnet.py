@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from training.store.checkpoint import load_model
 from training.config import TrainConfig
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import UserError
 from training.methods import FeatureKD, default_feature_beta
 from training.models.registry import MODELS, build_model

@@ -5,8 +5,9 @@ import torch
 
 from training.config import TrainConfig
 from training.runtime.distributed import DistInfo
-from training.loop import DeviceSplit, epoch_generators, steps_per_epoch, training_batches
-from training.data import load_split
+from training.data.batches import DeviceSplit, epoch_generators
+from training.loop import steps_per_epoch, training_batches
+from training.data.datasets import load_split
 
 CPU = torch.device("cpu")
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from training.store.checkpoint import load_checkpoint, load_model
 from training.config import TrainConfig
-from training.data import checkpoint_split, load_split
+from training.data.datasets import checkpoint_split, load_split
 from training.errors import UserError
 from training.models.resnet import PadShortcut
 from training.models.registry import build_model

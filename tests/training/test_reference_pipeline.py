@@ -7,11 +7,12 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from training.autoaugment import AutoAugmented, cutout, stream_seed
+from training.data.autoaugment import AutoAugmented, cutout, stream_seed
 from training.config import TrainConfig
-from training.data import load_split
+from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo
-from training.loop import DeviceSplit, epoch_generators, training_batches
+from training.data.batches import DeviceSplit, epoch_generators
+from training.loop import training_batches
 
 CPU = torch.device("cpu")
 

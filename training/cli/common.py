@@ -111,7 +111,7 @@ def add_common_flags(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     if data:
         p.add_argument("--data-dir", type=nonempty, default=None,
                        help="dataset folder: torchvision's CIFAR-10/100 layout, or a folder of *-train.npz/*-test.npz "
-                            "files for --dataset npz; omitted = the embedded CIFAR-10 subset in training/embedded/cifar10-mini")
+                            "files for --dataset npz; omitted = the embedded CIFAR-10 subset in training/data/embedded/cifar10-mini")
 
 
 def number_flag(kind: type, check: Callable[[float], bool], need: str) -> Callable[[str], float]:

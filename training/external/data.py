@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from training.data import load_split
+from training.data.datasets import load_split
 from training.errors import UserError
 
 Transform = Callable[[Any], torch.Tensor]

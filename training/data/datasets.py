@@ -2,7 +2,7 @@
 
 Every split is returned whole as an ``ImageSet``: uint8 images (N, 3, 32, 32), int64 labels and the
 normalization constants of its dataset. The whole CIFAR train set is 150 MB as uint8, so training and
-analysis keep it resident on the device and do augmentation there (training.augment).
+analysis keep it resident on the device and do augmentation there (training.data.augment).
 """
 from __future__ import annotations
 
