@@ -1,10 +1,10 @@
 """The measurements of bench/gpu_check.py, one function per section; each writes its results through ``rec``
 (gpu_check_record.Recorder) the moment it has them. Sizes come from a ``Sizes`` (the preset, or its toy version).
 
-Training numbers come from ``training.loop.train_one_epoch`` (the loop ``training.train`` runs, its per-step metric
+Training numbers come from ``training.engine.loop.train_one_epoch`` (the loop ``training.train`` runs, its per-step metric
 sums included) on a timed slice of ``Sizes.train_steps`` steps at batch 64, s/epoch extrapolated to the
 782 steps of a 50,000-image epoch. Kernel counts come from torch.profiler over a few steps of the bare step
-(forward, backward, SGD: ``training.loop.sgd_step``, replayed when captured), after its warm-up.
+(forward, backward, SGD: ``training.engine.loop.sgd_step``, replayed when captured), after its warm-up.
 """
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ from training.runtime.backends import backend_settings, configure_backends
 from training.config import TrainConfig
 from training.data.datasets import ImageSet
 from training.runtime.distributed import DistInfo
-from training.fit import Run
-from training.graphs import GraphedStep
+from training.engine.fit import Run
+from training.engine.graphs import GraphedStep
 from training.data.batches import DeviceSplit, epoch_generators
-from training.loop import evaluate, sgd_step, train_one_epoch, training_batches
-from training.packed_step import train_packed_epoch
+from training.engine.loop import evaluate, sgd_step, train_one_epoch, training_batches
+from training.engine.packed_step import train_packed_epoch
 
 EPOCH_IMAGES, BATCH = 50_000, 64
 EPOCH_STEPS = math.ceil(EPOCH_IMAGES / BATCH)  # 782: 781 full batches and one of 16

@@ -1,7 +1,7 @@
 """Training throughput: orthokd's step vs a torchvision-reference-style loop, timed in the same run.
 
 ours:      data resident on the device, per-sample pad-crop + flip as one gather on uint8 batches,
-           normalization on the device, channels_last (training.loop.training_batches + the scratch
+           normalization on the device, channels_last (training.engine.loop.training_batches + the scratch
            objective + SGD, exactly what training.train runs).
 reference: torchvision references/classification style: a Dataset of PIL images with per-image
            RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize in DataLoader
@@ -16,8 +16,8 @@ and the host AutoAugment alone (images/s the workers deliver, no training step).
 Last line: autoaugment_vs_plain: X.XX
 
 With ``--pack K`` it instead times K seeds of scratch training packed into one vmapped forward/backward
-(training.packed_step, what ``training.train --seeds`` runs) against the same K runs stepped one after another
-(training.fit.Run + the single-run step, i.e. K sequential runs), both counting the images of all K runs.
+(training.engine.packed_step, what ``training.train --seeds`` runs) against the same K runs stepped one after another
+(training.engine.fit.Run + the single-run step, i.e. K sequential runs), both counting the images of all K runs.
 Last line: packed_speedup_vs_sequential: X.XX
 """
 from __future__ import annotations
@@ -40,12 +40,12 @@ from training.runtime.device import resolve_device
 from training.config import TrainConfig
 from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo
-from training.fit import Run
+from training.engine.fit import Run
 from training.data.batches import DeviceSplit, epoch_generators
-from training.loop import training_batches
-from training.methods import CrossEntropy
+from training.engine.loop import training_batches
+from training.objectives import CrossEntropy
 from training.models.registry import build_model
-from training.packed_step import Pack
+from training.engine.packed_step import Pack
 from timing import print_load, interleaved
 
 

@@ -40,7 +40,7 @@ from training.errors import UserError
 from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
 from training.external.models import model_from_flags
 from training.external.data import images_for_model
-from training.methods import METHODS
+from training.objectives import METHODS
 
 D = ScoreConfig()
 PAPER_RUNS = 5  # Table 6: five models per method

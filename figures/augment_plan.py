@@ -4,7 +4,7 @@ Per network of a table (Table 4: PyramidNet-200 alpha 300; Table 5: PyramidNet-1
 240, figures.paper.AUGMENT_TABLES): two teachers of that network, trained without and with the table's augmentation
 (AutoAugment for Table 4, CutMix for Table 5); per seed the Scratch and augmentation-only students, and the KD
 students of the teacher/student matrix: teacher without / with the augmentation x student without / with it, for
-label and feature KD. The teacher always sees the batch the student trains on (training.methods), so with "teacher
+label and feature KD. The teacher always sees the batch the student trains on (training.objectives), so with "teacher
 yes / student no" the teacher gets the plain batch. Recipe: CutMix-PyTorch's CIFAR PyramidNet recipe
 (training.config.PYRAMIDNET_RECIPE). Layout under OUT_DIR/augment/MODEL/:
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from figures.paper import AUGMENT_TABLES, AugmentSetting
 from training.config import PYRAMIDNET_RECIPE, TrainConfig
 from training.errors import UserError
-from training.methods import method_spec
+from training.objectives import method_spec
 
 AUGMENT_DIR = "augment"
 PLAIN = "plain"

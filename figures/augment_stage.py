@@ -12,7 +12,7 @@ from figures.jobs import Job, manifest_path, outputs_complete, run_finished, wit
 from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import checkpoint_split
-from training.fit import fit
+from training.engine.fit import fit
 from training.store.rundir import milestone_name
 
 

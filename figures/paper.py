@@ -95,7 +95,7 @@ SURFACE_TABLES: dict[int, dict[str, str]] = {
 class PruneSetting:
     network: str  # the paper's label of the network
     model: str  # our architecture (training.models.MODELS)
-    rule: str  # training.prune_ckpt.RULES
+    rule: str  # training.pruning.rules.RULES
     remaining: tuple[float, ...]  # remaining ratios as the paper gives them (per stage for l1)
 
     @property

@@ -38,13 +38,13 @@ class StudySpec:
     score_batch_size: int = 128  # Table 6's scores (each <= -N, -143.96 ... -141.34) give N <= 141; 128 assumed
     score_bn_mode: str = ScoreConfig.bn_mode  # Table 6: BatchNorm in train mode (NASWOT's harness) or eval mode
     sharpness: HessianSettings = HessianSettings()  # Tables 7-8 Hessian numbers: images and stopping rules
-    # Train a method's seeds in one process, one forward/backward per step (training.packed). The CPU presets do
+    # Train a method's seeds in one process, one forward/backward per step (training.engine.packed). The CPU presets do
     # not: on 2 CPU cores packing 5 ResNet-20 runs measured 0.66x the images/s of the 5 runs one after another.
     pack_seeds: bool = True
     bf16: bool = False  # training: bf16 autocast (CUDA), recorded in every run's config
     tf32: bool = False  # training: TF32 convolutions/matmuls (CUDA), recorded in every run's config
     compile: bool = False  # training: torch.compile (then seeds train one after another: the packed step is vmapped)
-    cuda_graphs: bool = False  # training: each step replayed as one CUDA graph (training.graphs), recorded
+    cuda_graphs: bool = False  # training: each step replayed as one CUDA graph (training.engine.graphs), recorded
 
     @property
     def surface_epochs(self) -> tuple[int, ...]:

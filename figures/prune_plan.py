@@ -4,7 +4,7 @@ Per network: a scratch teacher of that network (DESIGN §4.6: the paper distils 
 pruning study), then per seed the three initial trainings (scratch, label KD, feature KD; with network-slimming
 sparsity for the slimming table), then per pruning setting and seed the nine fine-tunings of the schedules
 (finetuned once, and pre-distill, post-distill, pre-post, self-distill for each KD). Schedules that share an initial
-training share its run (training.schedules.ScheduleSpec.initial_dir). Layout under OUT_DIR/prune/:
+training share its run (training.engine.schedules.ScheduleSpec.initial_dir). Layout under OUT_DIR/prune/:
 
     teachers/MODEL/                             the scratch teacher (a run directory)
     MODEL/[slim-]METHOD-sSEED/                  initial trainings (slim- = with sparsity s*sign(gamma))
@@ -29,8 +29,8 @@ from training.data.datasets import NORMALIZATIONS
 from training.errors import UserError
 from training.models.resnet import SHORTCUTS
 from training.models.registry import training_kwargs
-from training.prune_ops import L1_PRESETS
-from training.schedules import KD_METHODS, SCHEDULES, ScheduleSpec, sparsity
+from training.pruning.structured import L1_PRESETS
+from training.engine.schedules import KD_METHODS, SCHEDULES, ScheduleSpec, sparsity
 
 PRUNE_DIR = "prune"
 KD_SCHEDULES = tuple(s for s in SCHEDULES if s != "finetuned")  # the schedules run once per KD
@@ -74,7 +74,7 @@ class PruneStudySpec:
     normalization: str = "rethinking"  # its mean/std constants (cifar: the true CIFAR statistics)
     l1_skip: str = "B"  # a key of L1_SKIP
     slim_resnet: str = "preresnet"  # a key of SLIM_RESNETS
-    reuse_regressor: bool = False  # feature-KD fine-tuning starts R fresh (training.schedules.ScheduleSpec)
+    reuse_regressor: bool = False  # feature-KD fine-tuning starts R fresh (training.engine.schedules.ScheduleSpec)
 
     def __post_init__(self) -> None:
         for value, allowed, flag in ((self.shortcut, SHORTCUTS, "--prune-shortcut"),

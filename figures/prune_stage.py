@@ -12,9 +12,9 @@ from figures.prune_plan import (PruneStudySpec, initial_run, schedule_cells, sch
 from figures.prune_tables import make_pruning_table
 from training.config import RuntimeOptions
 from training.data.datasets import checkpoint_split
-from training.fit import fit
+from training.engine.fit import fit
 from training.store.rundir import milestone_name
-from training.schedules import SUMMARY, ScheduleSpec, initial_config, run_schedule
+from training.engine.schedules import SUMMARY, ScheduleSpec, initial_config, run_schedule
 
 
 def prune_jobs(spec: PruneStudySpec, root: Path, figs: Path, rates: dict[str, Rates], device: str) -> list[Job]:

@@ -23,7 +23,7 @@ from figures.prune_plan import PruneStudySpec, network_note, schedule_cells, sch
 from figures.tables import write_table
 from training.errors import UserError
 from training.store.poolable import describe_config
-from training.schedules import SUMMARY
+from training.engine.schedules import SUMMARY
 from training.surplus import surplus
 
 Summaries = dict[tuple[str, str], list[dict[str, Any]]]  # (schedule, kd) -> one schedule.json per seed

@@ -10,9 +10,9 @@ from figures.plan import TEACHER_RUN, StudySpec, run_name
 from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import checkpoint_split
-from training.fit import fit
-from training.packed import fit_seeds
-from training.methods import method_spec
+from training.engine.fit import fit
+from training.engine.packed import fit_seeds
+from training.objectives import method_spec
 from training.store.rundir import milestone_name
 
 
@@ -31,9 +31,9 @@ def teacher_checkpoint(runs_dir: Path, spec: StudySpec) -> Path:
 def train_method_seeds(spec: StudySpec, method: str, seeds: Sequence[int], runs_dir: Path, teacher: Path | None,
                        device: str) -> list[Path]:
     """Train ``method`` for every seed into RUNS_DIR/METHOD-s{seed}: packed into one process with one forward/backward
-    per step (training.packed) when ``spec.pack_seeds`` and not ``spec.compile``, else one after another. Finished
+    per step (training.engine.packed) when ``spec.pack_seeds`` and not ``spec.compile``, else one after another. Finished
     runs are skipped and an interrupted one resumes from its last.pt; a packed restart packs all ``seeds`` again
-    (training.packed leaves the finished ones alone), since each run records the pack it started in and resumes only
+    (training.engine.packed leaves the finished ones alone), since each run records the pack it started in and resumes only
     in one of that size. Returns the run directories."""
     opts = RuntimeOptions(device=device, quiet=True)
     outs = [runs_dir / run_name(method, seed) for seed in seeds]

@@ -49,7 +49,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = "scratch"  # objective name, a key of training.methods.METHODS (docs/reference.md §4)
+    method: str = "scratch"  # objective name, a key of training.objectives.METHODS (docs/reference.md §4)
     model: str = "resnet56"  # architecture, a key of training.models.MODELS (docs/reference.md §3)
     width: int = 16  # channels of the first stage; 16 is He et al. 2016 (stages 16/32/64)
     dataset: str = "cifar10"  # a key of training.data.DATASETS (docs/reference.md §2)
@@ -90,7 +90,7 @@ class TrainConfig:
     # per-image host augmentation: none | autoaugment (CIFAR-10 policy, then the device's pad-crop/flip) |
     # autoaugment-cutout (DeepVoltaire's pipeline: grey-padded crop, flip, policy, Cutout 16x16, all on the host)
     augment: str = "none"
-    cuda_graphs: bool = False  # replay each epoch's training step as one CUDA graph (training.graphs); same math
+    cuda_graphs: bool = False  # replay each epoch's training step as one CUDA graph (training.engine.graphs); same math
 
     def __post_init__(self) -> None:
         for f in fields(self):

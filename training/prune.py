@@ -1,5 +1,5 @@
 """``python -m training.prune CKPT --rule l1|slimming|weight --remaining R [R R] | --preset A|B --out PRUNED.pt``:
-prune a trained checkpoint into a schema-v1 checkpoint of the smaller network (DESIGN §11; training.prune_ckpt).
+prune a trained checkpoint into a schema-v1 checkpoint of the smaller network (DESIGN §11; training.pruning.rules).
 
 Fine-tune it with ``python -m training.train --init PRUNED.pt --recipe finetune --model ... --out-dir ...``.
 """
@@ -13,7 +13,7 @@ from typing import Sequence
 from training.store.checkpoint import save_checkpoint
 from training.cli.common import Parser, number_flag, output_file, run_cli
 from training.errors import UserError
-from training.prune_ckpt import RULES, describe, prune_checkpoint
+from training.pruning.rules import RULES, describe, prune_checkpoint
 
 remaining_ratio = number_flag(float, lambda v: 0.0 < v <= 1.0, "a remaining ratio in (0, 1]")
 

@@ -1,7 +1,7 @@
 """``python -m training.prune_schedule --schedule S --kd label|feature --rule R (--remaining ... | --preset A|B)
 --out-dir DIR [--teacher T]``: one pruning x KD schedule of the paper (Tables 1-3) as one resumable command:
 initial training (scratch or KD; sparsity training for --rule slimming) -> pruning -> fine-tuning (plain or KD).
-See training.schedules for the phases and DIR's layout. Re-run the same command to resume.
+See training.engine.schedules for the phases and DIR's layout. Re-run the same command to resume.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from training.data.datasets import DATASETS, NORMALIZATIONS
 from training.models.registry import MODELS
 from training.models.resnet import SHORTCUTS
 from training.prune import remaining_ratio
-from training.prune_ckpt import RULES
-from training.schedules import SCHEDULES, ScheduleSpec, run_schedule
+from training.pruning.rules import RULES
+from training.engine.schedules import SCHEDULES, ScheduleSpec, run_schedule
 
 D = TrainConfig()
 

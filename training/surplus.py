@@ -3,7 +3,7 @@
     Surplus = (Self-Distill - Finetuned) - (Unpruned KD - Unpruned Scratch)
 
 in accuracy points: what KD adds to a pruned network beyond what it adds to the unpruned one. Positive = KD and
-pruning compound. From schedule directories (training.schedules): Finetuned and Self-Distill are the fine-tuned
+pruning compound. From schedule directories (training.engine.schedules): Finetuned and Self-Distill are the fine-tuned
 accuracies of a ``finetuned`` and a ``self-distill`` schedule; Unpruned Scratch / KD are their initial phases.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from training.errors import UserError
-from training.schedules import SUMMARY
+from training.engine.schedules import SUMMARY
 
 
 def surplus(self_distill: float, finetuned: float, unpruned_kd: float, unpruned_scratch: float) -> float:

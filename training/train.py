@@ -17,11 +17,11 @@ from training.log import log
 from training.data.autoaugment import AUGMENTS
 from training.config import RECIPES, RuntimeOptions, TrainConfig
 from training.data.datasets import DATASETS, NORMALIZATIONS
-from training.fit import fit
-from training.methods import METHODS
+from training.engine.fit import fit
+from training.objectives import METHODS
 from training.models.registry import MODELS
 from training.models.resnet import SHORTCUTS
-from training.packed import fit_seeds
+from training.engine.packed import fit_seeds
 
 D = TrainConfig()
 

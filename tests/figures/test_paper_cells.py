@@ -243,7 +243,7 @@ def test_the_full_study_plans_every_network_of_both_tables(tmp_path):
 def test_every_output_format_of_the_pruning_tables_has_the_papers_cells(tmp_path, table):
     from figures.prune_plan import MICRO as PRUNE_MICRO, schedule_cells, schedule_run
     from figures.prune_tables import make_pruning_table
-    from training.schedules import SUMMARY
+    from training.engine.schedules import SUMMARY
 
     root = tmp_path / "runs"
     initial = tmp_path / "initial"

@@ -12,7 +12,7 @@ from figures.study import main as study_main
 from figures.make import main as make_main
 from training.store.checkpoint import load_model
 from training.cli.common import run_cli
-from training.prune_ops import count_params_macs
+from training.pruning.structured import count_params_macs
 
 
 def _final_acc(run_dir):

@@ -19,9 +19,9 @@ from training.config import RuntimeOptions, TrainConfig, with_defaults
 from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
-from training.fit import fit
+from training.engine.fit import fit
 from training.data.batches import DeviceSplit, epoch_generators
-from training.loop import training_batches
+from training.engine.loop import training_batches
 
 CPU = torch.device("cpu")
 

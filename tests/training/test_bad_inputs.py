@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import fit as fit_module
+from training.engine import fit as fit_module
 from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig

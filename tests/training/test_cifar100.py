@@ -12,7 +12,7 @@ import torchvision.datasets.cifar as tv_cifar
 from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import NORMALIZATION, load_split
 from training.errors import UserError
-from training.fit import fit
+from training.engine.fit import fit
 from training.store.checkpoint import load_checkpoint
 
 

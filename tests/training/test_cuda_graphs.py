@@ -1,4 +1,4 @@
-"""--cuda-graphs (training.graphs): the captured step's code path (static buffers, CutMix lambda as a device
+"""--cuda-graphs (training.engine.graphs): the captured step's code path (static buffers, CutMix lambda as a device
 tensor, the eager last batch) gives bitwise the weights, momentum and metrics of the plain eager step on a CPU,
 where nothing is captured; single and packed (--seeds) runs; recorded in config.json; refused under torchrun.
 The GPU comparison (captured vs eager to float tolerance) is part of bench/gpu_check.py."""
@@ -14,9 +14,9 @@ from training.cli.common import run_cli
 from training.config import TrainConfig
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
-from training.fit import _check_config
-from training.graphs import GraphedStep
-from training.methods import mixed_cross_entropy
+from training.engine.fit import _check_config
+from training.engine.graphs import GraphedStep
+from training.objectives import mixed_cross_entropy
 from training.train import main
 
 # 200 images: three full batches of 64 and an eager last batch of 8; two epochs: a new static step per epoch

@@ -257,7 +257,7 @@ def test_pruning_that_empties_a_layer_is_refused_without_force(tiny_checkpoint, 
 # ---------------------------------------------------------------- threads divided among processes
 
 def test_threads_are_divided_among_the_processes_that_share_the_cores(monkeypatch):
-    from training import threads
+    from training.runtime import threads
 
     monkeypatch.setattr(threads, "cores", lambda: 8)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

@@ -7,13 +7,13 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from training import distributed
+from training.runtime import distributed
 from training.data.augment import Targets
 from training.runtime.backends import configure_backends
 from training.runtime.device import resolve_device
 from training.errors import UserError
 from training.data.batches import DeviceSplit
-from training.methods import FeatureKD
+from training.objectives import FeatureKD
 from training.models.registry import build_model
 from training.models.wrap import compile_model
 from training.data.datasets import load_split

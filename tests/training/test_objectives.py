@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from training.data.augment import Targets, cutmix, cutmix_box
-from training.methods import FeatureKD, LabelKD, feature_distance, kd_kl_term, mixed_cross_entropy
+from training.objectives import FeatureKD, LabelKD, feature_distance, kd_kl_term, mixed_cross_entropy
 from training.models.registry import build_model
 
 

@@ -21,7 +21,7 @@ def test_core_modules_import_without_the_study_packages():
     code = ("import sys\n"
             f"for m in {STUDY_ONLY!r}: sys.modules[m] = None\n"
             f"sys.path.insert(0, {str(REPO / 'bench')!r})\n"
-            "import training.train, training.packed, training.prune, landscape.plot, diversity.score, figures.study\n"
+            "import training.train, training.engine.packed, training.prune, landscape.plot, diversity.score, figures.study\n"
             "import gpu_check\n"
             "print('ok')\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -30,7 +30,7 @@ def test_core_modules_import_without_the_study_packages():
 
 def test_missing_torch_pruning_is_one_line(monkeypatch):
     from training.models.registry import build_model
-    from training.prune_ops import prune_channels
+    from training.pruning.structured import prune_channels
 
     monkeypatch.setitem(sys.modules, "torch_pruning", None)
     model = build_model("resnet8", 10, width=4)
@@ -40,7 +40,7 @@ def test_missing_torch_pruning_is_one_line(monkeypatch):
 
 def test_missing_tensorboard_is_one_line(monkeypatch, tmp_path):
     from training.config import RuntimeOptions
-    from training.fit import _tensorboard
+    from training.engine.fit import _tensorboard
 
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     monkeypatch.delitem(sys.modules, "torch.utils.tensorboard", raising=False)

@@ -101,7 +101,7 @@ def test_train_cli_builds_vgg_and_refuses_resnet_only_flags_and_mismatched_featu
 def test_tiny_stand_ins_count_as_their_docstrings_say_and_rebuild_pruned(name, count, images):
     """The demo's stand-ins for VGG-19 and DenseNet-40: counts as documented, and the slimming rule prunes them
     into a cfg that rebuilds through build_model."""
-    from training.prune_ckpt import prune_model
+    from training.pruning.rules import prune_model
 
     torch.manual_seed(0)
     model = build_model(name, 10).eval()

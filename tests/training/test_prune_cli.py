@@ -10,10 +10,10 @@ from training.store.checkpoint import load_checkpoint, load_model, save_checkpoi
 from training.store.files import sha256_file
 from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig
-from training.fit import fit
+from training.engine.fit import fit
 from training.models.registry import build_model
 from training.prune import main as prune_main
-from training.prune_ops import count_params_macs, prunable_bns
+from training.pruning.structured import count_params_macs, prunable_bns
 from training.train import main as train_main
 
 TINY = dict(model="resnet8", width=4, max_train_images=128, batch_size=64, eval_batch_size=500)

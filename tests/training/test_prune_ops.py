@@ -12,9 +12,9 @@ from training.data.datasets import load_split
 from training.errors import UserError
 from training.models.registry import build_model
 from training.models.slimming import ChannelSelect
-from training.prune_ops import (add_slimming_subgradient, count_params_macs, l1_filter_prune, l1_preset,
+from training.pruning.structured import (add_slimming_subgradient, count_params_macs, l1_filter_prune, l1_preset,
                                 network_slimming_prune, prunable_bns, slimming_keep_counts)
-from training.prune_weights import (conv_sparsity, finalize_weight_masks, magnitude_prune, restore_weight_masks,
+from training.pruning.weights import (conv_sparsity, finalize_weight_masks, magnitude_prune, restore_weight_masks,
                                     weight_masks)
 
 

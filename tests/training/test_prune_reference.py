@@ -16,12 +16,12 @@ from training.cli.common import run_cli
 from training.config import TrainConfig
 from training.data.datasets import load_split
 from training.errors import UserError
-from training.finetune import load_regressor
-from training.methods import FeatureKD
+from training.engine.init import load_regressor
+from training.objectives import FeatureKD
 from training.models.registry import build_model
 from training.prune import main as prune_main
-from training.prune_ckpt import prune_model
-from training.prune_ops import (L1_PRESETS, add_slimming_subgradient, count_params_macs, network_slimming_prune,
+from training.pruning.rules import prune_model
+from training.pruning.structured import (L1_PRESETS, add_slimming_subgradient, count_params_macs, network_slimming_prune,
                                 prunable_bns, slimming_keep_counts)
 from training.prune_schedule import main as schedule_main
 

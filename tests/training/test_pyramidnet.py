@@ -11,10 +11,10 @@ from training.store.checkpoint import load_model
 from training.config import TrainConfig
 from training.data.datasets import load_split
 from training.errors import UserError
-from training.methods import FeatureKD, default_feature_beta
+from training.objectives import FeatureKD, default_feature_beta
 from training.models.registry import MODELS, build_model
 from training.models.pyramidnet import PyramidNet
-from training.prune_ckpt import prune_model
+from training.pruning.rules import prune_model
 from training.train import config_from_args, main, parse_args
 
 

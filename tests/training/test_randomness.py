@@ -6,7 +6,7 @@ import torch
 from training.config import TrainConfig
 from training.runtime.distributed import DistInfo
 from training.data.batches import DeviceSplit, epoch_generators
-from training.loop import steps_per_epoch, training_batches
+from training.engine.loop import steps_per_epoch, training_batches
 from training.data.datasets import load_split
 
 CPU = torch.device("cpu")

@@ -12,7 +12,7 @@ from training.config import TrainConfig
 from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo
 from training.data.batches import DeviceSplit, epoch_generators
-from training.loop import training_batches
+from training.engine.loop import training_batches
 
 CPU = torch.device("cpu")
 

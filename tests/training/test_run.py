@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import methods
+from training import objectives
 from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.errors import CheckpointError
 from training.store.rundir import best_test_acc, final_test_acc
@@ -166,7 +166,7 @@ def test_nan_loss_stops_and_keeps_last_good(tmp_path, monkeypatch, capsys):
     args = [*TINY, "--epochs", "2", "--lr-milestones", "1", "--out-dir", str(out)]
     assert main([*args, "--stop-after-epoch", "1"]) == 0
     last = (out / "last.pt").read_bytes()
-    real = methods.mixed_cross_entropy
+    real = objectives.mixed_cross_entropy
     monkeypatch.setattr(methods, "mixed_cross_entropy", lambda logits, t: real(logits, t) * float("nan"))
     assert run_cli(main, args) == 2
     err = capsys.readouterr().err

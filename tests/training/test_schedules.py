@@ -12,7 +12,7 @@ from training.config import TrainConfig
 from training.errors import UserError
 from training.models.registry import build_model
 from training.prune_schedule import main as schedule_main
-from training.schedules import SCHEDULES, ScheduleSpec, phase_configs
+from training.engine.schedules import SCHEDULES, ScheduleSpec, phase_configs
 from training.surplus import schedule_surplus, surplus
 
 TINY = ["--model", "resnet8", "--width", "4", "--max-train-images", "128", "--epochs", "1", "--lr-milestones",

@@ -51,7 +51,7 @@ class Targets(NamedTuple):
 
     a: torch.Tensor
     b: torch.Tensor
-    lam: float | torch.Tensor  # a float32 device scalar inside a captured step (training.graphs)
+    lam: float | torch.Tensor  # a float32 device scalar inside a captured step (training.engine.graphs)
     weight: float = 1.0
 
 

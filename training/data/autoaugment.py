@@ -34,7 +34,7 @@ from training.errors import UserError
 AUGMENTS = ("none", "autoaugment", "autoaugment-cutout")  # TrainConfig.augment / --augment
 HOST_AUGMENTS = AUGMENTS[1:]  # the ones that run on the host (DataLoader workers)
 HOST_CROPS = ("autoaugment-cutout",)  # the ones whose pipeline crops and flips on the host (the device must not again)
-_STREAM = 3  # SeedSequence key of the per-image AutoAugment draws (0, 1, 2 are training.loop's streams)
+_STREAM = 3  # SeedSequence key of the per-image AutoAugment draws (0, 1, 2 are training.engine.loop's streams)
 FILL = 128  # grey fill of the pixels that shear / translate / rotate (and the reference's crop padding) uncover
 CUTOUT = 16  # side of the Cutout hole in DeepVoltaire's CIFAR pipeline (DeVries & Taylor's CIFAR-10 setting)
 

@@ -6,7 +6,7 @@ threads and 830 img/s with one thread per process. So each process takes its sha
 
     threads = max(1, budget // (1 + helpers)),  budget = OMP_NUM_THREADS if set, else cores // LOCAL_WORLD_SIZE,
 
-where ``helpers`` counts the processes working beside it (training.fit: its AutoAugment DataLoader workers, each of
+where ``helpers`` counts the processes working beside it (training.engine.fit: its AutoAugment DataLoader workers, each of
 which PyTorch runs with one thread, count as one, whatever their number: the thread count changes CPU rounding, and a
 run resumed with another --workers must stay bitwise), cores are the CPUs this process may run on
 (``os.sched_getaffinity``), and LOCAL_WORLD_SIZE is torchrun's processes on this host.

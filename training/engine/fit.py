@@ -23,16 +23,16 @@ from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import ImageSet, load_split
 from training.runtime.distributed import DistInfo, barrier, init_distributed, shutdown
 from training.errors import CheckpointError, UserError
-from training.finetune import init_student, load_regressor, prepare_init
+from training.engine.init import init_student, load_regressor, prepare_init
 from training.store.lock import exclusive_lock
 from training.data.batches import DeviceSplit
-from training.loop import EpochStats, evaluate, steps_per_epoch, train_one_epoch
-from training.methods import aux_modules, build_objective, method_spec
+from training.engine.loop import EpochStats, evaluate, steps_per_epoch, train_one_epoch
+from training.objectives import aux_modules, build_objective, method_spec
 from training.models.registry import build_model, training_kwargs
 from training.models.wrap import compile_model
 from training.runtime.optional import require
-from training.prune_ops import add_slimming_subgradient
-from training.prune_weights import load_plain_state_dict, plain_state_dict
+from training.pruning.structured import add_slimming_subgradient
+from training.pruning.weights import load_plain_state_dict, plain_state_dict
 from training.store.rundir import LAST, check_run_dir, milestone_name, read_metrics, start_run_dir, write_metrics
 from training.runtime.syncbn import convert_sync_batchnorm
 from training.runtime.threads import divided_threads

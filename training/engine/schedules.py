@@ -30,9 +30,9 @@ from training.store.files import atomic_write_text, sha256_file
 from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.errors import CheckpointError, UserError
-from training.fit import fit
+from training.engine.fit import fit
 from training.store.lock import exclusive_lock
-from training.prune_ckpt import RULES, prune_checkpoint
+from training.pruning.rules import RULES, prune_checkpoint
 from training.store.rundir import LAST, last_and_best_test_acc
 
 
@@ -65,8 +65,8 @@ SUMMARY = "schedule.json"
 class ScheduleSpec:
     schedule: str  # a key of SCHEDULES
     kd: str  # a key of KD_METHODS
-    rule: str  # a key of training.prune_ckpt.RULES
-    remaining: tuple[float, ...] = ()  # remaining ratios (see training.prune_ckpt.prune_model)
+    rule: str  # a key of training.pruning.rules.RULES
+    remaining: tuple[float, ...] = ()  # remaining ratios (see training.pruning.rules.prune_model)
     preset: str | None = None  # l1 only: Li et al.'s A / B
     teacher: str | None = None  # the external teacher's checkpoint
     base: TrainConfig = TrainConfig()  # model, data and initial-training recipe; method/teacher/init are set here

@@ -21,7 +21,7 @@ from torch.nn.utils import prune
 
 from training.errors import UserError
 from training.models.wrap import unwrap_model
-from training.prune_ops import check_ratio
+from training.pruning.structured import check_ratio
 
 
 def _convs(model: nn.Module) -> list[nn.Conv2d]:

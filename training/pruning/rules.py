@@ -18,8 +18,8 @@ from torch import nn
 from training.store.checkpoint import load_checkpoint, model_from_checkpoint
 from training.store.files import provenance, sha256_file
 from training.errors import UserError
-from training.prune_ops import count_params_macs, l1_filter_prune, l1_preset, network_slimming_prune
-from training.prune_weights import conv_sparsity, finalize_weight_masks, magnitude_prune
+from training.pruning.structured import count_params_macs, l1_filter_prune, l1_preset, network_slimming_prune
+from training.pruning.weights import conv_sparsity, finalize_weight_masks, magnitude_prune
 
 RULES = {
     "l1": "L1-norm filter pruning (Li et al. 2017): per-stage remaining ratios inside ResNet residual branches",

@@ -18,9 +18,9 @@ from training.store.checkpoint import load_checkpoint, model_from_checkpoint
 from training.store.files import sha256_file
 from training.config import TrainConfig
 from training.errors import CheckpointError, UserError
-from training.methods import aux_modules
+from training.objectives import aux_modules
 from training.models.registry import training_kwargs
-from training.prune_weights import restore_weight_masks
+from training.pruning.weights import restore_weight_masks
 
 
 def _load_init(path: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ class StepResult(NamedTuple):
 
 def mixed_cross_entropy(logits: torch.Tensor, t: Targets) -> torch.Tensor:
     """lam * CE(s, y_a) + (1 - lam) * CE(s, y_b) (CutMix, docs/reference.md §4.2); plain CE when lam = 1. A tensor
-    lam (a captured step's device input, training.graphs) always takes the mixed formula: no host read of it."""
+    lam (a captured step's device input, training.engine.graphs) always takes the mixed formula: no host read of it."""
     if not isinstance(t.lam, torch.Tensor) and t.lam == 1.0:
         return F.cross_entropy(logits, t.a)
     return t.lam * F.cross_entropy(logits, t.a) + (1.0 - t.lam) * F.cross_entropy(logits, t.b)

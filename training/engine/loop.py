@@ -23,8 +23,8 @@ from training.data.autoaugment import HOST_CROPS
 from training.data.batches import DeviceSplit, EpochGenerators, epoch_generators
 from training.data.datasets import normalize
 from training.errors import UserError
-from training.graphs import GraphedStep
-from training.methods import method_spec
+from training.engine.graphs import GraphedStep
+from training.objectives import method_spec
 from training.runtime.distributed import DistInfo, all_reduce_sum
 
 
@@ -80,7 +80,7 @@ def steps_per_epoch(n_images: int, batch_size: int, world_size: int) -> int:
 
 def autocast(device: torch.device, enabled: bool, cache: bool = True):
     """bf16 autocast on CUDA when ``enabled``; ``cache=False`` drops its per-context weight-cast cache, which a
-    CUDA graph capture requires (training.graphs)."""
+    CUDA graph capture requires (training.engine.graphs)."""
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
@@ -100,7 +100,7 @@ def sgd_step(objective: nn.Module, optimizer: torch.optim.Optimizer, device: tor
              ) -> Callable[[list[tuple[torch.Tensor, Targets]]], tuple[torch.Tensor, torch.Tensor]]:
     """One SGD step of ``objective`` on the single batch ``[(x, t)]``: forward (bf16 autocast when ``bf16``),
     backward of the loss (times ``t.weight`` under torchrun), ``after_backward``, ``optimizer.step()``. Returns the
-    detached loss and logits, on the device: no host sync (training.graphs captures exactly this)."""
+    detached loss and logits, on the device: no host sync (training.engine.graphs captures exactly this)."""
     def step(batches: list[tuple[torch.Tensor, Targets]]) -> tuple[torch.Tensor, torch.Tensor]:
         (x, t), = batches
         with autocast(device, bf16, cache):
@@ -119,7 +119,7 @@ def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data
                     on_step: Callable[[int, Callable[[], dict]], None] | None = None,
                     after_backward: Callable[[], None] | None = None) -> EpochStats:
     """SGD over one epoch (``sgd_step`` per batch; with ``cfg.cuda_graphs`` replayed as a CUDA graph on a GPU,
-    training.graphs). Loss sums stay on the device (no host sync per step); a non-finite loss is
+    training.engine.graphs). Loss sums stay on the device (no host sync per step); a non-finite loss is
     detected at the end of the epoch and raised naming the first bad step. ``after_backward`` runs between
     ``backward()`` and ``optimizer.step()`` (network slimming's s*sign(gamma) gradient term)."""
     objective.train()

@@ -3,7 +3,7 @@
 The K runs' students are stacked with ``torch.func.stack_module_state`` (parameters and BatchNorm buffers get a
 leading axis of size K) and run as one ``vmap`` of ``functional_call`` over the K batches; BatchNorm updates each
 run's slice of the stacked running stats in place, as in its own run. The teacher runs once on all K*N images. Run
-k's loss L_k is its own objective's formula (training.methods) applied to run k's outputs, with run k's CutMix
+k's loss L_k is its own objective's formula (training.objectives) applied to run k's outputs, with run k's CutMix
 lambda; the step back-propagates sum_k L_k, whose gradient with respect to run k's parameters is dL_k/dtheta_k.
 SGD's update (momentum, weight decay) is elementwise, so one optimizer over the stacked (K, ...) tensors takes
 the K runs' own steps. Between epochs the state lives in the runs' own modules and optimizers (``Pack.unpack``).
@@ -21,11 +21,11 @@ from torch.func import functional_call, stack_module_state, vmap
 from training.data.augment import Targets
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
-from training.fit import Run
-from training.graphs import GraphedStep
+from training.engine.fit import Run
+from training.engine.graphs import GraphedStep
 from training.data.batches import DeviceSplit, epoch_generators
-from training.loop import EpochStats, autocast, training_batches
-from training.methods import aux_modules, build_objective, method_spec
+from training.engine.loop import EpochStats, autocast, training_batches
+from training.objectives import aux_modules, build_objective, method_spec
 
 
 class _FeaturesAndLogits(nn.Module):
@@ -157,7 +157,7 @@ def train_packed_epoch(runs: Sequence[Run], data: DeviceSplit, epoch: int, devic
     ``training_batches(data, cfg_k, epoch_generators(seed_k, epoch, device), DistInfo())``. Per-run statistics as
     ``train_one_epoch``: mean loss, accuracy (CutMix batches count lam*[pred = a] + (1-lam)*[pred = b]); a
     non-finite loss of any run is raised at the end of the epoch, naming its seed and first bad step. With
-    ``cuda_graphs`` the packed step is replayed as one CUDA graph on a GPU (training.graphs)."""
+    ``cuda_graphs`` the packed step is replayed as one CUDA graph on a GPU (training.engine.graphs)."""
     pack = Pack(runs)
     k = len(runs)
     step: Callable = lambda batches: pack.step(batches, device)

@@ -1,9 +1,9 @@
 """``python -m training.train --seeds 0 1 2 --out-dir runs/M-s{seed}``: one run per seed, all trained in one process
-with one forward/backward per step (docs/reference.md §13; the packed step is training.packed_step).
+with one forward/backward per step (docs/reference.md §13; the packed step is training.engine.packed_step).
 
 Each seed is a whole run of its own: its directory (``{seed}`` in ``--out-dir`` replaced by the seed), lock,
-config.json (that seed's record, as ``training.fit`` writes it), metrics.jsonl, last.pt and milestone checkpoints,
-all written by ``training.fit``'s own code, so a packed run's directory resumes as a single run and vice versa.
+config.json (that seed's record, as ``training.engine.fit`` writes it), metrics.jsonl, last.pt and milestone checkpoints,
+all written by ``training.engine.fit``'s own code, so a packed run's directory resumes as a single run and vice versa.
 
 Resume: every run resumes from its own last.pt. Runs may stand at different epochs (a kill between two runs'
 saves, or a run continued alone): each epoch trains the unfinished runs at the lowest epoch, so a run that is
@@ -29,13 +29,13 @@ from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo, requested_world_size
 from training.errors import UserError
-from training.finetune import prepare_init
-from training.fit import (RNG_NOTE, Run, _check_config, _save_epoch, _tensorboard, end_epoch, load_teacher,
+from training.engine.init import prepare_init
+from training.engine.fit import (RNG_NOTE, Run, _check_config, _save_epoch, _tensorboard, end_epoch, load_teacher,
                            run_record)
 from training.store.lock import exclusive_lock
 from training.data.batches import DeviceSplit
-from training.loop import EpochStats, steps_per_epoch
-from training.packed_step import train_packed_epoch
+from training.engine.loop import EpochStats, steps_per_epoch
+from training.engine.packed_step import train_packed_epoch
 from training.store.rundir import LAST, check_run_dir, read_metrics, start_run_dir
 
 
@@ -150,7 +150,7 @@ def _train_all(runs: list[Run], dirs: list[Path], opts: RuntimeOptions, device: 
 
 def _finish_epoch(run: Run, out_dir: Path, rows: list[dict], epoch: int, lr: float, st: EpochStats,
                   test_data: DeviceSplit, opts: RuntimeOptions) -> dict:
-    """What ``training.fit`` does after a run's epoch: schedule, evaluate, metrics line, checkpoints."""
+    """What ``training.engine.fit`` does after a run's epoch: schedule, evaluate, metrics line, checkpoints."""
     with warnings.catch_warnings():
         # The run's own optimizer did not step (the packed one did), which the scheduler would warn about.
         warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
