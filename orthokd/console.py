@@ -1,6 +1,6 @@
 """Console scripts (pyproject.toml [project.scripts]): ``orthokd-train`` ... ``orthokd-study`` run the same
 ``main`` as ``python -m training.train`` ... ``python -m figures.study``, with the same one-line errors and exit
-codes (training.cli.run_cli). Each command's module is imported only when that command runs."""
+codes (training.cli.common.run_cli). Each command's module is imported only when that command runs."""
 from __future__ import annotations
 
 import importlib
@@ -15,7 +15,7 @@ def _run(module: str) -> int:
     except ShadowedPackageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from training.cli import run_cli
+    from training.cli.common import run_cli
 
     return run_cli(importlib.import_module(module).main)
 

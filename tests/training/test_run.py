@@ -167,7 +167,7 @@ def test_nan_loss_stops_and_keeps_last_good(tmp_path, monkeypatch, capsys):
     assert main([*args, "--stop-after-epoch", "1"]) == 0
     last = (out / "last.pt").read_bytes()
     real = objectives.mixed_cross_entropy
-    monkeypatch.setattr(methods, "mixed_cross_entropy", lambda logits, t: real(logits, t) * float("nan"))
+    monkeypatch.setattr(objectives, "mixed_cross_entropy", lambda logits, t: real(logits, t) * float("nan"))
     assert run_cli(main, args) == 2
     err = capsys.readouterr().err
     assert "non-finite loss at epoch 2 step 0" in err
