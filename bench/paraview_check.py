@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape.paraview import check_in_paraview, pvbatch_command
-from landscape.store import Surface
-from landscape.vtkio import write_vtk
+from landscape.formats.paraview import check_in_paraview, pvbatch_command
+from landscape.record import Surface
+from landscape.formats.vtk_files import write_vtk
 
 NEED_ARRAYS = {"loss", "log_loss", "accuracy", "error", "valid"}
 NEED_FIELDS = {"meta_json", "z_scale"}

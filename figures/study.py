@@ -42,7 +42,7 @@ from figures.prune_stage import prune_jobs
 from figures.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.table6 import make_table6
 from figures.train_stage import teacher_checkpoint, train_config, training_jobs
-from landscape.store import load_surface
+from landscape.record import load_surface
 from training.data.autoaugment import HOST_AUGMENTS
 from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, positive_int, run_cli
 from training.log import log

@@ -14,11 +14,11 @@ from figures.pooled import read_run_config, setup_line, table_setup
 from figures.tables import write_table
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
-from landscape.paraview import script_path
-from landscape.panels import animate, panels_png
+from landscape.formats.paraview import script_path
+from landscape.pictures.panels import animate, panels_png
 from landscape.sharpness import flatness
-from landscape.store import Surface
-from landscape.vtkio import write_vtk
+from landscape.record import Surface
+from landscape.formats.vtk_files import write_vtk
 from training.errors import UserError
 from training.store.poolable import check_table
 from training.store.rundir import milestone_name

@@ -1,6 +1,6 @@
 """orthokd landscape: filter-normalized loss surfaces (Li et al. 2018) of orthokd checkpoints and of any
 classifier (docs/reference.md §6). Public API: ``landscape.surface(model, data, ...) -> Surface`` (landscape.api),
-``landscape.sharpness(model, data)`` (landscape.sharpness) and ``landscape.Surface`` (landscape.store)."""
+``landscape.sharpness(model, data)`` (landscape.sharpness) and ``landscape.Surface`` (landscape.record)."""
 from __future__ import annotations
 
 import os
@@ -16,9 +16,9 @@ check_packages("training")
 if TYPE_CHECKING:
     from landscape.api import surface
     from landscape.sharpness import sharpness
-    from landscape.store import Surface
+    from landscape.record import Surface
 
 __all__ = ["Surface", "sharpness", "surface"]
 
 # Imported on first use: the off-screen render child imports this package and must not load torch.
-export_faces(__name__, {"surface": "landscape.api", "Surface": "landscape.store", "sharpness": "landscape.sharpness"})
+export_faces(__name__, {"surface": "landscape.api", "Surface": "landscape.record", "sharpness": "landscape.sharpness"})

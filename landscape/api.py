@@ -22,7 +22,7 @@ from landscape.compute import (EngineOptions, build_directions, check_directions
 from landscape.config import GridSpec
 from landscape.directions import Direction, float_state
 from landscape.engine import Loss
-from landscape.store import Surface
+from landscape.record import Surface
 from training.runtime.device import resolve_device
 from training.runtime.distributed import DistInfo
 from training.errors import UserError

@@ -20,8 +20,8 @@ from torch import nn
 from landscape.config import GridSpec
 from landscape.directions import (Direction, cosine, difference, float_state, pca_directions, random_directions)
 from landscape.engine import Loss, SurfaceEngine
-from landscape.li import is_li_direction_file, read_li_directions
-from landscape.store import Surface, check_resumable, load_surface, save_surface
+from landscape.formats.li_h5 import is_li_direction_file, read_li_directions
+from landscape.record import Surface, check_resumable, load_surface, save_surface
 from training.runtime.backends import backend_settings
 from training.store.checkpoint import load_model
 from training.store.files import provenance, sha256_file

@@ -67,7 +67,7 @@ class GridSpec:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """(nx,) or (nx, ny): our arrays are indexed [ix, iy] (Li's HDF5 files are [iy, ix]; see landscape.li)."""
+        """(nx,) or (nx, ny): our arrays are indexed [ix, iy] (Li's HDF5 files are [iy, ix]; see landscape.formats.li_h5)."""
         return (self.xsteps,) if self.is_1d else (self.xsteps, self.ysteps)
 
     def to_json(self) -> dict[str, Any]:

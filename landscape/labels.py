@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from landscape.store import images_used
+from landscape.record import images_used
 
 
 def grid_text(meta: dict[str, Any]) -> str:

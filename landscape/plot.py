@@ -24,10 +24,10 @@ from landscape.api import surface
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
 from landscape.engine import DEFAULT_POINTS_PER_FORWARD
-from landscape.export import SUFFIXES, check_suffix
-from landscape.render import contour_levels
+from landscape.formats.dispatch import SUFFIXES, check_suffix
+from landscape.pictures.render import contour_levels
 from landscape.sharpness import sharpness, summary_line
-from landscape.store import Surface, images_used, store_path
+from landscape.record import Surface, images_used, store_path
 from training.store.files import atomic_write_text, strict_json
 from training.store.checkpoint import load_model
 from training.cli.common import (

@@ -35,7 +35,7 @@ from scipy import ndimage
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
-from landscape.store import Surface, images_used
+from landscape.record import Surface, images_used
 from training.errors import UserError
 
 Params = dict[str, torch.Tensor]

@@ -123,8 +123,8 @@ def test_table6_plot_uses_the_papers_row_names(micro, tmp_path, monkeypatch):
 
 def test_panels_have_methods_by_steps(micro):
     from figures.surfaces import surface_path
-    from landscape.panels import panels_png
-    from landscape.store import load_surface
+    from landscape.pictures.panels import panels_png
+    from landscape.record import load_surface
 
     grid = [[load_surface(surface_path(micro, m, 0, e)) for e in (1, 2, 3)] for m in ("scratch", "cutmix")]
     out = micro / "panels_test.png"

@@ -7,7 +7,7 @@ import torchvision
 
 import landscape
 from landscape.engine import SurfaceEngine
-from landscape.li import read_li_h5
+from landscape.formats.li_h5 import read_li_h5
 from training.data.datasets import load_split
 from training.errors import UserError
 

@@ -9,7 +9,7 @@ import torchvision
 
 import landscape
 from landscape.plot import main
-from landscape.store import load_surface
+from landscape.record import load_surface
 from training.cli.common import run_cli
 from training.data.datasets import load_split
 

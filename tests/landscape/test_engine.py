@@ -8,7 +8,7 @@ from landscape.config import GridSpec
 from landscape.directions import filter_normalize, random_directions
 from landscape.engine import SurfaceEngine
 from landscape.folding import conv_bn_pairs
-from landscape.store import load_surface, save_surface
+from landscape.record import load_surface, save_surface
 
 from .conftest import naive_loss
 

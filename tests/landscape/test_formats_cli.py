@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from landscape.plot import main
-from landscape.li import read_li_h5
-from landscape.store import load_surface
+from landscape.formats.li_h5 import read_li_h5
+from landscape.record import load_surface
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import torch
 
 from landscape.compute import compute_surface
 from landscape.config import GridSpec
-from landscape.li import read_li_h5, write_li_h5
+from landscape.formats.li_h5 import read_li_h5, write_li_h5
 from landscape.plot import main
-from landscape.store import Surface, load_surface
+from landscape.record import Surface, load_surface
 from training.store.checkpoint import load_model
 from training.cli.common import run_cli
 

@@ -11,7 +11,7 @@ from landscape.compute import EngineOptions
 from landscape.directions import difference, float_state, random_directions
 from landscape.engine import SurfaceEngine
 from landscape.plot import main
-from landscape.store import load_surface
+from landscape.record import load_surface
 from training.store.checkpoint import load_model
 from training.cli.common import run_cli
 from training.errors import UserError

@@ -4,10 +4,11 @@ OUT.pvpython.py script written beside each file. Skips, with the reason printed,
 import numpy as np
 import pytest
 
-from landscape.paraview import check_in_paraview, pvbatch_command, script_path
+from landscape.formats.paraview import check_in_paraview, pvbatch_command, script_path
 from landscape.plot import main
-from landscape.store import Surface, load_surface
-from landscape.vtkio import Z_EXTENT_RATIO, write_vtk
+from landscape.record import Surface, load_surface
+from landscape.heights import Z_EXTENT_RATIO
+from landscape.formats.vtk_files import write_vtk
 
 ARRAYS = {"loss", "log_loss", "accuracy", "error", "valid"}
 FIELDS = {"meta_json", "z_scale"}

@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from landscape import panels, render
+from landscape.pictures import panels, render
 from landscape.plot import main
-from landscape.store import Surface, load_surface
-from landscape.vtkio import Z_EXTENT_RATIO, heights, write_vtk
+from landscape.record import Surface, load_surface
+from landscape.heights import Z_EXTENT_RATIO, heights
+from landscape.formats.vtk_files import write_vtk
 from training.cli.common import run_cli
 
 
@@ -37,7 +38,7 @@ def _rc(argv) -> int:
 
 
 def _nonblank(png) -> int:
-    from landscape.paraview import distinct_colours
+    from landscape.formats.paraview import distinct_colours
 
     return distinct_colours(png)
 

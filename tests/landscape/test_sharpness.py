@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from landscape.sharpness import PROBE_BATCH, HessianOperator, flatness, hessian_trace, sharpness_report, top_eigenvalue
-from landscape.store import Surface
+from landscape.record import Surface
 from training.store.checkpoint import load_model
 from training.data.datasets import checkpoint_split
 

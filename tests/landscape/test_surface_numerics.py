@@ -8,7 +8,7 @@ import landscape
 from landscape.compute import EngineOptions
 from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
-from landscape.store import load_surface
+from landscape.record import load_surface
 from training.errors import UserError
 
 CPU = torch.device("cpu")

@@ -8,7 +8,7 @@ from torch import nn
 
 from landscape.labels import surface_title
 from landscape.plot import main
-from landscape.store import load_surface
+from landscape.record import load_surface
 
 
 class Net(nn.Module):

@@ -1,8 +1,8 @@
 """Pictures of surfaces: a 3-D render (pyvista off-screen through EGL in a child process, matplotlib when that
-fails), a 2-D contour map and a 1-D curve, one surface each (landscape.panels draws several: the Tables 7-8 panels
+fails), a 2-D contour map and a 1-D curve, one surface each (landscape.pictures.panels draws several: the Tables 7-8 panels
 and the GIF).
 
-Heights are min(loss, zmax) or ln(min(loss, zmax) + 0.1) (landscape.vtkio.heights). Titles name method, epoch,
+Heights are min(loss, zmax) or ln(min(loss, zmax) + 0.1) (landscape.formats.vtk_files.heights). Titles name method, epoch,
 architecture, grid and images from the surface metadata; axes are the filter-normalized directions (alpha for an
 interpolation, PC1/PC2 for a trajectory). Contour levels: np.arange(vmin, vmax, vlevel) of the height when any of
 vmin, vmax, vlevel is given (Li et al.'s plot_2D defaults 0.1, 10, 0.5 fill in the others), else 21 levels evenly
@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from landscape.labels import axis_labels, surface_title
-from landscape.store import Surface
-from landscape.vtkio import auto_zscale, height_label, heights, surface_mesh, trajectory_polyline
+from landscape.record import Surface
+from landscape.heights import auto_zscale, height_label, heights
+from landscape.formats.vtk_files import surface_mesh, trajectory_polyline
 from training.store.files import atomic_write
 from training.errors import UserError
 
@@ -192,7 +193,7 @@ def surface3d_figure(s: Surface, zmax: float | None = None, log: bool = False, t
 
 def render_png_pyvista(s: Surface, path: Path, zmax: float | None = None, log: bool = False,
                        title: str | None = None) -> None:
-    """3-D render with pyvista in a child process (landscape.offscreen); raises RuntimeError if it fails."""
+    """3-D render with pyvista in a child process (landscape.pictures.offscreen); raises RuntimeError if it fails."""
     with tempfile.TemporaryDirectory() as tmp:
         k = auto_zscale(s, zmax, log)
         mesh = surface_mesh(s, zmax, log, k)
@@ -212,7 +213,7 @@ def render_png_pyvista(s: Surface, path: Path, zmax: float | None = None, log: b
             spec["path"] = str(Path(tmp) / "path.vtp")
             line.save(spec["path"])
         (Path(tmp) / "spec.json").write_text(json.dumps(spec))
-        r = subprocess.run([sys.executable, "-m", "landscape.offscreen", str(Path(tmp) / "spec.json")],
+        r = subprocess.run([sys.executable, "-m", "landscape.pictures.offscreen", str(Path(tmp) / "spec.json")],
                            capture_output=True, text=True, timeout=300)
         png = Path(spec["png"])
         if r.returncode != 0 or not png.is_file():

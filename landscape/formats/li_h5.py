@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from landscape.directions import Direction
-from landscape.store import Surface
+from landscape.record import Surface
 from training.store.files import atomic_write
 from training.errors import UserError
 

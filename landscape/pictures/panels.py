@@ -1,6 +1,6 @@
 """Multi-surface pictures: the Tables 7-8 panels (rows x columns of surfaces, each a 3-D view beside its
 contour map, on one colour scale) and an animation across several surfaces (GIF), built from the single-surface
-drawing functions of landscape.render."""
+drawing functions of landscape.pictures.render."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +9,9 @@ from typing import Sequence
 import numpy as np
 
 from landscape.labels import surface_title
-from landscape.render import CMAP, draw_3d, draw_contour, finite_heights, pyplot, save_figure
-from landscape.store import Surface
-from landscape.vtkio import height_label
+from landscape.pictures.render import CMAP, draw_3d, draw_contour, finite_heights, pyplot, save_figure
+from landscape.record import Surface
+from landscape.heights import height_label
 from training.store.files import atomic_write
 
 

@@ -1,7 +1,7 @@
-"""Off-screen pyvista render of a saved mesh, run as a child process by landscape.render: a missing or
+"""Off-screen pyvista render of a saved mesh, run as a child process by landscape.pictures.render: a missing or
 broken OpenGL stack can crash VTK outright (segfault), which a child process turns into a clean fallback.
 
-    python -m landscape.offscreen SPEC.json
+    python -m landscape.pictures.offscreen SPEC.json
 
 SPEC holds mesh (a .vts whose heights are already scaled for viewing), png, scalars (point array to colour by),
 scalar_title, title, axes (x, y, z titles), ranges (the unscaled x, y and height ranges the axis labels show)

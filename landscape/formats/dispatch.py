@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landscape.li import write_li_h5
-from landscape.paraview import script_path
-from landscape.store import Surface, save_surface
-from landscape.vtkio import VTK_SUFFIXES, trajectory_polyline, write_vtk
+from landscape.formats.li_h5 import write_li_h5
+from landscape.formats.paraview import script_path
+from landscape.record import Surface, save_surface
+from landscape.formats.vtk_files import VTK_SUFFIXES, trajectory_polyline, write_vtk
 from training.store.files import atomic_write
 from training.errors import UserError
 
@@ -24,7 +24,7 @@ def check_suffix(out: Path) -> None:
 def save_as(s: Surface, out: Path, zmax: float | None = None, log: bool = False,
             zscale: float | None = None) -> list[Path]:
     """Write ``s`` to ``out`` in the format of its suffix; returns every file written. ``zmax``, ``log``,
-    ``zscale``: the VTK heights (landscape.vtkio.write_vtk)."""
+    ``zscale``: the VTK heights (landscape.formats.vtk_files.write_vtk)."""
     out = Path(out)
     check_suffix(out)
     if out.suffix == ".npz":

@@ -1,7 +1,7 @@
 """The surface file: an ``.npz`` holding coordinates, loss and accuracy grids indexed [ix, iy], a
 computed-mask (a point whose loss came out NaN or inf is computed, not missing), the directions, and JSON
 metadata (grid, checkpoint sha256, direction seed and norms, data). Written atomically; a re-run computes
-only the points the mask marks as missing. Li et al.'s HDF5 files are read and written by landscape.li."""
+only the points the mask marks as missing. Li et al.'s HDF5 files are read and written by landscape.formats.li_h5."""
 from __future__ import annotations
 
 import json
@@ -52,23 +52,23 @@ class Surface:
     # The writers import this module, so they are imported when called.
     def save(self, path: str | Path, *, zmax: float | None = None, log: bool = False,
              zscale: float | None = None) -> list[Path]:
-        """Write the surface in the format the suffix names (.npz, .vtk, .vts, .vtp, .h5: landscape.export);
+        """Write the surface in the format the suffix names (.npz, .vtk, .vts, .vtp, .h5: landscape.formats.dispatch);
         returns every file written."""
-        from landscape.export import save_as
+        from landscape.formats.dispatch import save_as
 
         return save_as(self, Path(path), zmax, log, zscale)
 
     def render(self, path: str | Path, *, zmax: float | None = None, log: bool = False) -> Path:
-        """A 3-D render PNG (landscape.render.render_png: pyvista off-screen, matplotlib fallback)."""
-        from landscape.render import render_png
+        """A 3-D render PNG (landscape.pictures.render.render_png: pyvista off-screen, matplotlib fallback)."""
+        from landscape.pictures.render import render_png
 
         render_png(self, Path(path), zmax, log)
         return Path(path)
 
     def contour(self, path: str | Path, *, zmax: float | None = None, log: bool = False,
                 levels: np.ndarray | None = None) -> Path:
-        """A 2-D contour map PNG (landscape.render.contour_png; ``levels`` None: 21 log-spaced levels)."""
-        from landscape.render import contour_png
+        """A 2-D contour map PNG (landscape.pictures.render.contour_png; ``levels`` None: 21 log-spaced levels)."""
+        from landscape.pictures.render import contour_png
 
         if self.is_1d:
             raise UserError("a 1-D curve has no contour map; use render() for its picture")
