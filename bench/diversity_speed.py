@@ -18,7 +18,7 @@ import torch
 
 from diversity.config import ScoreConfig
 from diversity.naswot import correlation_eigenvalues, score_from_eigenvalues
-from diversity.runs import RunCheckpoint
+from training.store.rundir import RunCheckpoint
 from diversity.scoring import load_all, score_checkpoints
 from training.store.checkpoint import save_checkpoint
 from training.config import TrainConfig

@@ -11,7 +11,7 @@ class ScoreConfig:
     # images per batch N. Each term of the score is >= 1, so score <= -N: Table 6's -143.96 ... -141.34 give N <= 141
     # (NASWOT's default 256 is ruled out); the paper does not say N, 128 is assumed (the largest power of two allowed)
     batch_size: int = 128
-    batches: int = 5  # batches per checkpoint; the checkpoint's score is their mean (5 as figures.plan scores Table 6)
+    batches: int = 5  # batches per checkpoint; the checkpoint's score is their mean (5 as figures.analysis.plan scores Table 6)
     # shared = the batches drawn once from `seed` and shared by every checkpoint (paired design, ours); per-model = each
     # checkpoint draws its own (NASWOT's harness: one random batch per network, use with batches=1)
     batch_mode: str = "shared"

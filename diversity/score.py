@@ -23,9 +23,9 @@ import torch
 from diversity.api import score_models
 from diversity.config import BATCH_MODES, BN_MODES, SCORES, TRANSFORMS, ScoreConfig
 from diversity.pairwise import method_matrix, model_outputs
-from diversity.plot import plot_scores
+from diversity.score_figure import plot_scores
 from diversity.report import caption, table_lines, write_results
-from diversity.runs import RunCheckpoint, discover_runs, require_runs
+from training.store.rundir import RunCheckpoint, discover_runs, require_runs
 from diversity.scoring import CheckpointScore, load_all, score_checkpoints
 from diversity.stats import summarize_groups
 from training.store.checkpoint import load_checkpoint

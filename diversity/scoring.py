@@ -10,7 +10,7 @@ import torch
 from diversity.batches import draw_batches, model_seed
 from diversity.config import ScoreConfig
 from diversity.naswot import score_batches
-from diversity.runs import RunCheckpoint, run_record
+from training.store.rundir import RunCheckpoint, config_beside
 from training.store.checkpoint import content_sha256, load_model
 from training.store.files import sha256_file
 from training.data.datasets import ImageSet, checkpoint_split
@@ -60,7 +60,7 @@ def label(item: RunCheckpoint) -> str:
 def pooled_config(item: RunCheckpoint, ckpt: dict) -> dict[str, Any]:
     """What a checkpoint was trained with: its run's config.json (if beside it), overridden by the checkpoint's
     own config, plus its architecture, teacher sha256 and epoch. Pooled runs must agree on all of it but the seed."""
-    return {**run_record(item.path), **ckpt["config"], "arch": dict(ckpt["arch"]),
+    return {**config_beside(item.path), **ckpt["config"], "arch": dict(ckpt["arch"]),
             "teacher_sha256": ckpt["method"].get("teacher_sha256"), "checkpoint_epoch": ckpt["epoch"]}
 
 

@@ -29,16 +29,16 @@ from pathlib import Path
 from typing import Sequence
 
 from diversity.config import BN_MODES, ScoreConfig
-from figures.hessian import HessianSettings
+from figures.analysis.hessian import HessianSettings
 from figures.jobs import manifest_path, with_manifest
-from figures.plan import PRESETS, StudySpec, require_gpu
-from figures.augment_plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, with_networks
-from figures.augment_tables import make_augment_table
-from figures.pooled import read_run_config
-from figures.prune_plan import PRUNE_PRESETS
-from figures.prune_tables import make_pruning_table
-from figures.surfaces import make_surface_table
-from figures.table6 import make_table6
+from figures.analysis.plan import PRESETS, StudySpec, require_gpu
+from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, with_networks
+from figures.augment.tables import make_augment_table
+from figures.captions import read_run_config
+from figures.pruning.plan import PRUNE_PRESETS
+from figures.pruning.tables import make_pruning_table
+from figures.analysis.surfaces import make_surface_table
+from figures.analysis.table6 import make_table6
 from landscape.config import GridSpec
 from training.cli.common import (
     GRID_STEPS, SEED_COUNT, Parser, add_common_flags, nonempty, nonnegative_int, positive_float, positive_int,

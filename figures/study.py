@@ -2,10 +2,10 @@
 the paper's tables, in order, resumable.
 
 Tables 1-3 (pruning x KD, CIFAR-100): per network a scratch teacher, the initial trainings (scratch, label KD,
-feature KD; sparsity-trained for Table 2), then per pruning setting the five schedules (figures.prune_plan) and the
-tables (figures.prune_tables). Tables 4-5 (augmentation x KD, CIFAR-100; Table 4 PyramidNet-200 alpha 300, Table 5
+feature KD; sparsity-trained for Table 2), then per pruning setting the five schedules (figures.pruning.plan) and the
+tables (figures.pruning.tables). Tables 4-5 (augmentation x KD, CIFAR-100; Table 4 PyramidNet-200 alpha 300, Table 5
 PyramidNet-110 alpha 64 and PyramidNet-200 alpha 240): per network teachers without and with AutoAugment / CutMix,
-then the baselines and the teacher x student matrix (figures.augment_plan). Tables 6-8 (CIFAR-10) as follows.
+then the baselines and the teacher x student matrix (figures.augment.plan). Tables 6-8 (CIFAR-10) as follows.
 
 Stages: the scratch teacher (or the checkpoint --teacher names); every method x seed (milestone checkpoints at
 each LR decay); the loss surfaces of one seed per method at each milestone; the NASWOT scores (Table 6); the
@@ -31,17 +31,17 @@ from typing import Sequence
 import torch
 
 from diversity.config import BN_MODES, ScoreConfig
-from figures.augment_plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, AugmentStudySpec, with_networks
-from figures.augment_stage import augment_jobs
+from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, AugmentStudySpec, with_networks
+from figures.augment.stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
 from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
-from figures.plan import PRESETS, StudySpec, require_gpu, table_hours_line
+from figures.analysis.plan import PRESETS, StudySpec, require_gpu, table_hours_line
 from figures.probe import PROBE_CACHE, Rates, cached_rates, probe
-from figures.prune_plan import L1_SKIP, PRUNE_PRESETS, SLIM_RESNETS, PruneStudySpec
-from figures.prune_stage import prune_jobs
-from figures.surfaces import ensure_surface, make_surface_table, surface_path
-from figures.table6 import make_table6
-from figures.train_stage import teacher_checkpoint, train_config, training_jobs
+from figures.pruning.plan import L1_SKIP, PRUNE_PRESETS, SLIM_RESNETS, PruneStudySpec
+from figures.pruning.stage import prune_jobs
+from figures.analysis.surfaces import ensure_surface, make_surface_table, surface_path
+from figures.analysis.table6 import make_table6
+from figures.analysis.stage import teacher_checkpoint, train_config, training_jobs
 from landscape.record import load_surface
 from training.data.autoaugment import HOST_AUGMENTS
 from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, positive_int, run_cli

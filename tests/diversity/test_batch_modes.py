@@ -53,7 +53,7 @@ def test_table6_one_batch_per_model_columns_bn_mode_and_n(runs_dir, tmp_path):
     """Table 6: beside the shared batches, every run scored on one random batch of its own (NASWOT's design),
     recomputed here with diversity.naswot; the caption names the BN mode and what the paper's scores say about N."""
     from diversity.config import ScoreConfig
-    from figures.table6 import make_table6
+    from figures.analysis.table6 import make_table6
 
     make_table6(runs_dir, tmp_path, ScoreConfig(batch_size=32, batches=2), 2, torch.device("cpu"), quiet=True)
     doc = json.loads((tmp_path / "table6.json").read_text())

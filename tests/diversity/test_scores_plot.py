@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from diversity.plot import plot_scores  # noqa: E402
+from diversity.score_figure import plot_scores  # noqa: E402
 from diversity.stats import summarize_groups  # noqa: E402
 
 

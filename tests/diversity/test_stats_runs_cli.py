@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from diversity.runs import discover_runs
+from training.store.rundir import discover_runs
 from diversity.score import main
 from diversity.stats import summarize, summarize_groups
 from training.store.files import sha256_file
@@ -136,7 +136,7 @@ def test_existing_output_needs_overwrite(runs_dir, tmp_path):
 def test_defaults_are_the_studys_and_help_is_plain_text():
     from diversity.config import ScoreConfig
     from diversity.score import build_parser
-    from figures.plan import FULL
+    from figures.analysis.plan import FULL
 
     assert (ScoreConfig().batches, ScoreConfig().batch_size, ScoreConfig().k) == (FULL.score_batches, FULL.score_batch_size, 1e-5)
     text = build_parser().format_help()

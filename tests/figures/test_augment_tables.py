@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from figures.augment_plan import MICRO, student_run, teacher_run
+from figures.augment.plan import MICRO, student_run, teacher_run
 from figures.make import main as make_main
 from figures.study import main as study_main
 

@@ -131,9 +131,9 @@ def test_a_preempted_method_job_is_requeued_and_resumes(tmp_path):
     import torch
 
     from figures.executor import ExecutorSettings, as_checkpointable, make_executor
-    from figures.plan import MICRO
+    from figures.analysis.plan import MICRO
     from figures.probe import Rates
-    from figures.train_stage import training_jobs
+    from figures.analysis.stage import training_jobs
 
     from dataclasses import replace
 
@@ -164,7 +164,7 @@ def test_a_preempted_method_job_is_requeued_and_resumes(tmp_path):
 
 def test_study_passes_training_numerics_and_packing_through():
     from figures.study import build_parser, study_spec
-    from figures.train_stage import train_config
+    from figures.analysis.stage import train_config
 
     spec = study_spec(build_parser().parse_args(["--preset", "micro", "--bf16", "--tf32", "--compile", "--pack"]))
     cfg = train_config(spec, "scratch", 0, None)

@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from figures.augment_plan import (AUGMENT_NETWORKS, DEMO, FULL, MICRO, matrix, student_run, teacher_run,
+from figures.augment.plan import (AUGMENT_NETWORKS, DEMO, FULL, MICRO, matrix, student_run, teacher_run,
                                   with_networks)
-from figures.augment_tables import block_rows, make_augment_table, network_label
+from figures.augment.tables import block_rows, make_augment_table, network_label
 from figures.paper import (AUGMENT_PUBLISHED, AUGMENT_REPRODUCTION_GAP, AUGMENT_TABLES, NOTES, PRUNING_PUBLISHED,
                            PRUNING_ROWS, PRUNING_TABLES, TABLE6, TABLE6_Z99, all_published)
-from figures.prune_tables import setting_rows
+from figures.pruning.tables import setting_rows
 from training.errors import UserError
 
 CENT = 0.005 + 1e-9  # a difference of two-decimal numbers agrees when it rounds to the printed two decimals
@@ -117,7 +117,7 @@ def _summary(acc_initial, acc_finetune, params=(1000, 600), macs=(10_000, 5_000)
 
 
 def _fake_summaries():
-    from figures.prune_plan import FULL as PRUNE_FULL, schedule_cells
+    from figures.pruning.plan import FULL as PRUNE_FULL, schedule_cells
 
     return {key: [_summary(70.0 + i, 60.0 + i)] for i, key in enumerate(schedule_cells(PRUNE_FULL))}
 
@@ -221,7 +221,7 @@ def test_every_output_format_has_the_papers_cells(tmp_path, table):
 def test_the_full_study_plans_every_network_of_both_tables(tmp_path):
     from dataclasses import replace
 
-    from figures.augment_stage import augment_jobs
+    from figures.augment.stage import augment_jobs
     from figures.probe import Rates
 
     spec = replace(FULL, dataset="cifar10")  # the embedded subset, so the plan needs no download
@@ -241,8 +241,8 @@ def test_the_full_study_plans_every_network_of_both_tables(tmp_path):
 
 @pytest.mark.parametrize("table", [1, 2, 3])
 def test_every_output_format_of_the_pruning_tables_has_the_papers_cells(tmp_path, table):
-    from figures.prune_plan import MICRO as PRUNE_MICRO, schedule_cells, schedule_run
-    from figures.prune_tables import make_pruning_table
+    from figures.pruning.plan import MICRO as PRUNE_MICRO, schedule_cells, schedule_run
+    from figures.pruning.tables import make_pruning_table
     from training.engine.schedules import SUMMARY
 
     root = tmp_path / "runs"

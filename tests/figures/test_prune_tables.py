@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from figures.paper import PRUNING_ROWS, PRUNING_TABLES
-from figures.prune_plan import MICRO, initial_run, schedule_run, teacher_run
+from figures.pruning.plan import MICRO, initial_run, schedule_run, teacher_run
 from figures.study import main as study_main
 from figures.make import main as make_main
 from training.store.checkpoint import load_model

@@ -110,7 +110,7 @@ def test_table6_csv_recomputed_from_the_per_run_scores(micro):
 
 
 def test_table6_plot_uses_the_papers_row_names(micro, tmp_path, monkeypatch):
-    import figures.table6 as t6
+    import figures.analysis.table6 as t6
     from diversity.config import ScoreConfig
 
     seen = {}
@@ -122,7 +122,7 @@ def test_table6_plot_uses_the_papers_row_names(micro, tmp_path, monkeypatch):
 
 
 def test_panels_have_methods_by_steps(micro):
-    from figures.surfaces import surface_path
+    from figures.analysis.surfaces import surface_path
     from landscape.pictures.panels import panels_png
     from landscape.record import load_surface
 

@@ -90,7 +90,7 @@ def test_cuda_graphs_refused_under_torchrun():
 
 def test_study_passes_cuda_graphs_to_every_training_run():
     from figures import study
-    from figures.train_stage import train_config
+    from figures.analysis.stage import train_config
 
     a = study.build_parser().parse_args(["--demo", "--out-dir", "x", "--cuda-graphs", "--tables", "1", "4", "6"])
     assert train_config(study.study_spec(a), "scratch", 0, None).cuda_graphs

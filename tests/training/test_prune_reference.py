@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from figures.prune_plan import DEMO, FULL, MICRO, network_note, schedule_run
+from figures.pruning.plan import DEMO, FULL, MICRO, network_note, schedule_run
 from figures.study import build_parser as study_parser, prune_spec
 from training.store.checkpoint import load_checkpoint, save_checkpoint
 from training.store.files import sha256_file

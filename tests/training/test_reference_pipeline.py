@@ -94,8 +94,8 @@ def test_tables_4_5_default_to_the_reference_pipeline_and_three_seeds():
     """The full Tables 4-5 study trains Table 4's augmented runs with autoaugment-cutout and CutMix-PyTorch's
     normalization on 3 seeds; figures.study --table4-augment autoaugment gives the earlier order; Tables 1-3's full
     preset has 3 seeds too; the demo and micro presets keep their seeds (and their time)."""
-    from figures.augment_plan import AUGMENT_PRESETS
-    from figures.prune_plan import PRUNE_PRESETS
+    from figures.augment.plan import AUGMENT_PRESETS
+    from figures.pruning.plan import PRUNE_PRESETS
     from figures.study import augment_spec, build_parser, prune_spec
 
     full = AUGMENT_PRESETS["full"]

@@ -13,7 +13,7 @@ from training.errors import UserError
 from training.models.registry import build_model
 from training.prune_schedule import main as schedule_main
 from training.engine.schedules import SCHEDULES, ScheduleSpec, phase_configs
-from training.surplus import schedule_surplus, surplus
+from figures.pruning.surplus import schedule_surplus, surplus
 
 TINY = ["--model", "resnet8", "--width", "4", "--max-train-images", "128", "--epochs", "1", "--lr-milestones",
         "--finetune-epochs", "1", "--eval-batch-size", "500", "--device", "cpu", "--quiet"]

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from diversity.runs import discover_runs
-from figures.hessian import HessianSettings, hessian_numbers
+from training.store.rundir import discover_runs
+from figures.analysis.hessian import HessianSettings, hessian_numbers
 from figures.paper import SURFACE_TABLES
-from figures.pooled import read_run_config, setup_line, table_setup
+from figures.captions import read_run_config, setup_line, table_setup
 from figures.tables import write_table
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec

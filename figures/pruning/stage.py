@@ -1,4 +1,4 @@
-"""The Tables 1-3 study's jobs (figures.prune_plan): one "teacher" job per network, one "train" job per initial
+"""The Tables 1-3 study's jobs (figures.pruning.plan): one "teacher" job per network, one "train" job per initial
 training (all seeds), one "prune" job per setting x schedule x KD (all seeds: prune, then fine-tune), and one
 "tables" job per table. Each job is done when its outputs exist, so a re-run skips it; a killed one resumes."""
 from __future__ import annotations
@@ -7,9 +7,9 @@ from pathlib import Path
 
 from figures.jobs import Job, manifest_path, outputs_complete, run_finished, with_manifest
 from figures.probe import Rates, epoch_seconds
-from figures.prune_plan import (PruneStudySpec, initial_run, schedule_cells, schedule_run, schedule_spec,
+from figures.pruning.plan import (PruneStudySpec, initial_run, schedule_cells, schedule_run, schedule_spec,
                                 teacher_run)
-from figures.prune_tables import make_pruning_table
+from figures.pruning.tables import make_pruning_table
 from training.config import RuntimeOptions
 from training.data.datasets import checkpoint_split
 from training.engine.fit import fit

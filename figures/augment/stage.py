@@ -1,4 +1,4 @@
-"""The Tables 4-5 study's jobs (figures.augment_plan): "teacher" jobs (each network of each table without and with
+"""The Tables 4-5 study's jobs (figures.augment.plan): "teacher" jobs (each network of each table without and with
 the augmentation), one "train" job per network and student kind (all seeds), one "tables" job per table. A job is
 done when its runs' final checkpoints (or the table's manifest and files) exist; a re-run skips it and a killed run
 resumes."""
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from figures.augment_plan import AugmentStudySpec, matrix, student_run, teacher_run
-from figures.augment_tables import make_augment_table
+from figures.augment.plan import AugmentStudySpec, matrix, student_run, teacher_run
+from figures.augment.tables import make_augment_table
 from figures.jobs import Job, manifest_path, outputs_complete, run_finished, with_manifest
 from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig

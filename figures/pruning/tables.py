@@ -1,10 +1,10 @@
-"""Tables 1-3 (pruning x KD) from the schedule directories of the study (figures.prune_plan), in the paper's layout.
+"""Tables 1-3 (pruning x KD) from the schedule directories of the study (figures.pruning.plan), in the paper's layout.
 
 Per pruning setting, rows Unpruned, Finetuned / Pre-Distill, Post-Distill, Pre-Post, Self-Distill, Surplus and
 columns Baseline, Label KD, Feature KD (test accuracy %, mean +- sample std over seeds), each KD cell followed by its
 gain over the row's Baseline in parentheses (Unpruned: KD - Scratch; pruned rows: schedule - Finetuned), and
 
-    Surplus = (Self-Distill - Finetuned) - (Unpruned KD - Unpruned Scratch)      (training.surplus)
+    Surplus = (Self-Distill - Finetuned) - (Unpruned KD - Unpruned Scratch)      (figures.pruning.surplus)
 
 computed per seed, then averaged. Every pruned row gives the parameters and MACs of its pruned networks (with the
 change from the unpruned network), every cell the paper prints stands beside ours as printed (figures.paper; the
@@ -18,13 +18,13 @@ from typing import Any, Sequence
 
 from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
 from figures.paper import PRUNING_KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
-from figures.pooled import read_run_config
-from figures.prune_plan import PruneStudySpec, network_note, schedule_cells, schedule_run
+from figures.captions import read_run_config
+from figures.pruning.plan import PruneStudySpec, network_note, schedule_cells, schedule_run
 from figures.tables import write_table
 from training.errors import UserError
 from training.store.poolable import describe_config
 from training.engine.schedules import SUMMARY
-from training.surplus import surplus
+from figures.pruning.surplus import surplus
 
 Summaries = dict[tuple[str, str], list[dict[str, Any]]]  # (schedule, kd) -> one schedule.json per seed
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import torch
 
 from diversity.config import ScoreConfig
-from diversity.plot import plot_scores
+from diversity.score_figure import plot_scores
 from diversity.report import write_results
-from diversity.runs import RunCheckpoint, discover_runs, require_runs
+from training.store.rundir import RunCheckpoint, discover_runs, require_runs
 from diversity.scoring import load_all, score_checkpoints
 from diversity.stats import Summary, summarize_groups
 from figures.paper import TABLE6, TABLE6_ROWS, TABLE6_RUNS
-from figures.pooled import read_run_config, setup_line, table_setup
+from figures.captions import read_run_config, setup_line, table_setup
 from figures.tables import write_table
 from training.errors import UserError
 from training.store.poolable import check_table

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from figures.jobs import Job, run_finished
-from figures.plan import TEACHER_RUN, StudySpec, run_name
+from figures.analysis.plan import TEACHER_RUN, StudySpec, run_name
 from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import checkpoint_split

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from diversity.config import ScoreConfig
-from figures.hessian import HessianSettings
+from figures.analysis.hessian import HessianSettings
 from figures.paper import SURFACE_TABLES, TABLE6_ROWS
 from landscape.config import GridSpec
 from training.errors import UserError

@@ -1,4 +1,4 @@
-"""Tables 4-5 (augmentation x KD) from the study's run directories (figures.augment_plan), in the paper's layout.
+"""Tables 4-5 (augmentation x KD) from the study's run directories (figures.augment.plan), in the paper's layout.
 
 One block of rows per network of the table (Table 4: PyramidNet-200 alpha 300; Table 5: PyramidNet-110 alpha 64,
 then PyramidNet-200 alpha 240). Rows: Scratch and the augmentation-only baseline (No KD column), then the teacher x
@@ -18,12 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from figures.augment_plan import AugmentStudySpec, matrix, student_run, teacher_run
+from figures.augment.plan import AugmentStudySpec, matrix, student_run, teacher_run
 from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
 from figures.jobs import run_finished
 from figures.paper import (AUGMENT_NAMES, AUGMENT_PUBLISHED, AUGMENT_REPRODUCTION_GAP, AUGMENT_TABLES,
                            TABLE5_CAPTION_NOTE, AugmentSetting, Cell)
-from figures.pooled import read_run_config
+from figures.captions import read_run_config
 from figures.tables import write_table
 from training.errors import UserError
 from training.store.poolable import describe_config
