@@ -7,17 +7,20 @@ submits the next; Slurm dependency strings are not used, so local and Slurm foll
 the study before anything that needs it is queued. Stages: the teacher; one job per method (all its seeds); one job
 per surface; then Table 6 and Tables 7-8 together in one job. Jobs of a stage run at once, at most ``max_parallel``:
 on Slurm as one job array with that array parallelism; locally each concurrent job gets its own group of
-``gpus_per_job`` GPUs (submitit's ``visible_gpus``). Every job is a ``submitit.helpers.FunctionSequence``, which is
+``gpus_per_job`` GPUs (submitit's ``visible_gpus``), and K jobs side by side share the node's CPU cores
+(``OMP_NUM_THREADS`` = cores // K each, unless the user set it). Every job is a
+``submitit.helpers.FunctionSequence``, which is
 ``Checkpointable``: on a timeout or preemption submitit requeues it and it resumes, training from last.pt, surfaces
 from their store, the summary from its first unfinished table.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -25,6 +28,7 @@ from figures.jobs import Job, Runner
 from training.runtime.device import resolve_device
 from training.errors import UserError
 from training.runtime.optional import require
+from training.runtime.threads import concurrent_environment
 
 EXECUTORS = ("sequential", "local", "slurm")
 SUMMARY_STAGES = ("score", "tables")  # minutes next to training: one job runs them all, in order
@@ -211,14 +215,32 @@ def submitit_runner(s: ExecutorSettings) -> Runner:
     return run
 
 
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``variables`` set for the block (submitit's LocalExecutor copies it into each job)."""
+    before = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _run_local(ex, units: list[list[Job]], slots: list[tuple[int, ...]], wave: _Wave) -> None:
-    """Keep one job per free GPU slot running until every unit has run."""
+    """Keep one job per free GPU slot running until every unit has run; jobs that run side by side divide this
+    node's CPU threads among them (training.runtime.threads.concurrent_environment)."""
     queue, free, slot_of = list(units), list(slots), {}
+    threads = concurrent_environment(min(len(slots), len(units)))
     while queue or wave.running:
         while queue and free:
             gpus = free.pop(0)
             ex.update_parameters(gpus_per_node=len(gpus), visible_gpus=gpus)
-            job = ex.submit(as_checkpointable(queue[0]))
+            with _environment(threads):
+                job = ex.submit(as_checkpointable(queue[0]))
             wave.running.append((job, queue.pop(0)))
             slot_of[id(job)] = gpus
         free.append(slot_of.pop(id(wave.wait_one(POLL_S["local"]))))

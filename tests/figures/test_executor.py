@@ -2,16 +2,20 @@
 skips every job; Slurm without sbatch and bad values of the executor flags are one error line, exit 2."""
 import json
 import math
+import os
 import re
 
 import numpy as np
 import pytest
 
+from figures import executor
 from figures.executor import gpu_slots, waves
 from figures.jobs import Job
 from figures.study import main as study_main
 from training.cli.common import run_cli
 from training.errors import UserError
+from training.runtime import threads
+from training.runtime.threads import concurrent_environment, thread_share
 
 TABLES = ("table6", "table7_hessian", "table7_flatness", "table8_hessian", "table8_flatness")
 
@@ -39,9 +43,14 @@ def _masked(path, out_dir) -> str:
 
 @pytest.fixture(scope="module")
 def local(micro, tmp_path_factory):
+    """The micro study through 2 concurrent local jobs, each given the threads the sequential study's process has
+    (OMP_NUM_THREADS set by the user is kept): the thread count changes CPU rounding, and this compares executors at
+    equal numerics. The division of threads among concurrent jobs is tested on its own below."""
     out = tmp_path_factory.mktemp("local") / "runs"
-    assert study_main(["--preset", "micro", "--out-dir", str(out), "--device", "cpu", "--quiet",
-                       "--executor", "local", "--max-parallel", "2"]) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", str(thread_share()))
+        assert study_main(["--preset", "micro", "--out-dir", str(out), "--device", "cpu", "--quiet",
+                           "--executor", "local", "--max-parallel", "2"]) == 0
     return out
 
 
@@ -108,6 +117,49 @@ def test_gpu_slots_cut_the_nodes_gpus_into_groups():
     assert gpu_slots(0, None, []) == [()] and gpu_slots(0, 2, []) == [(), ()]
     with pytest.raises(UserError, match="--gpus-per-job 3"):
         gpu_slots(3, None, [0, 1])
+
+
+def test_concurrent_jobs_divide_the_hosts_threads(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "cores", lambda: 16)
+    assert concurrent_environment(4) == {"OMP_NUM_THREADS": "4"}
+    assert concurrent_environment(32) == {"OMP_NUM_THREADS": "1"}  # never 0
+    assert concurrent_environment(1) == {}  # a lone job keeps PyTorch's default (and its rounding)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert concurrent_environment(4) == {}  # the user's choice wins
+
+
+def test_local_jobs_side_by_side_are_submitted_with_their_share(monkeypatch):
+    """_run_local submits each job with OMP_NUM_THREADS = cores // concurrent jobs in its environment (submitit copies
+    os.environ at submission) and leaves the driver's environment as it was."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "cores", lambda: 8)
+    seen = []
+
+    class FakeExecutor:
+        def update_parameters(self, **_):
+            pass
+
+        def submit(self, fn):
+            seen.append(os.environ.get("OMP_NUM_THREADS"))
+            return object()
+
+    class FakeWave:
+        running: list = []
+
+        def wait_one(self, poll_s):
+            job, _ = self.running.pop(0)
+            return job
+
+    def job(name):
+        return Job("train", name, 1.0, lambda: False, lambda: None)
+
+    executor._run_local(FakeExecutor(), [[job("a")], [job("b")], [job("c")]], [(), ()], FakeWave())
+    assert seen == ["4", "4", "4"]
+    assert "OMP_NUM_THREADS" not in os.environ
+    seen.clear()
+    executor._run_local(FakeExecutor(), [[job("a")]], [(), ()], FakeWave())  # one job: nothing to divide
+    assert seen == [None]
 
 
 def test_waves_follow_the_stages_and_join_the_summaries():
