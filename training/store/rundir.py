@@ -65,7 +65,7 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str
                                     f"--nproc_per_node {old['world_size']}, or no torchrun for 1), or use another "
                                     "--out-dir")
         if keys == ["packed"]:
-            raise _refusal(out_dir, f"{out_dir} was trained {_packing(old)}, this run is {_packing(config)}; resume "
+            raise _refusal(out_dir, f"{out_dir} was trained {_packing(old, stored=True)}, this run is {_packing(config)}; resume "
                                     "it the same way (packed runs round differently from single ones), or use another "
                                     "--out-dir")
         raise _refusal(out_dir, f"{out_dir} holds a run with a different config (differs in: {', '.join(keys)}); use "
@@ -81,9 +81,12 @@ def _refusal(out_dir: Path, message: str) -> UserError:
     return in_use(f"run directory {out_dir}", holder) if holder is not None else UserError(message)
 
 
-def _packing(record: dict[str, Any]) -> str:
-    k = record.get("packed")
-    return f"packed with {k} seed(s) in one process (--seeds)" if k else "as a single run (--seed)"
+def _packing(record: dict[str, Any], stored: bool = False) -> str:
+    """How the run of ``record`` is trained. A ``stored`` record without the key is a single run, or a packed run
+    written before packing was recorded (the two cannot be told apart), and the words say both."""
+    if "packed" in record:
+        return f"packed with {record['packed']} seed(s) in one process (--seeds)"
+    return "as a single run (--seed)" + (", or packed by an orthokd that did not record packing yet" if stored else "")
 
 
 def start_run_dir(out_dir: Path, config: dict[str, Any], decision: str) -> None:
