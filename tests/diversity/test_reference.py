@@ -17,9 +17,10 @@ import torch
 
 from diversity.pairwise import Outputs, linear_cka, method_matrix, pair_metrics
 from diversity.score import main
+from training.data.datasets import EMBEDDED_DIR
 from training.store.checkpoint import load_model, save_checkpoint
 
-EMBEDDED_TRAIN = Path(__file__).resolve().parents[2] / "training" / "embedded" / "cifar10-mini" / "cifar10-mini-train.npz"
+EMBEDDED_TRAIN = EMBEDDED_DIR / "cifar10-mini-train.npz"
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 training-split mean
 STD = {"cifar": (0.2470, 0.2435, 0.2616), "rethinking": (0.2023, 0.1994, 0.2010)}
 K = 1e-5  # NASWOT eval_score
