@@ -16,7 +16,7 @@ from training.store.checkpoint import load_model
 from training.cli.common import run_cli
 from training.errors import UserError
 
-from .test_formats_cli import _free_port
+from .formats.test_formats_cli import _free_port
 
 CPU = torch.device("cpu")
 # 20 points, none on the line a + b = -1 where, with biases and BN gamma/beta moving along d = w, every BN output and

@@ -12,7 +12,7 @@ from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.runtime.optional import STUDY_EXTRA, require
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 STUDY_ONLY = ("torch_pruning", "submitit", "tensorboard")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # the study-only packages, and what else a bare GPU machine may lack (the lent ones have no vtk/pyvista/loss-landscapes)
 BLOCK = ("torch_pruning", "submitit", "tensorboard", "vtk", "pyvista", "loss_landscapes")
 # One OpenMP thread: on a host busier than its cores, spinning OpenMP threads made a toy step 10x slower.

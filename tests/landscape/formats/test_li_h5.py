@@ -14,7 +14,7 @@ from landscape.record import Surface, load_surface
 from training.store.checkpoint import load_model
 from training.cli.common import run_cli
 
-from .conftest import naive_loss
+from ..conftest import naive_loss
 
 CPU = torch.device("cpu")
 

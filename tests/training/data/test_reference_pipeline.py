@@ -1,6 +1,6 @@
 """DeepVoltaire's AutoAugment pipeline (grey-padded crop, flip, CIFAR-10 policy, Cutout 16x16,
 all on the host) as the Tables 4-5 default with CutMix-PyTorch's normalization, the earlier order as a flag; three
-seeds in the full presets of Tables 1-5 (item 7). Item 5 (best-epoch accuracy): tests/training/test_run.py."""
+seeds in the full presets of Tables 1-5 (item 7). Item 5 (best-epoch accuracy): tests/training/engine/test_fit.py."""
 import numpy as np
 import pytest
 import torch
