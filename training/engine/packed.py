@@ -68,7 +68,7 @@ def fit_seeds(cfg: TrainConfig, seeds: Sequence[int], out_dir_template: str,
     _check_config(cfg, DistInfo())
     train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images, cfg.normalization)
     test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
-    teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
+    teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes, cfg.dataset) if cfg.teacher else (None, None)
     cfg, init_sha = prepare_init(cfg, train_set.num_classes)
     if cfg.regressor_init:
         raise UserError("--seeds does not support --regressor-init; train those seeds one at a time with --seed")
