@@ -21,7 +21,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from training.data.augment import Targets
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
-from training.engine.fit import Run
+from training.engine.run import Run
 from training.engine.graphs import GraphedStep
 from training.data.batches import DeviceSplit, epoch_generators
 from training.engine.loop import EpochStats, autocast, training_batches
