@@ -20,7 +20,7 @@ from training.engine.loop import EpochStats, evaluate
 from training.errors import CheckpointError, UserError
 from training.models.registry import build_model, training_kwargs
 from training.models.wrap import compile_model
-from training.objectives import aux_modules, build_objective, method_spec
+from training.objectives import build_objective, method_spec
 from training.pruning.structured import add_slimming_subgradient
 from training.pruning.weights import load_plain_state_dict, plain_state_dict
 from training.runtime.distributed import DistInfo
@@ -80,8 +80,7 @@ def run_record(cfg: TrainConfig, teacher_sha: str | None, train_images: int, wor
 def check_config(cfg: TrainConfig, dist: DistInfo) -> None:
     """Refuse flags that do not go together: a KD method without --teacher, --cuda-graphs under torchrun, a batch
     that the torchrun processes cannot share evenly."""
-    spec = method_spec(cfg.method)
-    if spec.objective != "ce" and not cfg.teacher:
+    if method_spec(cfg.method).distils and not cfg.teacher:
         raise UserError(f"method {cfg.method} distils from a teacher: pass --teacher CKPT (an orthokd checkpoint)")
     if cfg.cuda_graphs and dist.enabled:
         raise UserError("--cuda-graphs captures one process's step; under torchrun drop --cuda-graphs")
@@ -137,7 +136,7 @@ class Run:
             "arch": self.arch,
             "model": plain_state_dict(self.student),  # masked convs (--keep-zeros) as plain weights
             "method": self.method,
-            "aux": {k: m.state_dict() for k, m in aux_modules(self.objective).items()},
+            "aux": {k: m.state_dict() for k, m in self.objective.aux_modules().items()},
             "epoch": self.epoch,
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
@@ -154,7 +153,7 @@ class Run:
         ckpt = load_checkpoint(path, damaged_fix=RESUME_FIX)
         try:
             load_plain_state_dict(self.student, ckpt["model"])
-            for k, m in aux_modules(self.objective).items():
+            for k, m in self.objective.aux_modules().items():
                 m.load_state_dict(ckpt["aux"][k])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
