@@ -88,8 +88,6 @@ def fit_seeds(cfg: TrainConfig, seeds: Sequence[int], out_dir_template: str,
 
 def _train_all(runs: list[Run], dirs: list[Path], opts: RuntimeOptions, device: torch.device, train_data: DeviceSplit,
                test_data: DeviceSplit, description: str) -> None:
-    from tqdm.auto import tqdm
-
     cfg, quiet = runs[0].cfg, opts.quiet
     limit = cfg.epochs if opts.stop_after_epoch is None else min(cfg.epochs, opts.stop_after_epoch)
     rows = [read_metrics(d, r.epoch) for d, r in zip(dirs, runs)]
