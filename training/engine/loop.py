@@ -163,7 +163,8 @@ def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data
         loss, logits = step([(x, t)])
         n = tally.add(loss.float().reshape(1), logits.unsqueeze(0), [t])
         if on_step is not None:
-            on_step(n, lambda: {"loss": tally.loss_sum.item() / tally.seen, "acc": 100.0 * tally.correct.item() / tally.seen})
+            on_step(n, lambda: {"loss": tally.loss_sum.item() / tally.seen,
+                                "acc": 100.0 * tally.correct.item() / tally.seen})
     seen = torch.tensor(float(tally.seen), device=device, dtype=torch.float64)
     totals = all_reduce_sum(torch.stack([tally.loss_sum[0], tally.correct[0], seen]), dist)
     any_bad = all_reduce_sum((tally.first_bad >= 0).to(torch.float64).reshape(1), dist).item() > 0
