@@ -28,7 +28,7 @@ from training.runtime.backends import backend_settings, configure_backends
 from training.config import TrainConfig
 from training.data.datasets import ImageSet
 from training.runtime.distributed import DistInfo
-from training.engine.fit import Run
+from training.engine.run import Run
 from training.engine.graphs import GraphedStep
 from training.data.batches import DeviceSplit, epoch_generators
 from training.engine.loop import evaluate, sgd_step, train_one_epoch, training_batches

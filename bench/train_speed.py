@@ -17,7 +17,7 @@ Last line: autoaugment_vs_plain: X.XX
 
 With ``--pack K`` it instead times K seeds of scratch training packed into one vmapped forward/backward
 (training.engine.packed_step, what ``training.train --seeds`` runs) against the same K runs stepped one after another
-(training.engine.fit.Run + the single-run step, i.e. K sequential runs), both counting the images of all K runs.
+(training.engine.run.Run + the single-run step, i.e. K sequential runs), both counting the images of all K runs.
 Last line: packed_speedup_vs_sequential: X.XX
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ from training.runtime.device import resolve_device
 from training.config import TrainConfig
 from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo
-from training.engine.fit import Run
+from training.engine.run import Run
 from training.data.batches import DeviceSplit, epoch_generators
 from training.engine.loop import training_batches
 from training.objectives import CrossEntropy

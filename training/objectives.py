@@ -1,5 +1,7 @@
-"""Training objectives (docs/reference.md §4). Each is an ``nn.Module`` whose ``forward(images, targets)`` returns
-``StepResult(loss, logits, parts)``; the loop never branches on the method name.
+"""Training objectives (docs/reference.md §4). Each is an ``Objective``: an ``nn.Module`` whose
+``forward(images, targets)`` returns ``StepResult(loss, logits, parts)`` and which states its own contract (its
+networks, its trainable modules beside the student, what its teacher contributes), so no trainer branches on the
+method name.
 
 CutMix is not an objective but a batch transform (training.data.augment.cutmix) that any objective sits
 behind: every objective takes ``Targets`` and uses the mixed cross-entropy, which reduces to plain CE
@@ -47,12 +49,37 @@ def feature_distance(student_feat: torch.Tensor, teacher_feat: torch.Tensor) -> 
     return F.l1_loss(s, t)
 
 
-class CrossEntropy(nn.Module):
+class Objective(nn.Module):
+    """A loss around a student network (and a teacher for the KD methods). The trainers use only these methods."""
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The networks the loss reads: ``student`` and, for the KD methods, ``teacher``."""
+        return {"student": self.student}
+
+    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> "Objective":
+        """The same formula and hyperparameters around other networks (the packed step's stand-ins); new trainable
+        modules of its own, initialized as in a fresh objective."""
+        raise NotImplementedError
+
+    def aux_modules(self) -> dict[str, nn.Module]:
+        """Trainable modules beside the student, saved under the checkpoint's ``aux`` (feature KD's R)."""
+        return {}
+
+    def teacher_targets(self, images: torch.Tensor) -> torch.Tensor | None:
+        """What the teacher contributes to the loss on ``images`` (its logits for label KD, its last feature map for
+        feature KD), without gradient; None without a teacher."""
+        return None
+
+
+class CrossEntropy(Objective):
     """Scratch training, docs/reference.md §4.1 (mixed CE behind CutMix)."""
 
     def __init__(self, student: nn.Module):
         super().__init__()
         self.student = student
+
+    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> "CrossEntropy":
+        return CrossEntropy(student)
 
     def forward(self, images: torch.Tensor, targets: Targets) -> StepResult:
         logits = self.student(images)
@@ -60,7 +87,7 @@ class CrossEntropy(nn.Module):
         return StepResult(ce, logits, {"ce": ce.detach()})
 
 
-class _WithTeacher(nn.Module):
+class _WithTeacher(Objective):
     """Holds a frozen teacher that stays in eval mode whatever ``train()`` is called with."""
 
     def __init__(self, student: nn.Module, teacher: nn.Module):
@@ -68,6 +95,9 @@ class _WithTeacher(nn.Module):
         self.student = student
         self.teacher = teacher.eval()
         self.teacher.requires_grad_(False)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"student": self.student, "teacher": self.teacher}
 
     def train(self, mode: bool = True) -> "_WithTeacher":
         super().train(mode)
@@ -84,10 +114,17 @@ class LabelKD(_WithTeacher):
         super().__init__(student, teacher)
         self.alpha, self.temperature = alpha, temperature
 
+    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> "LabelKD":
+        return LabelKD(student, teacher, self.alpha, self.temperature)
+
+    def teacher_targets(self, images: torch.Tensor) -> torch.Tensor:
+        """The teacher's logits."""
+        with torch.no_grad():
+            return self.teacher(images)
+
     def forward(self, images: torch.Tensor, targets: Targets) -> StepResult:
         logits = self.student(images)
-        with torch.no_grad():
-            teacher_logits = self.teacher(images)
+        teacher_logits = self.teacher_targets(images)
         ce = mixed_cross_entropy(logits, targets)
         kl = kd_kl_term(logits, teacher_logits, self.temperature)
         loss = (1.0 - self.alpha) * ce + self.alpha * kl
@@ -105,11 +142,21 @@ class FeatureKD(_WithTeacher):
         self.beta = beta
         self.regressor = nn.Conv2d(student.feature_channels, teacher.feature_channels, 1, bias=False)
 
+    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> "FeatureKD":
+        return FeatureKD(student, teacher, self.beta)
+
+    def aux_modules(self) -> dict[str, nn.Module]:
+        return {"regressor": self.regressor}
+
+    def teacher_targets(self, images: torch.Tensor) -> torch.Tensor:
+        """The teacher's last feature map phi_T."""
+        with torch.no_grad():
+            return self.teacher.forward_features(images)
+
     def forward(self, images: torch.Tensor, targets: Targets) -> StepResult:
         feats = self.student.forward_features(images)
         logits = self.student.forward_head(feats)
-        with torch.no_grad():
-            teacher_feats = self.teacher.forward_features(images)
+        teacher_feats = self.teacher_targets(images)
         if feats.shape[-2:] != teacher_feats.shape[-2:]:
             raise UserError(f"feature KD compares feature maps of one size, but the student's are "
                             f"{tuple(feats.shape[-2:])} and the teacher's {tuple(teacher_feats.shape[-2:])}; "
@@ -120,16 +167,16 @@ class FeatureKD(_WithTeacher):
         return StepResult(loss, logits, {"ce": ce.detach(), "feat": feat.detach()})
 
 
-def aux_modules(objective: nn.Module) -> dict[str, nn.Module]:
-    """Method-owned trainable modules saved under the checkpoint's ``aux`` (feature KD's R)."""
-    return {"regressor": objective.regressor} if isinstance(objective, FeatureKD) else {}
-
-
 @dataclass(frozen=True)
 class MethodSpec:
     objective: str  # "ce", "label_kd" or "feature_kd"
     cutmix: bool  # CutMix batch transform in front of the objective
     description: str
+
+    @property
+    def distils(self) -> bool:
+        """Whether the method's loss reads a teacher (--teacher required)."""
+        return self.objective != "ce"
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -160,7 +207,7 @@ def default_feature_beta(model_name: str) -> float:
     raise UserError(f"no default feature-KD beta for {model_name!r}; pass --feature-beta")
 
 
-OBJECTIVES: dict[str, Callable[..., nn.Module]] = {
+OBJECTIVES: dict[str, Callable[..., Objective]] = {
     "ce": lambda student, teacher, cfg: CrossEntropy(student),
     "label_kd": lambda student, teacher, cfg: LabelKD(student, teacher, cfg.kd_alpha, cfg.kd_temperature),
     "feature_kd": lambda student, teacher, cfg: FeatureKD(
@@ -169,9 +216,9 @@ OBJECTIVES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_objective(method: str, student: nn.Module, teacher: nn.Module | None, cfg) -> nn.Module:
+def build_objective(method: str, student: nn.Module, teacher: nn.Module | None, cfg) -> Objective:
     """The objective module of ``method`` around ``student`` (and ``teacher`` for the KD methods)."""
     spec = method_spec(method)
-    if spec.objective != "ce" and teacher is None:
+    if spec.distils and teacher is None:
         raise UserError(f"method {method} distils from a teacher: pass --teacher CKPT (an orthokd checkpoint)")
     return OBJECTIVES[spec.objective](student, teacher, cfg)

@@ -1,11 +1,14 @@
 """Paper eq. (1) and eq. (2) against hand computations on fixed tensors; CutMix's lambda and patch."""
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from training.data.augment import Targets, cutmix, cutmix_box
-from training.objectives import FeatureKD, LabelKD, feature_distance, kd_kl_term, mixed_cross_entropy
+from training.objectives import (CrossEntropy, FeatureKD, LabelKD, feature_distance, kd_kl_term,
+                                 mixed_cross_entropy)
 from training.models.registry import build_model
 
 
@@ -67,6 +70,40 @@ def test_feature_kd_module_total_loss():
     assert torch.allclose(res.loss, expected, rtol=1e-6)
     res.loss.backward()
     assert obj.regressor.weight.grad is not None and obj.regressor.weight.grad.abs().sum() > 0
+
+
+def test_objectives_state_their_contract():
+    """Each objective names its networks, its aux modules and its teacher's contribution, and rebuilds itself
+    around other networks with the same hyperparameters (what the packed step uses)."""
+    torch.manual_seed(0)
+    student, teacher = build_model("resnet8", 10, width=4), build_model("resnet8", 10, width=8)
+    x = torch.randn(2, 3, 32, 32)
+    ce, label, feature = CrossEntropy(student), LabelKD(student, teacher, 0.7, 3.0), FeatureKD(student, teacher, 250.0)
+    assert ce.networks() == {"student": student} and ce.aux_modules() == {} and ce.teacher_targets(x) is None
+    assert label.networks() == {"student": student, "teacher": teacher} and label.aux_modules() == {}
+    assert feature.aux_modules() == {"regressor": feature.regressor}
+    with torch.no_grad():
+        assert torch.equal(label.teacher_targets(x), teacher(x))
+        assert torch.equal(feature.teacher_targets(x), teacher.forward_features(x))
+    assert not label.teacher_targets(x).requires_grad
+    other_s, other_t = build_model("resnet8", 10, width=4), build_model("resnet8", 10, width=8)
+    again = label.around(other_s, other_t)
+    assert type(again) is LabelKD and (again.alpha, again.temperature) == (0.7, 3.0) and again.teacher is other_t
+    again = feature.around(other_s, other_t)
+    assert type(again) is FeatureKD and again.beta == 250.0 and again.regressor is not feature.regressor
+    assert type(ce.around(other_s)) is CrossEntropy and ce.around(other_s).student is other_s
+
+
+def test_trainers_never_branch_on_the_method():
+    """The trainers ask the objective (training.objectives.Objective) instead of naming methods or classes."""
+    engine = Path(__file__).resolve().parents[2] / "training" / "engine"
+    for name in ("fit.py", "loop.py", "packed.py", "packed_step.py", "run.py", "publish.py", "prepare.py"):
+        tree = ast.parse((engine / name).read_text())
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert not strings & {"ce", "label_kd", "feature_kd"}, name
+        assert not names & {"CrossEntropy", "LabelKD", "FeatureKD", "isinstance"}, name
 
 
 def test_cutmix_lambda_is_pasted_area_and_patch_from_partner(real_batch_u8):

@@ -18,7 +18,7 @@ from training.store.checkpoint import load_checkpoint, model_from_checkpoint
 from training.store.files import sha256_file
 from training.config import TrainConfig
 from training.errors import CheckpointError, UserError
-from training.objectives import aux_modules
+from training.objectives import Objective
 from training.models.registry import training_kwargs
 from training.pruning.weights import restore_weight_masks
 
@@ -71,11 +71,11 @@ def init_student(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, dict[st
     return student, dict(ckpt["arch"]), record
 
 
-def load_regressor(objective: nn.Module, path: str) -> str:
+def load_regressor(objective: Objective, path: str) -> str:
     """Load the feature-KD regressor R of the checkpoint at ``path`` (its ``aux``) into ``objective``'s and return
     that checkpoint's sha256; one UserError line when ``objective`` is not feature KD, the checkpoint has no R, or R's
     shape (teacher channels x student channels) differs."""
-    regressor = aux_modules(objective).get("regressor")
+    regressor = objective.aux_modules().get("regressor")
     if regressor is None:
         raise UserError("--regressor-init starts feature KD's regressor; use a feature_kd method or drop it")
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +95,36 @@ class EpochStats:
     steps: int
 
 
+class EpochTally:
+    """The running sums of an epoch of K runs (K = 1 for a single run), on the device (no host sync per step):
+    per run sum_i n_i * loss_i (float64), its correct predictions (CutMix batches count
+    lam * [pred == a] + (1 - lam) * [pred == b]) and the first step with a non-finite loss (-1: none yet)."""
+
+    def __init__(self, k: int, device: torch.device):
+        self.loss_sum = torch.zeros(k, device=device, dtype=torch.float64)
+        self.correct = torch.zeros(k, device=device, dtype=torch.float64)
+        self.first_bad = torch.full((k,), -1, device=device, dtype=torch.int64)
+        self.seen = self.steps = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, targets: Sequence[Targets]) -> int:
+        """Count one step: the K runs' float32 losses (K,), logits (K, N, classes) and targets; returns N."""
+        self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(loss), self.steps, self.first_bad)
+        pred = logits.argmax(2)
+        n = pred.shape[1]
+        self.loss_sum += loss.double() * n
+        for j, t in enumerate(targets):
+            self.correct[j] += t.lam * (pred[j] == t.a).sum() + (1.0 - t.lam) * (pred[j] == t.b).sum()
+        self.seen += n
+        self.steps += 1
+        return n
+
+
+def non_finite_loss(epoch: int, step: int | str, who: str = "") -> UserError:
+    """The error of an epoch whose loss went non-finite at ``step``; ``who`` names the run (packed runs)."""
+    return UserError(f"non-finite loss at epoch {epoch} step {step}{who}; stopped without saving epoch {epoch}, "
+                     "earlier checkpoints are kept. Lower --lr, check the teacher and the data, or drop --bf16")
+
+
 def sgd_step(objective: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, bf16: bool,
              after_backward: Callable[[], None] | None = None, cache: bool = True
              ) -> Callable[[list[tuple[torch.Tensor, Targets]]], tuple[torch.Tensor, torch.Tensor]]:
@@ -127,34 +157,22 @@ def train_one_epoch(objective: nn.Module, optimizer: torch.optim.Optimizer, data
     step = sgd_step(objective, optimizer, device, cfg.amp_bf16, after_backward, cache=not cfg.cuda_graphs)
     if cfg.cuda_graphs:
         step = GraphedStep(step, capture=device.type == "cuda", mixes=method_spec(cfg.method).cutmix)
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
-    first_bad = torch.full((), -1, device=device, dtype=torch.int64)
-    seen = steps = 0
+    tally = EpochTally(1, device)
     start = time.perf_counter()
     for x, t in training_batches(data, cfg, gens, dist):
         loss, logits = step([(x, t)])
-        loss = loss.float()
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), steps, first_bad)
-        pred = logits.argmax(1)
-        n = t.a.shape[0]
-        loss_sum += loss.double() * n
-        correct += t.lam * (pred == t.a).sum() + (1.0 - t.lam) * (pred == t.b).sum()
-        seen += n
-        steps += 1
+        n = tally.add(loss.float().reshape(1), logits.unsqueeze(0), [t])
         if on_step is not None:
-            on_step(n, lambda: {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen})
-    totals = all_reduce_sum(torch.stack([loss_sum, correct, torch.tensor(float(seen), device=device, dtype=torch.float64)]), dist)
-    any_bad = all_reduce_sum((first_bad >= 0).to(torch.float64).reshape(1), dist).item() > 0
+            on_step(n, lambda: {"loss": tally.loss_sum.item() / tally.seen,
+                                "acc": 100.0 * tally.correct.item() / tally.seen})
+    seen = torch.tensor(float(tally.seen), device=device, dtype=torch.float64)
+    totals = all_reduce_sum(torch.stack([tally.loss_sum[0], tally.correct[0], seen]), dist)
+    any_bad = all_reduce_sum((tally.first_bad >= 0).to(torch.float64).reshape(1), dist).item() > 0
     if any_bad:
-        step = int(first_bad) if int(first_bad) >= 0 else "(on another rank)"
-        raise UserError(
-            f"non-finite loss at epoch {epoch} step {step}; stopped without saving epoch {epoch}, earlier checkpoints are kept. "
-            "Lower --lr, check the teacher and the data, or drop --bf16"
-        )
+        raise non_finite_loss(epoch, int(tally.first_bad) if int(tally.first_bad) >= 0 else "(on another rank)")
     total = totals[2].item()
     return EpochStats(totals[0].item() / total, 100.0 * totals[1].item() / total, int(total),
-                      time.perf_counter() - start, steps)
+                      time.perf_counter() - start, tally.steps)
 
 
 @torch.inference_mode()

@@ -2,8 +2,9 @@
 with one forward/backward per step (docs/reference.md §13; the packed step is training.engine.packed_step).
 
 Each seed is a whole run of its own: its directory (``{seed}`` in ``--out-dir`` replaced by the seed), lock,
-config.json (that seed's record, as ``training.engine.fit`` writes it), metrics.jsonl, last.pt and milestone checkpoints,
-all written by ``training.engine.fit``'s own code, so a packed run's directory resumes as a single run and vice versa.
+config.json (that seed's record, as a single run writes it), metrics.jsonl, last.pt and milestone checkpoints, all
+prepared and written by the single run's own code (training.engine.prepare, training.engine.run,
+training.engine.publish), so a packed run's directory resumes as a single run and vice versa.
 
 Resume: every run resumes from its own last.pt. Runs may stand at different epochs (a kill between two runs'
 saves, or a run continued alone): each epoch trains the unfinished runs at the lowest epoch, so a run that is
@@ -12,7 +13,6 @@ runs are left as they are.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import sys
@@ -22,22 +22,20 @@ from typing import Sequence
 
 import torch
 
-from training.runtime.backends import configure_backends
-from training.log import log
-from training.runtime.device import resolve_device
 from training.config import RuntimeOptions, TrainConfig
-from training.data.datasets import load_split
-from training.runtime.distributed import DistInfo, requested_world_size
-from training.errors import UserError
-from training.engine.init import prepare_init
-from training.engine.fit import (RNG_NOTE, Run, _check_config, _save_epoch, _tensorboard, end_epoch, load_teacher,
-                           run_record)
-from training.store.lock import exclusive_lock
 from training.data.batches import DeviceSplit
-from training.engine.loop import EpochStats, steps_per_epoch
+from training.engine.console import banner, epoch_line, progress_bar
+from training.engine.loop import steps_per_epoch
 from training.engine.packed_step import train_packed_epoch
-from training.store.rundir import LAST, check_run_dir, read_metrics, start_run_dir
-
+from training.engine.prepare import claimed_run_dirs, prepare
+from training.engine.publish import open_tensorboard, publish_epoch
+from training.engine.run import Run, end_epoch, run_record
+from training.errors import UserError
+from training.log import log
+from training.runtime.backends import configure_backends
+from training.runtime.device import resolve_device
+from training.runtime.distributed import DistInfo, requested_world_size
+from training.store.rundir import LAST, read_metrics
 
 
 def run_dirs(template: str, seeds: Sequence[int]) -> list[Path]:
@@ -65,11 +63,8 @@ def fit_seeds(cfg: TrainConfig, seeds: Sequence[int], out_dir_template: str,
     dirs = run_dirs(out_dir_template, seeds)
     device = resolve_device(opts.device)
     configure_backends(cfg.tf32, opts.deterministic)
-    _check_config(cfg, DistInfo())
-    train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images, cfg.normalization)
-    test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
-    teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes) if cfg.teacher else (None, None)
-    cfg, init_sha = prepare_init(cfg, train_set.num_classes)
+    p = prepare(cfg, DistInfo())
+    cfg = p.cfg
     if cfg.regressor_init:
         raise UserError("--seeds does not support --regressor-init; train those seeds one at a time with --seed")
     if cfg.keep_zeros or cfg.slim_s:
@@ -77,34 +72,22 @@ def fit_seeds(cfg: TrainConfig, seeds: Sequence[int], out_dir_template: str,
         raise UserError("--seeds does not support --keep-zeros (a weight-pruned --init) or --slim-s; "
                         "train those seeds one at a time with --seed")
     cfgs = [dataclasses.replace(cfg, seed=s) for s in seeds]
-    records = [run_record(c, teacher_sha, len(train_set), 1, init_sha, packed=len(seeds)) for c in cfgs]
-    for d, rec in zip(dirs, records):
-        check_run_dir(d, rec, overwrite)  # refuse before creating or locking anything
-    late = [e for e in cfg.lr_milestones if e >= cfg.epochs]
-    if late:
-        log(f"note: --lr-milestones {late} lie at or past --epochs {cfg.epochs} and do not apply in this run", opts.quiet)
-    with contextlib.ExitStack() as locks:
-        for d in dirs:
-            d.mkdir(parents=True, exist_ok=True)
-            locks.enter_context(exclusive_lock(d, f"run directory {d}"))
+    records = [run_record(c, p.teacher_sha, len(p.train_set), 1, p.init_sha, packed=len(seeds)) for c in cfgs]
+    with claimed_run_dirs(cfg, dirs, records, overwrite, opts.quiet) as decisions:
         runs = []
-        for c, d, rec in zip(cfgs, dirs, records):
-            decision = check_run_dir(d, rec, overwrite)  # again: nobody else changes it now
-            start_run_dir(d, rec, decision)
-            run = Run(c, train_set.num_classes, teacher, teacher_sha, device, DistInfo())
+        for c, d, decision in zip(cfgs, dirs, decisions):
+            run = Run(c, p.train_set.num_classes, p.teacher, p.teacher_sha, device, DistInfo())
             if decision == "resume":
                 run.restore(d / LAST)
                 log(f"resuming {d} after epoch {run.epoch}", opts.quiet)
             runs.append(run)
-        _train_all(runs, dirs, opts, device, DeviceSplit.from_imageset(train_set, device),
-                   DeviceSplit.from_imageset(test_set, device), train_set.description)
+        _train_all(runs, dirs, opts, device, DeviceSplit.from_imageset(p.train_set, device),
+                   DeviceSplit.from_imageset(p.test_set, device), p.train_set.description)
     return [d / LAST for d in dirs]
 
 
 def _train_all(runs: list[Run], dirs: list[Path], opts: RuntimeOptions, device: torch.device, train_data: DeviceSplit,
                test_data: DeviceSplit, description: str) -> None:
-    from tqdm.auto import tqdm
-
     cfg, quiet = runs[0].cfg, opts.quiet
     limit = cfg.epochs if opts.stop_after_epoch is None else min(cfg.epochs, opts.stop_after_epoch)
     rows = [read_metrics(d, r.epoch) for d, r in zip(dirs, runs)]
@@ -112,13 +95,11 @@ def _train_all(runs: list[Run], dirs: list[Path], opts: RuntimeOptions, device: 
         if r.epoch >= cfg.epochs:
             log(f"{d} is already complete ({cfg.epochs} epochs); nothing to do for it", quiet)
     n = len(train_data)
-    log(f"{cfg.method} {cfg.model} on {description}: {len(runs)} runs (seeds {' '.join(str(r.cfg.seed) for r in runs)}) "
-        f"packed in one process, {n} train / {len(test_data)} test images, {cfg.epochs} epochs x "
-        f"{steps_per_epoch(n, cfg.batch_size, 1)} steps, device {device}, {'TF32' if cfg.tf32 else 'IEEE fp32'}"
-        f"{' + bf16 autocast' if cfg.amp_bf16 else ''}", quiet)
-    bar = tqdm(total=len(runs) * cfg.epochs * n, initial=sum(r.epoch for r in runs) * n, unit="img", unit_scale=True,
-               file=sys.stderr, disable=quiet, dynamic_ncols=True, desc=f"train x{len(runs)}")
-    writers = [_tensorboard(d, opts, DistInfo()) for d in dirs]
+    log(banner(cfg, description, n, len(test_data), steps_per_epoch(n, cfg.batch_size, 1), device,
+               runs=f"{len(runs)} runs (seeds {' '.join(str(r.cfg.seed) for r in runs)}) packed in one process, "),
+        quiet)
+    bar = progress_bar(len(runs) * cfg.epochs * n, sum(r.epoch for r in runs) * n, quiet, f"train x{len(runs)}")
+    writers = [open_tensorboard(d, opts, DistInfo()) for d in dirs]
     try:
         while True:
             todo = [i for i, r in enumerate(runs) if r.epoch < limit]
@@ -133,29 +114,16 @@ def _train_all(runs: list[Run], dirs: list[Path], opts: RuntimeOptions, device: 
             padded = [runs[group[j % len(group)]] for j in range(len(runs))]
             stats = train_packed_epoch(padded, train_data, epoch, device, bar.update)[: len(group)]
             for i, st in zip(group, stats):
-                row = _finish_epoch(runs[i], dirs[i], rows[i], epoch, lr, st, test_data, opts)
-                if writers[i] is not None:
-                    for key, v in row.items():
-                        writers[i].add_scalar(key, v, epoch)
+                run = runs[i]
+                with warnings.catch_warnings():
+                    # The run's own optimizer did not step (the packed one did), which the scheduler would warn about.
+                    warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
+                    row = end_epoch(run, epoch, lr, st, test_data, DistInfo(), who=f" of seed {run.cfg.seed}")
+                publish_epoch(run, dirs[i], row, rows[i], opts, writers[i])
                 if not quiet:
-                    bar.write(f"seed {runs[i].cfg.seed} epoch {epoch}/{cfg.epochs} lr {lr:g} train loss {st.loss:.4f} "
-                              f"acc {st.acc:.2f}% | test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}% | "
-                              f"{row['images_per_s']:.0f} img/s", sys.stderr)
+                    bar.write(epoch_line(row, cfg.epochs, who=f"seed {run.cfg.seed} "), sys.stderr)
     finally:
         bar.close()
         for w in writers:
             if w is not None:
                 w.close()
-
-
-def _finish_epoch(run: Run, out_dir: Path, rows: list[dict], epoch: int, lr: float, st: EpochStats,
-                  test_data: DeviceSplit, opts: RuntimeOptions) -> dict:
-    """What ``training.engine.fit`` does after a run's epoch: schedule, evaluate, metrics line, checkpoints."""
-    with warnings.catch_warnings():
-        # The run's own optimizer did not step (the packed one did), which the scheduler would warn about.
-        warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
-        row = end_epoch(run, epoch, lr, st, test_data, DistInfo(), who=f" of seed {run.cfg.seed}")
-    rows.append(row)
-    milestone = epoch in set(run.cfg.milestone_epochs()) or opts.keeps(epoch)
-    _save_epoch(run, out_dir, row, rows, milestone, {"scheme": RNG_NOTE, "seed": run.cfg.seed})
-    return row

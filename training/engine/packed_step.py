@@ -21,11 +21,11 @@ from torch.func import functional_call, stack_module_state, vmap
 from training.data.augment import Targets
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
-from training.engine.fit import Run
+from training.engine.run import Run
 from training.engine.graphs import GraphedStep
 from training.data.batches import DeviceSplit, epoch_generators
-from training.engine.loop import EpochStats, autocast, training_batches
-from training.objectives import aux_modules, build_objective, method_spec
+from training.engine.loop import EpochStats, EpochTally, autocast, non_finite_loss, training_batches
+from training.objectives import method_spec
 
 
 class _FeaturesAndLogits(nn.Module):
@@ -68,14 +68,14 @@ class Pack:
         for r in self.runs:
             r.objective.train()
         self.nets = [_FeaturesAndLogits(r.student) for r in self.runs]
-        self.auxes = [nn.ModuleDict(aux_modules(r.objective)) for r in self.runs]
+        self.auxes = [nn.ModuleDict(r.objective.aux_modules()) for r in self.runs]
         self.params, self.buffers = stack_module_state(self.nets)
         self.aux_params, _ = stack_module_state(self.auxes)
-        teacher = getattr(self.runs[0].objective, "teacher", None)
-        self.teacher, self.objective_kind = teacher, method_spec(self.cfg.method).objective
-        self.student_out = _Replay(self.runs[0].student.feature_channels)
-        self.teacher_out = _Replay(getattr(teacher, "feature_channels", 0)) if teacher is not None else None
-        self.loss_of = build_objective(self.cfg.method, self.student_out, self.teacher_out, self.cfg)
+        # The loss of run k: the runs' objective around stand-ins that replay run k's outputs (and the teacher's).
+        self.objective = self.runs[0].objective
+        self.replays = {name: _Replay(getattr(net, "feature_channels", 0))
+                        for name, net in self.objective.networks().items()}
+        self.loss_of = self.objective.around(**self.replays)
         self.optimizer = self._optimizer()
 
     def _pairs(self, k: int) -> list[tuple[nn.Parameter, torch.Tensor]]:
@@ -116,16 +116,15 @@ class Pack:
                 b.copy_(self.buffers[n][k])
 
     def _teacher_outputs(self, xs: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
-        """The teacher on all K*N images at once: its feature maps (feature KD) or logits (label KD), split per run."""
-        if self.teacher is None:
+        """The teacher on all K*N images at once (``Objective.teacher_targets``: its logits or feature maps), split
+        per run; None without a teacher."""
+        if "teacher" not in self.replays:
             return None
         k = xs.shape[0]
         flat = xs.flatten(0, 1)
         if self.cfg.channels_last:
             flat = flat.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
-            out = self.teacher.forward_features(flat) if self.objective_kind == "feature_kd" else self.teacher(flat)
-        return out.unflatten(0, (k, -1)).unbind(0)
+        return self.objective.teacher_targets(flat).unflatten(0, (k, -1)).unbind(0)
 
     def step(self, batches: Sequence[tuple[torch.Tensor, Targets]], device: torch.device
              ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,9 +139,9 @@ class Pack:
             teacher = self._teacher_outputs(xs)
             losses = []
             for k, (x, t) in enumerate(batches):
-                self.student_out.features, self.student_out.logits = features[k], logits[k]
+                self.replays["student"].features, self.replays["student"].logits = features[k], logits[k]
                 if teacher is not None:
-                    self.teacher_out.features = self.teacher_out.logits = teacher[k]
+                    self.replays["teacher"].features = self.replays["teacher"].logits = teacher[k]
                 losses.append(functional_call(self.loss_of, {n: v[k] for n, v in self.aux_params.items()}, (x, t)).loss)
             loss = torch.stack(losses)
         self.optimizer.zero_grad(set_to_none=True)
@@ -164,29 +163,18 @@ def train_packed_epoch(runs: Sequence[Run], data: DeviceSplit, epoch: int, devic
     if pack.cfg.cuda_graphs:
         step = GraphedStep(step, capture=device.type == "cuda", mixes=method_spec(pack.cfg.method).cutmix)
     streams = [training_batches(data, r.cfg, epoch_generators(r.cfg.seed, epoch, device), DistInfo()) for r in runs]
-    loss_sum = torch.zeros(k, device=device, dtype=torch.float64)
-    correct = torch.zeros(k, device=device, dtype=torch.float64)
-    first_bad = torch.full((k,), -1, device=device, dtype=torch.int64)
-    seen = steps = 0
+    tally = EpochTally(k, device)
     start = time.perf_counter()
     for batches in zip(*streams):
         loss, logits = step(batches)
-        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), steps, first_bad)
-        pred = logits.argmax(2)
-        n = pred.shape[1]
-        loss_sum += loss.double() * n
-        for j, (_, t) in enumerate(batches):
-            correct[j] += t.lam * (pred[j] == t.a).sum() + (1.0 - t.lam) * (pred[j] == t.b).sum()
-        seen += n
-        steps += 1
+        n = tally.add(loss, logits, [t for _, t in batches])
         if on_step is not None:
             on_step(n * k)
     pack.unpack()
-    bad = [(r.cfg.seed, int(s)) for r, s in zip(runs, first_bad.tolist()) if s >= 0]
+    bad = [(r.cfg.seed, int(s)) for r, s in zip(runs, tally.first_bad.tolist()) if s >= 0]
     if bad:
         seed, step = bad[0]
-        raise UserError(f"non-finite loss at epoch {epoch} step {step} of seed {seed}; stopped without saving epoch "
-                        f"{epoch}, earlier checkpoints are kept. Lower --lr, check the teacher and the data, or drop --bf16")
+        raise non_finite_loss(epoch, step, who=f" of seed {seed}")
     seconds = time.perf_counter() - start
-    sums, hits = loss_sum.tolist(), correct.tolist()
-    return [EpochStats(sums[j] / seen, 100.0 * hits[j] / seen, seen, seconds, steps) for j in range(k)]
+    sums, hits, seen = tally.loss_sum.tolist(), tally.correct.tolist(), tally.seen
+    return [EpochStats(sums[j] / seen, 100.0 * hits[j] / seen, seen, seconds, tally.steps) for j in range(k)]

@@ -14,7 +14,7 @@ from training.cli.common import run_cli
 from training.config import TrainConfig
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
-from training.engine.fit import _check_config
+from training.engine.run import check_config
 from training.engine.graphs import GraphedStep
 from training.objectives import mixed_cross_entropy
 from training.train import main
@@ -85,7 +85,7 @@ def test_tensor_lambda_of_one_is_plain_cross_entropy_bitwise():
 
 def test_cuda_graphs_refused_under_torchrun():
     with pytest.raises(UserError, match="--cuda-graphs"):
-        _check_config(TrainConfig(cuda_graphs=True), DistInfo(rank=0, world_size=2))
+        check_config(TrainConfig(cuda_graphs=True), DistInfo(rank=0, world_size=2))
 
 
 def test_study_passes_cuda_graphs_to_every_training_run():

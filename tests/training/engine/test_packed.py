@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.store.checkpoint import load_checkpoint, load_model
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.cli.common import run_cli
 from training.train import main
 
@@ -136,6 +136,18 @@ def test_kill_9_then_rerun_equals_uninterrupted(tmp_path):
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     for seed in (3, 5):
         assert_same_run(tmp_path / f"cut-s{seed}", tmp_path / f"full-s{seed}")
+
+
+def test_packed_kd_refuses_a_teacher_of_another_dataset(tmp_path, tiny_checkpoint, capsys):
+    """--seeds with a teacher trained on cifar100 is refused as the single run refuses it, before any directory."""
+    ckpt = load_checkpoint(tiny_checkpoint)
+    other = tmp_path / "c100-teacher.pt"
+    save_checkpoint({**ckpt, "config": {**ckpt["config"], "dataset": "cifar100"}}, other)
+    rc = run_cli(main, [*TINY, "--epochs", "1", "--method", "label_kd", "--teacher", str(other),
+                        "--seeds", "0", "1", "--out-dir", str(tmp_path / "r-s{seed}")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert "trained on cifar100" in err and not list(tmp_path.glob("r-s*"))
 
 
 @pytest.mark.parametrize("extra,env,needle", [

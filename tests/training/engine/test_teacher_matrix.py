@@ -12,7 +12,8 @@ from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import load_split
 from training.runtime.distributed import DistInfo
-from training.engine.fit import Run, fit, load_teacher
+from training.engine.fit import fit
+from training.engine.run import Run, load_teacher
 from training.data.batches import DeviceSplit, epoch_generators
 from training.engine.loop import train_one_epoch, training_batches
 from training.train import main

@@ -17,7 +17,7 @@ from training.config import TrainConfig
 from training.data.datasets import load_split
 from training.errors import UserError
 from training.engine.init import load_regressor
-from training.objectives import FeatureKD
+from training.objectives import CrossEntropy, FeatureKD
 from training.models.registry import build_model
 from training.prune import main as prune_main
 from training.pruning.rules import prune_model
@@ -190,4 +190,4 @@ def test_a_regressor_of_the_wrong_shape_or_method_is_one_error(tmp_path, images)
     load_regressor(objective, str(source))
     assert torch.equal(objective.regressor.weight, r.weight)
     with pytest.raises(UserError, match="feature_kd method"):
-        load_regressor(nn.Module(), str(source))
+        load_regressor(CrossEntropy(pruned), str(source))

@@ -40,12 +40,12 @@ def test_missing_torch_pruning_is_one_line(monkeypatch):
 
 def test_missing_tensorboard_is_one_line(monkeypatch, tmp_path):
     from training.config import RuntimeOptions
-    from training.engine.fit import _tensorboard
+    from training.engine.publish import open_tensorboard
 
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     monkeypatch.delitem(sys.modules, "torch.utils.tensorboard", raising=False)
     with pytest.raises(UserError, match=r"--tensorboard needs the package tensorboard.*orthokd\[study\]"):
-        _tensorboard(tmp_path, RuntimeOptions(tensorboard=True), DistInfo())
+        open_tensorboard(tmp_path, RuntimeOptions(tensorboard=True), DistInfo())
 
 
 def test_missing_submitit_is_one_line(monkeypatch, tmp_path):
