@@ -24,8 +24,8 @@ from landscape.api import surface
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
 from landscape.engine import DEFAULT_POINTS_PER_FORWARD
-from landscape.formats.dispatch import SUFFIXES, check_suffix
-from landscape.pictures.render import contour_levels
+from landscape.formats.dispatch import SUFFIXES, check_suffix, save_as
+from landscape.pictures.render import contour_levels, contour_png, render_png
 from landscape.sharpness import sharpness, summary_line
 from landscape.record import Surface, images_used, store_path
 from training.store.files import atomic_write_text, strict_json
@@ -132,16 +132,18 @@ def grid_spec(a) -> GridSpec:
 
 
 def export(s: Surface, out: Path, a) -> list[Path]:
-    """Write the requested files from a computed surface: ``out`` in its suffix's format (Surface.save: the
-    store itself for .npz), the 3-D render and the contour map."""
+    """Write the requested files from a computed surface: ``out`` in its suffix's format (save_as: the store
+    itself for .npz), the 3-D render and the contour map."""
     levels = picture_levels(s, a)
     written = [store_path(out)]
     if out.suffix != ".npz":
-        written += s.save(out, zmax=a.zmax, log=a.log, zscale=a.zscale)
+        written += save_as(s, out, a.zmax, a.log, a.zscale)
     if a.png:
-        written.append(s.render(a.png, zmax=a.zmax, log=a.log))
+        render_png(s, Path(a.png), a.zmax, a.log)
+        written.append(Path(a.png))
     if a.contour and not s.is_1d:
-        written.append(s.contour(a.contour, zmax=a.zmax, log=a.log, levels=levels))
+        contour_png(s, Path(a.contour), a.zmax, a.log, levels=levels)
+        written.append(Path(a.contour))
     return written
 
 
