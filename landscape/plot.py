@@ -26,17 +26,15 @@ from landscape.config import GridSpec
 from landscape.engine import DEFAULT_POINTS_PER_FORWARD
 from landscape.formats.dispatch import SUFFIXES, check_suffix, save_as
 from landscape.pictures.render import contour_levels, contour_png, render_png
-from landscape.sharpness import sharpness, summary_line
+from landscape.sharpness import checkpoint_sharpness, describe_images, hessian_images, sharpness, summary_line
 from landscape.record import Surface, images_used, store_path
 from training.store.files import atomic_write_text, strict_json
-from training.store.checkpoint import load_model
 from training.cli.common import (
     GRID_STEPS, Parser, add_common_flags, finite_float, nonempty, nonnegative_int, output_file, positive_float,
     positive_int, run_cli,
 )
 from training.log import log
 from training.runtime.device import resolve_device
-from training.data.datasets import checkpoint_split
 from training.runtime.distributed import init_distributed, shutdown
 from training.errors import UserError
 from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
@@ -215,17 +213,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"surface {s.loss.shape} of {a.checkpoint or a.model}: centre loss {centre:.4f}, min {s.loss.min():.4f}, "
               f"max {s.loss.max():.4f}, cos(x, y) = {s.meta['cos_xy'] if s.meta['cos_xy'] is not None else 'n/a'}")
         if a.sharpness:
-            surface_n = images_used(s.meta)
-            n = a.sharpness_images if surface_n is None else min(surface_n, a.sharpness_images)
             if a.model is None:
-                model, ck = load_model(a.checkpoint)
-                data = checkpoint_split(ck["config"], a.split, n, a.dataset, a.data_dir)
-                x, y = data.normalized(), data.labels
-            else:  # the surface's own images: n is at most their number
-                x, y = data.images[:n], data.labels[:n]
-            report = sharpness(model, (x, y), surface=s, max_images=None, device=device)
-            hessian_data = f"{data.description} [{a.split}] (first {len(y)} images)"
-            same = len(y) == surface_n
+                report, hessian_data = checkpoint_sharpness(a.checkpoint, a.sharpness_images, split=a.split,
+                                                            dataset=a.dataset, data_dir=a.data_dir, surface=s,
+                                                            device=device)
+            else:  # the surface's own images: hessian_images is at most their number
+                n = hessian_images(s, a.sharpness_images)
+                report = sharpness(model, (data.images[:n], data.labels[:n]), surface=s, max_images=None, device=device)
+                hessian_data = describe_images(data.description, a.split, n)
+            same = report["images"] == images_used(s.meta)
             spath = out.with_name(out.stem + "_sharpness.json")
             atomic_write_text(spath, strict_json({"checkpoint": a.checkpoint, "model": a.model, "hessian_data": hessian_data,
                                                   "surface_data": s.meta.get("data"), "same_images": same, **report},

@@ -26,6 +26,7 @@ import copy
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -36,7 +37,9 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from landscape.record import Surface, images_used
+from training.data.datasets import checkpoint_split
 from training.errors import UserError
+from training.store.checkpoint import load_model
 
 Params = dict[str, torch.Tensor]
 PROBE_BATCH = 4  # probes per vmapped Hessian-vector product (fastest on CPU for ResNet-8 w4, 256 images)
@@ -224,6 +227,32 @@ def sharpness(model: nn.Module, data: Any, *, surface: Surface | None = None, ma
     model = check_model_inputs(model, x, y, output_key)
     dev = torch.device(device) if device is not None else resolve_device("auto")
     return sharpness_report(copy.deepcopy(model).to(dev), x.to(dev), y.to(dev), surface, **settings)
+
+
+def hessian_images(surface: Surface | None, limit: int) -> int:
+    """How many images the Hessian numbers beside ``surface`` use: the surface's own count when it used at most
+    ``limit`` (the first ones, so the same images as its points), else ``limit``."""
+    used = images_used(surface.meta) if surface is not None else None
+    return limit if used is None else min(used, limit)
+
+
+def describe_images(data: str, split: str, count: int) -> str:
+    """The images behind Hessian numbers, as the sharpness JSON's ``hessian_data`` names them."""
+    return f"{data} [{split}] (first {count} images)"
+
+
+def checkpoint_sharpness(checkpoint: str | Path, images: int, *, split: str = "train", dataset: str | None = None,
+                         data_dir: str | None = None, surface: Surface | None = None,
+                         device: torch.device | str | None = None, **settings: Any) -> tuple[dict[str, Any], str]:
+    """``sharpness`` of an orthokd checkpoint on the first ``hessian_images(surface, images)`` images of ``split``,
+    normalized as the checkpoint was trained (training.data.datasets.checkpoint_split; ``dataset`` and
+    ``data_dir`` override its own), with the ``flatness`` numbers of ``surface`` when given. ``settings``:
+    sharpness_report's. Returns the report and its images described (``describe_images``)."""
+    model, ckpt = load_model(checkpoint)
+    data = checkpoint_split(ckpt["config"], split, hessian_images(surface, images), dataset, data_dir)
+    report = sharpness(model, (data.normalized(), data.labels), surface=surface, max_images=None, device=device,
+                       **settings)
+    return report, describe_images(data.description, split, report["images"])
 
 
 def flatness(surface: Surface, cells: tuple[int, ...] = (1, 2, 5),
