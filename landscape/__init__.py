@@ -1,6 +1,7 @@
 """orthokd landscape: filter-normalized loss surfaces (Li et al. 2018) of orthokd checkpoints and of any
 classifier (docs/reference.md §6). Public API: ``landscape.surface(model, data, ...) -> Surface`` (landscape.api),
-``landscape.sharpness(model, data)`` (landscape.sharpness) and ``landscape.Surface`` (landscape.record)."""
+``landscape.sharpness(model, data)`` (landscape.sharpness) and ``landscape.Surface`` (landscape.api: the record of
+landscape.record with its writers .save, .render, .contour)."""
 from __future__ import annotations
 
 import os
@@ -14,11 +15,10 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 check_packages("training")
 
 if TYPE_CHECKING:
-    from landscape.api import surface
+    from landscape.api import Surface, surface
     from landscape.sharpness import sharpness
-    from landscape.record import Surface
 
 __all__ = ["Surface", "sharpness", "surface"]
 
-# Imported on first use: the off-screen render child imports this package and must not load torch.
-export_faces(__name__, {"surface": "landscape.api", "Surface": "landscape.record", "sharpness": "landscape.sharpness"})
+# Imported on first use, so importing the package stays light.
+export_faces(__name__, {"surface": "landscape.api", "Surface": "landscape.api", "sharpness": "landscape.sharpness"})

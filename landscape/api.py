@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,12 +23,43 @@ from landscape.compute import (EngineOptions, build_directions, check_directions
 from landscape.config import GridSpec
 from landscape.directions import Direction, float_state
 from landscape.engine import Loss
-from landscape.record import Surface
+from landscape.formats.dispatch import save_as
+from landscape.pictures.render import contour_png, render_png
+from landscape import record
 from training.runtime.device import resolve_device
 from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.external.data import as_tensors
 from training.external.model_output import check_model_inputs
+
+
+class Surface(record.Surface):
+    """The surface ``landscape.surface`` returns: the record (landscape.record.Surface: coordinates, loss and
+    accuracy grids, computed-mask, metadata, directions) with its writers."""
+
+    @classmethod
+    def of(cls, r: record.Surface) -> Surface:
+        """The same record, with the writers (the arrays are shared, not copied)."""
+        return cls(**{f.name: getattr(r, f.name) for f in dataclasses.fields(r)})
+
+    def save(self, path: str | Path, *, zmax: float | None = None, log: bool = False,
+             zscale: float | None = None) -> list[Path]:
+        """Write the surface in the format the suffix names (.npz, .vtk, .vts, .vtp, .h5: landscape.formats.dispatch);
+        returns every file written."""
+        return save_as(self, Path(path), zmax, log, zscale)
+
+    def render(self, path: str | Path, *, zmax: float | None = None, log: bool = False) -> Path:
+        """A 3-D render PNG (landscape.pictures.render.render_png: pyvista off-screen, matplotlib fallback)."""
+        render_png(self, Path(path), zmax, log)
+        return Path(path)
+
+    def contour(self, path: str | Path, *, zmax: float | None = None, log: bool = False,
+                levels: np.ndarray | None = None) -> Path:
+        """A 2-D contour map PNG (landscape.pictures.render.contour_png; ``levels`` None: 21 log-spaced levels)."""
+        if self.is_1d:
+            raise UserError("a 1-D curve has no contour map; use render() for its picture")
+        contour_png(self, Path(path), zmax, log, levels=levels)
+        return Path(path)
 
 
 def grid(steps: int | Sequence[int], xrange: Sequence[float], yrange: Sequence[float] | None, dir_seed: int,
@@ -85,6 +117,6 @@ def surface(model: nn.Module, data: Any, *, loss: Loss = F.cross_entropy, steps:
     if loss is not F.cross_entropy:
         source["loss"] = getattr(loss, "__qualname__", repr(loss))
     meta = surface_meta(kind, spec, dirs, f"{description or kind_of_data} [{split}] ({len(labels)} images)", device, source)
-    return evaluate_surface(model, images, labels, spec, dirs, meta, device, opts,
-                            store=Path(store) if store is not None else None, overwrite=overwrite, quiet=quiet,
-                            dist=dist, what=f"surface of {label}", loss=loss)
+    return Surface.of(evaluate_surface(model, images, labels, spec, dirs, meta, device, opts,
+                                       store=Path(store) if store is not None else None, overwrite=overwrite,
+                                       quiet=quiet, dist=dist, what=f"surface of {label}", loss=loss))

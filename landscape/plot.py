@@ -24,19 +24,17 @@ from landscape.api import surface
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
 from landscape.engine import DEFAULT_POINTS_PER_FORWARD
-from landscape.formats.dispatch import SUFFIXES, check_suffix
-from landscape.pictures.render import contour_levels
-from landscape.sharpness import sharpness, summary_line
+from landscape.formats.dispatch import SUFFIXES, check_suffix, save_as
+from landscape.pictures.render import contour_levels, contour_png, render_png
+from landscape.sharpness import checkpoint_sharpness, describe_images, hessian_images, sharpness, summary_line
 from landscape.record import Surface, images_used, store_path
 from training.store.files import atomic_write_text, strict_json
-from training.store.checkpoint import load_model
 from training.cli.common import (
     GRID_STEPS, Parser, add_common_flags, finite_float, nonempty, nonnegative_int, output_file, positive_float,
     positive_int, run_cli,
 )
 from training.log import log
 from training.runtime.device import resolve_device
-from training.data.datasets import checkpoint_split
 from training.runtime.distributed import init_distributed, shutdown
 from training.errors import UserError
 from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
@@ -118,7 +116,7 @@ def build_parser() -> Parser:
     return p
 
 
-def grid_spec(a) -> GridSpec:
+def _grid_spec(a) -> GridSpec:
     steps = a.steps
     if len(steps) not in (1, 2):
         raise UserError("--steps takes N or NX NY, each at least 1")
@@ -131,21 +129,23 @@ def grid_spec(a) -> GridSpec:
                     dataset=a.dataset, data_dir=a.data_dir)
 
 
-def export(s: Surface, out: Path, a) -> list[Path]:
-    """Write the requested files from a computed surface: ``out`` in its suffix's format (Surface.save: the
-    store itself for .npz), the 3-D render and the contour map."""
-    levels = picture_levels(s, a)
+def _export(s: Surface, out: Path, a) -> list[Path]:
+    """Write the requested files from a computed surface: ``out`` in its suffix's format (save_as: the store
+    itself for .npz), the 3-D render and the contour map."""
+    levels = _picture_levels(s, a)
     written = [store_path(out)]
     if out.suffix != ".npz":
-        written += s.save(out, zmax=a.zmax, log=a.log, zscale=a.zscale)
+        written += save_as(s, out, a.zmax, a.log, a.zscale)
     if a.png:
-        written.append(s.render(a.png, zmax=a.zmax, log=a.log))
+        render_png(s, Path(a.png), a.zmax, a.log)
+        written.append(Path(a.png))
     if a.contour and not s.is_1d:
-        written.append(s.contour(a.contour, zmax=a.zmax, log=a.log, levels=levels))
+        contour_png(s, Path(a.contour), a.zmax, a.log, levels=levels)
+        written.append(Path(a.contour))
     return written
 
 
-def picture_levels(s: Surface | None, a):
+def _picture_levels(s: Surface | None, a):
     """Check the picture flags (--vmin < --vmax, at least two levels); the contour levels for ``s``, or None
     for the automatic ones (also None when ``s`` is None: a check before computing)."""
     if a.vmin is None and a.vmax is None and a.vlevel is None:
@@ -154,7 +154,7 @@ def picture_levels(s: Surface | None, a):
     return levels if s is not None else None
 
 
-def check_source(a) -> None:
+def _check_source(a) -> None:
     """Exactly one of a checkpoint and --model; the flags that need an orthokd checkpoint refused with --model."""
     refuse_model_flags_without_model(vars(a))
     if a.model is None and a.transform is not None:
@@ -166,12 +166,12 @@ def check_source(a) -> None:
                         "or --directions")
 
 
-def model_name(a) -> str:
+def _model_name(a) -> str:
     """--model with its --model-kwargs, so titles and metadata tell two builds of one factory apart."""
     return a.model + (f" {json.dumps(a.model_kwargs, sort_keys=True)}" if a.model_kwargs else "")
 
 
-def model_surface(a, spec: GridSpec, out: Path, device, opts: EngineOptions, dist):
+def _model_surface(a, spec: GridSpec, out: Path, device, opts: EngineOptions, dist):
     """The surface of --model on its images (landscape.surface); returns (surface, model, images)."""
     data = images_for_model(a.dataset, spec.split, a.data_dir, spec.max_images, a.transform, a.resize, a.crop,
                             a.mean, a.std)
@@ -179,18 +179,18 @@ def model_surface(a, spec: GridSpec, out: Path, device, opts: EngineOptions, dis
     s = surface(model, (data.images, data.labels), steps=(spec.xsteps, max(spec.ysteps, 1)),
                 xrange=(spec.xmin, spec.xmax), yrange=None if spec.is_1d else (spec.ymin, spec.ymax),
                 directions=a.directions, dir_seed=spec.dir_seed, include_biasbn=spec.include_biasbn, device=device,
-                store=store_path(out), options=opts, name=model_name(a), description=data.description, split=spec.split,
-                overwrite=a.overwrite, quiet=a.quiet, dist=dist)
+                store=store_path(out), options=opts, name=_model_name(a), description=data.description,
+                split=spec.split, overwrite=a.overwrite, quiet=a.quiet, dist=dist)
     return s, model, data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    check_source(a)
-    picture_levels(None, a)  # bad --vmin/--vmax/--vlevel are refused before any point is computed
+    _check_source(a)
+    _picture_levels(None, a)  # bad --vmin/--vmax/--vlevel are refused before any point is computed
     out = Path(a.out)
     check_suffix(out)
-    spec = grid_spec(a)
+    spec = _grid_spec(a)
     device = resolve_device(a.device)
     dist = init_distributed(device)  # binds this rank's GPU before the process group exists
     try:
@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              cudnn_benchmark=a.cudnn_benchmark, fold_bn=not a.no_fold_bn,
                              points_per_forward=a.points_per_forward, engine=a.engine)
         if a.model is not None:
-            s, model, data = model_surface(a, spec, out, device, opts, dist)
+            s, model, data = _model_surface(a, spec, out, device, opts, dist)
         else:
             s = compute_surface(Path(a.checkpoint), spec, store_path(out), device, opts,
                                 directions_file=Path(a.directions) if a.directions else None,
@@ -208,22 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 overwrite=a.overwrite, quiet=a.quiet, dist=dist)
         if not dist.is_main:
             return 0
-        written = export(s, out, a)
+        written = _export(s, out, a)
         centre = s.loss[s.centre_index()]
         print(f"surface {s.loss.shape} of {a.checkpoint or a.model}: centre loss {centre:.4f}, min {s.loss.min():.4f}, "
               f"max {s.loss.max():.4f}, cos(x, y) = {s.meta['cos_xy'] if s.meta['cos_xy'] is not None else 'n/a'}")
         if a.sharpness:
-            surface_n = images_used(s.meta)
-            n = a.sharpness_images if surface_n is None else min(surface_n, a.sharpness_images)
             if a.model is None:
-                model, ck = load_model(a.checkpoint)
-                data = checkpoint_split(ck["config"], a.split, n, a.dataset, a.data_dir)
-                x, y = data.normalized(), data.labels
-            else:  # the surface's own images: n is at most their number
-                x, y = data.images[:n], data.labels[:n]
-            report = sharpness(model, (x, y), surface=s, max_images=None, device=device)
-            hessian_data = f"{data.description} [{a.split}] (first {len(y)} images)"
-            same = len(y) == surface_n
+                report, hessian_data = checkpoint_sharpness(a.checkpoint, a.sharpness_images, split=a.split,
+                                                            dataset=a.dataset, data_dir=a.data_dir, surface=s,
+                                                            device=device)
+            else:  # the surface's own images: hessian_images is at most their number
+                n = hessian_images(s, a.sharpness_images)
+                report = sharpness(model, (data.images[:n], data.labels[:n]), surface=s, max_images=None, device=device)
+                hessian_data = describe_images(data.description, a.split, n)
+            same = report["images"] == images_used(s.meta)
             spath = out.with_name(out.stem + "_sharpness.json")
             atomic_write_text(spath, strict_json({"checkpoint": a.checkpoint, "model": a.model, "hessian_data": hessian_data,
                                                   "surface_data": s.meta.get("data"), "same_images": same, **report},

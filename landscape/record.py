@@ -25,6 +25,9 @@ IDENTITY_KEYS = ("kind", "grid", "checkpoint_sha256", "directions_sha", "data", 
 
 @dataclass
 class Surface:
+    """A computed (or partly computed) surface: the record the store holds. Its writers are methods of
+    landscape.api.Surface, the class ``landscape.surface`` returns."""
+
     xcoords: np.ndarray
     ycoords: np.ndarray  # empty for a 1-D curve
     loss: np.ndarray  # (nx,) or (nx, ny), indexing "ij"; NaN where not computed (or computed as NaN)
@@ -48,32 +51,6 @@ class Surface:
     def centre_index(self) -> tuple[int, ...]:
         ix = int(np.argmin(np.abs(self.xcoords)))
         return (ix,) if self.is_1d else (ix, int(np.argmin(np.abs(self.ycoords))))
-
-    # The writers import this module, so they are imported when called.
-    def save(self, path: str | Path, *, zmax: float | None = None, log: bool = False,
-             zscale: float | None = None) -> list[Path]:
-        """Write the surface in the format the suffix names (.npz, .vtk, .vts, .vtp, .h5: landscape.formats.dispatch);
-        returns every file written."""
-        from landscape.formats.dispatch import save_as
-
-        return save_as(self, Path(path), zmax, log, zscale)
-
-    def render(self, path: str | Path, *, zmax: float | None = None, log: bool = False) -> Path:
-        """A 3-D render PNG (landscape.pictures.render.render_png: pyvista off-screen, matplotlib fallback)."""
-        from landscape.pictures.render import render_png
-
-        render_png(self, Path(path), zmax, log)
-        return Path(path)
-
-    def contour(self, path: str | Path, *, zmax: float | None = None, log: bool = False,
-                levels: np.ndarray | None = None) -> Path:
-        """A 2-D contour map PNG (landscape.pictures.render.contour_png; ``levels`` None: 21 log-spaced levels)."""
-        from landscape.pictures.render import contour_png
-
-        if self.is_1d:
-            raise UserError("a 1-D curve has no contour map; use render() for its picture")
-        contour_png(self, Path(path), zmax, log, levels=levels)
-        return Path(path)
 
 
 def images_used(meta: dict[str, Any]) -> int | None:

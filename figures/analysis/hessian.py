@@ -1,5 +1,5 @@
-"""Hessian numbers of one milestone checkpoint for Tables 7-8 (landscape.sharpness.sharpness_report on the
-first N training images, loaded as the checkpoint was trained), kept beside its surface so that the two tables
+"""Hessian numbers of one milestone checkpoint for Tables 7-8 (landscape.sharpness.checkpoint_sharpness on the
+first N training images, loaded as the checkpoint was trained), cached beside its surface so that the two tables
 sharing a row compute it once."""
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from typing import Any
 
 import torch
 
-from landscape.sharpness import sharpness_report
+from landscape.sharpness import checkpoint_sharpness
 from training.store.files import atomic_write_text, sha256_file
-from training.store.checkpoint import load_model
-from training.data.datasets import checkpoint_split
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ class HessianSettings:
 
 
 def hessian_numbers(ckpt_path: Path, settings: HessianSettings, device: torch.device, cache: Path) -> dict[str, Any]:
-    """sharpness_report of ``ckpt_path`` on its first ``settings.images`` training images: centre loss, lambda_max
+    """checkpoint_sharpness of ``ckpt_path`` on its first ``settings.images`` training images: centre loss, lambda_max
     with its iterations and convergence, the trace with its standard error; read from ``cache`` when that was
     computed from the same checkpoint bytes and settings, else computed and written there."""
     key = {"checkpoint_sha256": sha256_file(ckpt_path), **asdict(settings)}
@@ -44,10 +42,8 @@ def hessian_numbers(ckpt_path: Path, settings: HessianSettings, device: torch.de
                 return doc["report"]
         except (ValueError, KeyError):
             pass  # a damaged cache is recomputed
-    model, ckpt = load_model(ckpt_path)
-    data = checkpoint_split(ckpt["config"], "train", settings.images)
-    report = sharpness_report(model.to(device), data.normalized(device), data.labels.to(device), None,
-                              **{k: v for k, v in asdict(settings).items() if k != "images"})
+    report, _ = checkpoint_sharpness(ckpt_path, settings.images, device=device,
+                                     **{k: v for k, v in asdict(settings).items() if k != "images"})
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cache, json.dumps({"key": key, "report": report}, indent=2, default=float) + "\n")
     return report

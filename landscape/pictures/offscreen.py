@@ -10,9 +10,11 @@ and optionally path (a .vtp polyline drawn in red).
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-import landscape  # noqa: F401  (sets VTK_DEFAULT_OPENGL_WINDOW before vtk loads)
+# Off-screen VTK on headless Linux needs the EGL window chosen before vtk is first imported (docs/reference.md §6.6).
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
 def main(argv: list[str]) -> int:

@@ -111,6 +111,22 @@ def test_store_resumes_and_save_writes_every_format(images, tmp_path, monkeypatc
         curve.contour(tmp_path / "c1.png")
 
 
+def test_surface_is_the_record_with_its_writers(images):
+    import dataclasses
+
+    from landscape import api, record
+
+    x, y = images
+    s = landscape.surface(small_net(), (x[:8], y[:8]), steps=1, device="cpu")
+    assert type(s) is api.Surface and landscape.Surface is api.Surface and issubclass(api.Surface, record.Surface)
+    assert all(callable(getattr(s, m)) for m in ("save", "render", "contour"))
+    assert not any(hasattr(record.Surface, m) for m in ("save", "render", "contour"))  # the record has no writers
+    fields = ["xcoords", "ycoords", "loss", "acc", "meta", "directions", "computed"]
+    assert [f.name for f in dataclasses.fields(api.Surface)] == [f.name for f in dataclasses.fields(record.Surface)] == fields
+    plain = record.Surface(**{f: getattr(s, f) for f in fields})
+    assert api.Surface.of(plain).loss is s.loss and s.done and s.centre_index() == (0, 0)
+
+
 def test_sharpness_api_on_a_foreign_model(images):
     x, y = images
     model = calibrated(small_net(), x).train()

@@ -112,3 +112,14 @@ def test_bad_numbers_are_refused_by_the_parser(flag, value, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--model", "torchvision:resnet18", flag, *[value] * n, "--out", str(tmp_path / "s.npz")])
     assert e.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_the_cli_module_exposes_only_its_parser_and_main():
+    """Its helpers take the argparse Namespace, so they are CLI-private; the library is landscape's other modules."""
+    import inspect
+
+    import landscape.plot as cli
+
+    public = {n for n, f in vars(cli).items() if inspect.isfunction(f) and f.__module__ == cli.__name__
+              and not n.startswith("_")}
+    assert public == {"build_parser", "main"}

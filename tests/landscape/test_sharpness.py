@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from landscape.sharpness import PROBE_BATCH, HessianOperator, flatness, hessian_trace, sharpness_report, top_eigenvalue
+from landscape.hessian import PROBE_BATCH, HessianOperator, hessian_trace, top_eigenvalue
+from landscape.sharpness import flatness, sharpness_report
 from landscape.record import Surface
 from training.store.checkpoint import load_model
 from training.data.datasets import checkpoint_split
@@ -209,3 +210,15 @@ def test_report_refuses_nan_weights_and_empty_images():
         sharpness_report(model, x, y)
     with pytest.raises(UserError, match="image count"):
         sharpness_report(torch.nn.Linear(4, 3), x[:0], y[:0])
+
+
+def test_the_hessian_module_holds_the_estimators_alone():
+    """landscape.hessian (operator, Lanczos, Hutch++) knows no surface, store or checkpoint: only training's errors."""
+    import ast
+
+    import landscape.hessian as hessian
+
+    tree = ast.parse(open(hessian.__file__).read())
+    ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+            and n.module.split(".")[0] in ("training", "landscape", "diversity", "figures")}
+    assert ours == {"training.errors"}

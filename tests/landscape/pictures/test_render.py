@@ -226,3 +226,16 @@ def test_animation_frames_are_titled_and_labelled(real, tmp_path):
     from PIL import Image
 
     assert Image.open(tmp_path / "a.gif").n_frames == 2
+
+
+def test_offscreen_child_chooses_the_vtk_window_without_the_package_face():
+    import subprocess
+    import sys
+
+    from landscape.pictures import offscreen
+
+    code = ("import os, runpy, sys; os.environ.pop('VTK_DEFAULT_OPENGL_WINDOW', None); "
+            f"runpy.run_path({offscreen.__file__!r}, run_name='child'); "
+            "print(os.environ['VTK_DEFAULT_OPENGL_WINDOW'], 'landscape' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert r.stdout.split() == ["vtkEGLRenderWindow", "False"]
