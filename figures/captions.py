@@ -2,24 +2,11 @@
 training.store.poolable.check_table)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from training.errors import UserError
 from training.store.poolable import describe_config, table_config
-from training.store.rundir import CONFIG
 
 Labelled = tuple[str, dict[str, Any]]  # (run name, its config.json)
-
-
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CONFIG
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise UserError(f"{path} is missing or not valid JSON; re-run the run's training command or move "
-                        f"{run_dir} out of the runs folder") from None
 
 
 def setup_line(cfg: dict[str, Any], images: int | None = None) -> str:

@@ -34,7 +34,6 @@ from figures.jobs import manifest_path, with_manifest
 from figures.analysis.plan import PRESETS, StudySpec, require_gpu
 from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, with_networks
 from figures.augment.tables import make_augment_table
-from figures.captions import read_run_config
 from figures.pruning.plan import PRUNE_PRESETS
 from figures.pruning.tables import make_pruning_table
 from figures.analysis.surfaces import make_surface_table
@@ -47,6 +46,7 @@ from training.cli.common import (
 from training.log import log
 from training.runtime.device import resolve_device
 from training.errors import UserError
+from training.store.rundir import read_config
 
 
 def build_parser() -> Parser:
@@ -100,7 +100,7 @@ def sized(a, spec: StudySpec) -> tuple[ScoreConfig, GridSpec, int, int, HessianS
 def require_real_data_runs(runs_dir: Path) -> None:
     """Full-size tables from runs trained on the embedded subset would be a silent toy result: refuse them."""
     for cfg_path in sorted(runs_dir.glob("*/config.json")):
-        if read_run_config(cfg_path.parent).get("data_dir") is None:
+        if read_config(cfg_path.parent, required=True).get("data_dir") is None:
             raise UserError(f"run {cfg_path.parent} was trained on the embedded 5,000-image subset, not the real "
                             "dataset; full-size tables need runs trained with --data-dir (for demo runs pass --preset demo)")
 

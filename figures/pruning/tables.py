@@ -18,10 +18,10 @@ from typing import Any, Sequence
 
 from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
 from figures.paper import PRUNING_KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
-from figures.captions import read_run_config
 from figures.pruning.plan import PruneStudySpec, network_note, schedule_cells, schedule_run
 from figures.tables import write_table
 from training.errors import UserError
+from training.store.rundir import read_config
 from training.store.poolable import describe_config
 from training.engine.schedules import SUMMARY
 from figures.pruning.surplus import surplus
@@ -127,7 +127,7 @@ def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries
 def caption(table: int, spec: PruneStudySpec, root: Path, cells: Summaries) -> str:
     """What every reader needs to judge the numbers: data and toy size, recipe, teachers, what the cells mean."""
     ft = cells[("finetuned", spec.kds[0])][0]
-    cfg = read_run_config(Path(ft["initial"]["dir"]))
+    cfg = read_config(Path(ft["initial"]["dir"]), required=True)
     if not spec.stand_ins and cfg.get("data_dir") is None:
         raise UserError(f"{ft['initial']['dir']} was trained on the embedded 5,000-image subset, not the real dataset; "
                         "full-size Tables 1-3 need runs trained with --data-dir (for demo runs pass --preset demo)")
