@@ -30,6 +30,7 @@ from typing import Sequence
 
 from diversity.config import BN_MODES, ScoreConfig
 from figures.analysis.hessian import HessianSettings
+from figures.captions import refuse_embedded_subset
 from figures.jobs import manifest_path, with_manifest
 from figures.analysis.plan import PRESETS, StudySpec, require_gpu
 from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, with_networks
@@ -45,8 +46,7 @@ from training.cli.common import (
 )
 from training.log import log
 from training.runtime.device import resolve_device
-from training.errors import UserError
-from training.store.rundir import read_config
+from training.store.rundir import CONFIG, read_config
 
 
 def build_parser() -> Parser:
@@ -99,10 +99,7 @@ def sized(a, spec: StudySpec) -> tuple[ScoreConfig, GridSpec, int, int, HessianS
 
 def require_real_data_runs(runs_dir: Path) -> None:
     """Full-size tables from runs trained on the embedded subset would be a silent toy result: refuse them."""
-    for cfg_path in sorted(runs_dir.glob("*/config.json")):
-        if read_config(cfg_path.parent, required=True).get("data_dir") is None:
-            raise UserError(f"run {cfg_path.parent} was trained on the embedded 5,000-image subset, not the real "
-                            "dataset; full-size tables need runs trained with --data-dir (for demo runs pass --preset demo)")
+    refuse_embedded_subset({p.parent: read_config(p.parent, required=True) for p in sorted(runs_dir.glob(f"*/{CONFIG}"))})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

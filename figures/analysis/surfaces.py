@@ -19,6 +19,7 @@ from landscape.pictures.panels import animate, panels_png
 from landscape.sharpness import flatness
 from landscape.record import Surface
 from landscape.formats.vtk_files import write_vtk
+from training.config import milestone_epochs
 from training.errors import UserError
 from training.store.poolable import check_table
 
@@ -42,7 +43,7 @@ def surface_run(runs_dir: Path, method: str, seed: int) -> tuple[Path, list[int]
     for it in groups.get(method, []):
         if it.seed == seed:
             cfg = read_config(it.run_dir, required=True)
-            epochs = sorted({e for e in cfg["lr_milestones"] if e < cfg["epochs"]} | {cfg["epochs"]})
+            epochs = milestone_epochs(cfg["lr_milestones"], cfg["epochs"])
             missing = [milestone_name(e) for e in epochs if not (it.run_dir / milestone_name(e)).is_file()]
             if missing:
                 raise UserError(f"run {it.run_dir} lacks milestone checkpoint(s) {', '.join(missing)}; finish it first")
