@@ -4,7 +4,8 @@ Every model is scored (diversity.naswot.score_batches: NASWOT v1 by default, on 
 use batch statistics while Dropout and the rest stay in eval mode, TF32 off) on the same fixed batches of ``images`` (a paired design): ``batches`` disjoint batches of ``batch_size``
 drawn once with ``seed`` (diversity.batches.fixed_batches); a model's score is its mean over the batches. Each
 group gets Table 6's statistics (diversity.stats: mean, std with ddof 1, ErrMargin = std / sqrt(n), the 99%
-half-width 2.576 ErrMargin, the Student-t half-width and Welch's p against ``reference``).
+half-width 2.576 ErrMargin, the Student-t half-width and Welch's p against ``reference``). score_model_files scores
+the weights files of one external model the same way, as ``python -m diversity.score --model`` does.
 """
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ import torch
 from torch import nn
 
 from diversity.batches import fixed_batches
+from diversity.config import ScoreConfig
 from diversity.naswot import score_batches, scoring_inputs
 from diversity.report import table_lines
+from diversity.scoring import CheckpointScore
 from diversity.stats import Summary, summarize_groups
 from training.runtime.device import resolve_device
 from training.errors import UserError
+from training.external.data import images_for_model
 from training.external.model_output import check_model_inputs
+from training.external.models import model_from_flags
+from training.store.files import sha256_file
 
 
 @dataclass
@@ -66,3 +72,31 @@ def score_models(models: Mapping[str, Sequence[nn.Module]], images: Any, *, batc
     reference = reference or ("scratch" if "scratch" in models else next(iter(models)))
     table.summaries = summarize_groups(table.scores, reference)
     return table
+
+
+def score_model_files(spec: str, files: Sequence[str], cfg: ScoreConfig, device: torch.device, *,
+                      model_kwargs: dict[str, Any] | None = None, group: str | None = None, resize: int | None = None,
+                      crop: int | None = None, mean: Sequence[float] | None = None,
+                      std: Sequence[float] | None = None) -> tuple[list[CheckpointScore], list[Summary]]:
+    """Any classifier (``spec``: torchvision:NAME, timm:NAME or package.module:factory, built with ``model_kwargs``):
+    each weights file of ``files`` (none: one model as the factory initializes it, seeded by ``cfg.seed``) scored by
+    score_models on ``cfg.dataset``'s images, prepared by ``cfg.transform`` or ``resize`` / ``crop`` / ``mean`` /
+    ``std``; one row named ``group`` [``spec``]. Returns (scores, summaries) as checkpoints give them."""
+    # An image folder can be far larger than the batches: load only batch_size x batches images, spread over it.
+    n = cfg.batch_size * cfg.batches if cfg.dataset == "imagefolder" else None
+    data = images_for_model(cfg.dataset, cfg.split, cfg.data_dir, n, cfg.transform, resize, crop, mean, std)
+    weights: list[str | None] = list(files) or [None]
+    models = []
+    for w in weights:
+        torch.manual_seed(cfg.seed)
+        models.append(model_from_flags(spec, model_kwargs, w, data.images[:2], data.num_classes))
+    group = group or spec
+    table = score_models({group: models}, data.images, batch_size=cfg.batch_size, batches=cfg.batches, seed=cfg.seed,
+                         bn_mode=cfg.bn_mode, k=cfg.k, score=cfg.score, device=device)
+    config = {"external": True, "model": spec, "model_kwargs": model_kwargs, "dataset": cfg.dataset or "cifar10",
+              "data_dir": cfg.data_dir, "normalization": cfg.transform if cfg.transform != "none"
+              else "--resize/--crop/--mean/--std" if resize or crop or mean else "the dataset's"}
+    scores = [CheckpointScore(group, w or "factory initialization", w or "", sha256_file(w) if w else "",
+                              None if w else cfg.seed, {"name": spec, **(model_kwargs or {})}, config, b)
+              for w, b in zip(weights, table.batch_scores[group])]
+    return scores, table.summaries

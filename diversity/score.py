@@ -20,26 +20,20 @@ from typing import Sequence
 
 import torch
 
-from diversity.api import score_models
+from diversity.api import score_model_files
 from diversity.config import BATCH_MODES, BN_MODES, SCORES, TRANSFORMS, ScoreConfig
-from diversity.pairwise import method_matrix, model_outputs
 from diversity.score_figure import plot_scores
 from diversity.report import caption, table_lines, write_results
 from training.store.rundir import RunCheckpoint, discover_runs, require_runs
-from diversity.scoring import CheckpointScore, load_all, score_checkpoints
+from diversity.scoring import CheckpointScore, explicit_items, load_all, pairwise_rows, score_checkpoints
 from diversity.stats import summarize_groups
-from training.store.checkpoint import load_checkpoint
-from training.store.files import sha256_file
 from training.cli.common import (
     Parser, add_common_flags, nonempty, nonnegative_int, positive_float, positive_int, run_cli,
 )
 from training.log import log
 from training.runtime.device import resolve_device
-from training.data.datasets import checkpoint_split
 from training.errors import UserError
 from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
-from training.external.models import model_from_flags
-from training.external.data import images_for_model
 from training.objectives import METHODS
 
 D = ScoreConfig()
@@ -102,56 +96,6 @@ def transform_choice(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r}: use {', '.join(TRANSFORMS)} or torchvision:WEIGHTS")
 
 
-def score_model_files(a, cfg: ScoreConfig, device: torch.device) -> tuple[list[CheckpointScore], list]:
-    """--model: each weights file (or the factory's own initialization, seeded by --seed) scored by
-    score_models on the --dataset images; (scores, summaries) as the checkpoint path gives them."""
-    if a.pairwise or a.milestone is not None or a.transform == "v1" or cfg.batch_mode != "shared":
-        raise UserError("--pairwise, --milestone, --transform v1 and --batch-mode per-model need orthokd checkpoints; "
-                        "leave them out with --model")
-    # An image folder can be far larger than the batches: load only batch_size x batches images, spread over it.
-    n = cfg.batch_size * cfg.batches if a.dataset == "imagefolder" else None
-    data = images_for_model(a.dataset, cfg.split, a.data_dir, n, a.transform, a.resize, a.crop, a.mean, a.std)
-    files = a.checkpoints or [None]
-    if len(files) < (a.runs or 1):
-        raise UserError(f"--runs {a.runs} asks for {a.runs} models but {len(a.checkpoints)} weights file(s) were given")
-    models = []
-    for w in files:
-        torch.manual_seed(cfg.seed)
-        models.append(model_from_flags(a.model, a.model_kwargs, w, data.images[:2], data.num_classes))
-    group = a.group or a.model
-    explicit = a.resize or a.crop or a.mean
-    table = score_models({group: models}, data.images, batch_size=cfg.batch_size, batches=cfg.batches, seed=cfg.seed,
-                         bn_mode=cfg.bn_mode, k=cfg.k, score=cfg.score, device=device)
-    config = {"external": True, "model": a.model, "model_kwargs": a.model_kwargs, "dataset": a.dataset or "cifar10",
-              "data_dir": a.data_dir, "normalization": a.transform if a.transform != "none"
-              else "--resize/--crop/--mean/--std" if explicit else "the dataset's"}
-    scores = [CheckpointScore(group, w or "factory initialization", w or "", sha256_file(w) if w else "",
-                              None if w else cfg.seed, {"name": a.model, **(a.model_kwargs or {})}, config, b)
-              for w, b in zip(files, table.batch_scores[group])]
-    return scores, table.summaries
-
-
-def explicit_items(paths: Sequence[str]) -> list[RunCheckpoint]:
-    items = []
-    for p in paths:
-        ck = load_checkpoint(p)
-        items.append(RunCheckpoint(ck["method"]["name"], None, Path(p), ck["config"].get("seed")))
-    return items
-
-
-def pairwise_rows(loaded, cfg: ScoreConfig, n_images: int, device: torch.device) -> list[dict]:
-    """method_matrix on the first n_images of the test split (checkpoint_split: normalized as trained)."""
-    images = checkpoint_split(loaded[0][1]["config"], "test", n_images, cfg.dataset, cfg.data_dir)
-    x = images.normalized(device)
-    outputs: dict[str, list] = {}
-    for it, _ck, model in loaded:
-        try:
-            outputs.setdefault(it.method, []).append(model_outputs(model.to(device), x))
-        except UserError as e:
-            raise UserError(f"{it.path}: {e}") from None
-    return [{**r, "split": "test", "images": len(images)} for r in method_matrix(outputs)]
-
-
 def prepare_out(out: Path, overwrite: bool) -> None:
     """Refuse an --out that cannot take the results before any work starts."""
     if out.exists() and not out.is_dir():
@@ -178,8 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out is not None:
         prepare_out(out, a.overwrite)
     if a.model is not None:
+        if a.pairwise or a.milestone is not None or a.transform == "v1" or cfg.batch_mode != "shared":
+            raise UserError("--pairwise, --milestone, --transform v1 and --batch-mode per-model need orthokd "
+                            "checkpoints; leave them out with --model")
+        if len(a.checkpoints or [None]) < (a.runs or 1):
+            raise UserError(f"--runs {a.runs} asks for {a.runs} models but {len(a.checkpoints)} weights file(s) were "
+                            "given")
         device = resolve_device(a.device)
-        scores, summaries = score_model_files(a, cfg, device)
+        scores, summaries = score_model_files(a.model, a.checkpoints, cfg, device, model_kwargs=a.model_kwargs,
+                                              group=a.group, resize=a.resize, crop=a.crop, mean=a.mean, std=a.std)
         return report(a, cfg, scores, summaries, None, device, out)
     if a.checkpoints and a.milestone is not None:
         raise UserError("--milestone picks checkpoints in --runs-dir; with checkpoint arguments pass the "

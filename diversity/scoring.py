@@ -1,8 +1,10 @@
-"""Score checkpoints on shared fixed batches, after checking that the runs may be pooled."""
+"""Score checkpoints on shared fixed batches, after checking that the runs may be pooled; the checkpoints named one
+by one (explicit_items) and the method x method comparisons of the loaded ones (pairwise_rows)."""
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -10,8 +12,9 @@ import torch
 from diversity.batches import draw_batches, model_seed
 from diversity.config import ScoreConfig
 from diversity.naswot import score_batches
+from diversity.pairwise import method_matrix, model_outputs
 from training.store.rundir import RunCheckpoint, config_beside
-from training.store.checkpoint import content_sha256, load_model
+from training.store.checkpoint import content_sha256, load_checkpoint, load_model
 from training.store.files import sha256_file
 from training.data.datasets import ImageSet, checkpoint_split
 from training.errors import UserError
@@ -51,6 +54,15 @@ def load_all(items: Sequence[RunCheckpoint]) -> list[Loaded]:
         model, ckpt = load_model(it.path)
         out.append((it, ckpt, model))
     return out
+
+
+def explicit_items(paths: Sequence[str]) -> list[RunCheckpoint]:
+    """Checkpoints named one by one (no run directory): each grouped by the method its checkpoint records."""
+    items = []
+    for p in paths:
+        ck = load_checkpoint(p)
+        items.append(RunCheckpoint(ck["method"]["name"], None, Path(p), ck["config"].get("seed")))
+    return items
 
 
 def label(item: RunCheckpoint) -> str:
@@ -110,3 +122,16 @@ def score_checkpoints(loaded: Sequence[Loaded], cfg: ScoreConfig, device: torch.
         results.append(res)
     bar.close()
     return results
+
+
+def pairwise_rows(loaded: Sequence[Loaded], cfg: ScoreConfig, n_images: int, device: torch.device) -> list[dict]:
+    """method_matrix on the first n_images of the test split (checkpoint_split: normalized as trained)."""
+    images = checkpoint_split(loaded[0][1]["config"], "test", n_images, cfg.dataset, cfg.data_dir)
+    x = images.normalized(device)
+    outputs: dict[str, list] = {}
+    for it, _ck, model in loaded:
+        try:
+            outputs.setdefault(it.method, []).append(model_outputs(model.to(device), x))
+        except UserError as e:
+            raise UserError(f"{it.path}: {e}") from None
+    return [{**r, "split": "test", "images": len(images)} for r in method_matrix(outputs)]

@@ -1,25 +1,23 @@
 """The setup of runs pooled into one table, named in every caption, JSON and CSV (the pooling check itself is
-training.store.poolable.check_table)."""
+training.store.poolable.check_table), and the refusal of full-size tables from runs on the embedded subset."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from training.errors import UserError
 from training.store.poolable import describe_config, table_config
-from training.store.rundir import CONFIG
 
 Labelled = tuple[str, dict[str, Any]]  # (run name, its config.json)
 
 
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CONFIG
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise UserError(f"{path} is missing or not valid JSON; re-run the run's training command or move "
-                        f"{run_dir} out of the runs folder") from None
+def refuse_embedded_subset(configs: Mapping[Path, dict[str, Any]]) -> None:
+    """Full-size tables from runs trained on the embedded subset (config.json ``data_dir`` null) would be a silent
+    toy result: the first such run of ``configs`` (run directory -> its config.json) is one UserError."""
+    for run_dir, cfg in configs.items():
+        if cfg.get("data_dir") is None:
+            raise UserError(f"run {run_dir} was trained on the embedded 5,000-image subset, not the real dataset; "
+                            "full-size tables need runs trained with --data-dir (for demo runs pass --preset demo)")
 
 
 def setup_line(cfg: dict[str, Any], images: int | None = None) -> str:

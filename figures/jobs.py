@@ -57,6 +57,13 @@ def with_manifest(manifest: Path, build: Callable[[], list[Path]]) -> list[Path]
     return [*files, manifest]
 
 
+def table_job(figs: Path, table: int, cost: float, make: Callable[[], list[Path]], stage: str = "tables") -> Job:
+    """The job that writes Table ``table``'s files under ``figs`` with ``make`` behind its manifest (with_manifest);
+    done when the manifest and every file it lists exist."""
+    manifest = manifest_path(figs, f"table{table}")
+    return Job(stage, f"table{table}", cost, lambda: outputs_complete(manifest), lambda: with_manifest(manifest, make))
+
+
 def format_seconds(s: float) -> str:
     s = int(round(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

@@ -1,24 +1,32 @@
-"""python -m figures.make --table {1,2,3,6,7,8} --runs-dir runs/ --out DIR [--preset demo]: the paper's tables from
-run directories.
+"""python -m figures.make --table {1,...,8} --runs-dir runs/ --out DIR [--preset demo]: the paper's Tables 1-8 from
+the runs python -m figures.study wrote under RUNS_DIR. Each table's files (Markdown, CSV, LaTeX and JSON, every
+cell the paper prints beside ours) are listed in its tableN.manifest.json, and its Markdown is printed.
 
-Tables 4-5: augmentation x KD from RUNS_DIR/augment/ (python -m figures.study --tables 4 5): Scratch and the
-augmentation-only rows, the teacher x student matrix with Label / Feature KD columns and gains over Scratch, the sum
-of separate gains and the synergy, one block per network (Table 4: PyramidNet-200 alpha 300; Table 5: PyramidNet-110
-alpha 64 and PyramidNet-200 alpha 240), every cell the paper prints beside ours.
+Tables 1-3 (pruning x KD, CIFAR-100; Table 1 L1-norm filter pruning of ResNet-56/110, Table 2 network slimming of
+VGG-19, ResNet-56 and DenseNet-40, Table 3 weight pruning of ResNet-110): from the schedule directories under
+RUNS_DIR/prune/ (figures.study --tables 1 2 3). Per pruning setting the rows Unpruned, Finetuned / Pre-Distill,
+Post-Distill, Pre-Post, Self-Distill and Surplus; columns Baseline / Label KD / Feature KD with gains, parameters
+and MACs of the pruned networks.
 
-Tables 1-3: pruning x KD from the schedule directories that python -m figures.study --tables 1 2 3 writes under
-RUNS_DIR/prune/ (tableN.md/.csv/.tex/.json: per pruning setting the rows Unpruned, Finetuned / Pre-Distill,
-Post-Distill, Pre-Post, Self-Distill and Surplus, columns Baseline / Label KD / Feature KD with gains, parameters and
-MACs of the pruned networks, every cell the paper prints beside ours). They read JSON only: no device is needed.
+Tables 4-5 (augmentation x KD, CIFAR-100; Table 4 AutoAugment on PyramidNet-200 alpha 300, Table 5 CutMix on
+PyramidNet-110 alpha 64 and PyramidNet-200 alpha 240): from RUNS_DIR/augment/ (figures.study --tables 4 5). Scratch
+and the augmentation-only rows, the teacher x student matrix with Label / Feature KD columns and gains over
+Scratch, the sum of separate gains and the synergy, one block per network. Tables 1-5 read the runs' JSON and
+metrics only: no device is needed.
 
-Table 6: NASWOT scores of every method's runs beside the published rows (table6.md/.csv/.tex/.json, scores,
-plot). Tables 7-8: loss surfaces of one seed per method at each LR step: a multi-panel figure, the VTK file
-behind every panel (open in ParaView), a GIF per method across the steps, a Hessian table and a flatness
-table. Surfaces are stored under RUNS_DIR/surfaces/ and resumed when re-run. --preset takes the sizes of the
-study's preset (grid steps, images, NASWOT batches and batch size, sharpness images, runs per method), so the
-tables of runs made by python -m figures.study --preset demo come out with --preset demo; each size flag
-overrides its preset value. At full size (the default) the runs must have been trained on the real dataset,
-and a CPU is refused unless --allow-cpu.
+Table 6 (CIFAR-10, ResNet-56): NASWOT scores of the final checkpoint (or --milestone E) of every method's runs
+directly under RUNS_DIR beside the published rows, with the per-run scores (scores.json / scores.csv) and
+table6.png.
+Tables 7-8: filter-normalized loss surfaces of one seed per method at each LR step (Table 7 Scratch, CutMix,
+Distill; Table 8 adds Feature KD and CutMix+Feature KD): a multi-panel figure, the VTK file behind every panel
+(open in ParaView), a GIF per method across the steps, a Hessian table and a flatness table. Surfaces are stored
+under RUNS_DIR/surfaces/ and resumed when re-run.
+
+--preset names the figures.study preset the runs came from: for Tables 1-5 its networks (or stand-ins) and seeds,
+for Tables 6-8 its sizes (grid steps, images, NASWOT batches and batch size, sharpness images, runs per method),
+so the tables of runs made by python -m figures.study --preset demo come out with --preset demo; each size flag
+overrides its preset value. At full size (the default) the runs must have been trained on the real dataset, and
+for Tables 6-8 a CPU is refused unless --allow-cpu.
 """
 from __future__ import annotations
 
@@ -30,11 +38,11 @@ from typing import Sequence
 
 from diversity.config import BN_MODES, ScoreConfig
 from figures.analysis.hessian import HessianSettings
+from figures.captions import refuse_embedded_subset
 from figures.jobs import manifest_path, with_manifest
 from figures.analysis.plan import PRESETS, StudySpec, require_gpu
 from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, with_networks
 from figures.augment.tables import make_augment_table
-from figures.captions import read_run_config
 from figures.pruning.plan import PRUNE_PRESETS
 from figures.pruning.tables import make_pruning_table
 from figures.analysis.surfaces import make_surface_table
@@ -46,7 +54,7 @@ from training.cli.common import (
 )
 from training.log import log
 from training.runtime.device import resolve_device
-from training.errors import UserError
+from training.store.rundir import CONFIG, read_config
 
 
 def build_parser() -> Parser:
@@ -57,9 +65,10 @@ def build_parser() -> Parser:
     p.add_argument("--runs-dir", type=nonempty, default="runs", help="folder of run directories [runs]")
     p.add_argument("--out", type=nonempty, required=True, help="output folder")
     p.add_argument("--preset", choices=list(PRESETS), default="full",
-                   help="sizes of the figures.study preset the runs came from: "
+                   help="the figures.study preset the runs came from: Tables 1-5 take its networks and seeds, "
+                        "Tables 6-8 its sizes: "
                         + "; ".join(f"{name} = {preset_sizes(spec)}" for name, spec in PRESETS.items()) + " [full]")
-    p.add_argument("--allow-cpu", action="store_true", help="run the full-size tables on the CPU anyway")
+    p.add_argument("--allow-cpu", action="store_true", help="run the full-size Tables 6-8 on the CPU anyway")
     p.add_argument("--runs", type=SEED_COUNT, default=None,
                    help="Table 6: runs required per method [preset: 5]; Tables 1-5: seeds per cell, seeds 0..N-1 "
                         "[preset: full 3, demo and micro 1]")
@@ -99,10 +108,8 @@ def sized(a, spec: StudySpec) -> tuple[ScoreConfig, GridSpec, int, int, HessianS
 
 def require_real_data_runs(runs_dir: Path) -> None:
     """Full-size tables from runs trained on the embedded subset would be a silent toy result: refuse them."""
-    for cfg_path in sorted(runs_dir.glob("*/config.json")):
-        if read_run_config(cfg_path.parent).get("data_dir") is None:
-            raise UserError(f"run {cfg_path.parent} was trained on the embedded 5,000-image subset, not the real "
-                            "dataset; full-size tables need runs trained with --data-dir (for demo runs pass --preset demo)")
+    run_dirs = [p.parent for p in sorted(runs_dir.glob(f"*/{CONFIG}"))]
+    refuse_embedded_subset({d: read_config(d, required=True) for d in run_dirs})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

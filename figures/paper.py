@@ -57,7 +57,6 @@ TABLE6_ROWS: dict[str, str] = {
 }
 TABLE6_RUNS = 5  # models per method behind each Table 6 row
 TABLE6_Z99 = 2.576  # Table 6's 99% interval: 2.576 * ErrMargin, ErrMargin = std / sqrt(n)
-TABLE6_COLUMNS = ("Score (mean)", "Std", "ErrMargin", "99%")
 
 # (method, mean, std, ErrMargin, 99%) as printed. ErrMargin = std / sqrt(5) and 99% = 2.576 x ErrMargin hold to
 # the rounding of the printed digits except in the cells NOTES names.
@@ -119,7 +118,7 @@ PRUNING_TITLES: dict[int, str] = {1: "L1-norm filter pruning (Li et al. 2017)",
                                   3: "weight-level magnitude pruning (Han et al. 2015)"}
 PRUNING_ROWS: tuple[str, ...] = ("Unpruned", "Finetuned / Pre-Distill", "Post-Distill", "Pre-Post", "Self-Distill",
                                  "Surplus")
-PRUNING_KD_COLUMNS: dict[str, str] = {"label": "Label KD", "feature": "Feature KD"}
+KD_COLUMNS: dict[str, str] = {"label": "Label KD", "feature": "Feature KD"}  # Tables 1-5: the KD column of each --kd
 
 # Tables 1-3 as printed, per setting: the Scratch row (Unpruned, Finetuned) and the Label and Feature rows (Unpruned,
 # Pre-Distill, Post-Distill, Pre-Post, Self-Distill, Surplus); (value, gain) where the paper prints a gain in

@@ -34,20 +34,17 @@ from diversity.config import BN_MODES, ScoreConfig
 from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, AugmentStudySpec, with_networks
 from figures.augment.stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
-from figures.jobs import Job, manifest_path, outputs_complete, run_in_order, run_jobs, with_manifest
+from figures.jobs import Job, run_in_order, run_jobs
 from figures.analysis.plan import PRESETS, StudySpec, require_gpu, table_hours_line
-from figures.probe import PROBE_CACHE, Rates, cached_rates, probe
+from figures.probe import PROBE_CACHE, cached_rates, probe
 from figures.pruning.plan import L1_SKIP, PRUNE_PRESETS, SLIM_RESNETS, PruneStudySpec
 from figures.pruning.stage import prune_jobs
-from figures.analysis.surfaces import ensure_surface, make_surface_table, surface_path
-from figures.analysis.table6 import make_table6
-from figures.analysis.stage import teacher_checkpoint, train_config, training_jobs
-from landscape.record import load_surface
+from figures.analysis.stage import surface_study_jobs, teacher_checkpoint
 from training.data.autoaugment import HOST_AUGMENTS
 from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, positive_int, run_cli
 from training.log import log
 from training.store.checkpoint import load_checkpoint
-from training.data.datasets import DATASETS, NORMALIZATIONS, checkpoint_split, load_split
+from training.data.datasets import DATASETS, NORMALIZATIONS, load_split
 from training.errors import UserError
 from training.models.resnet import SHORTCUTS
 
@@ -189,55 +186,6 @@ def device_label(device, executor: str) -> str:
     if device.type == "cuda" and executor != "slurm" and torch.cuda.is_available():
         return f"{device.type} ({torch.cuda.get_device_name(device.index or 0)})"
     return f"{device.type}{' (slurm node)' if executor == 'slurm' else ''}"
-
-
-def _surface_done(path: Path) -> bool:
-    return path.is_file() and load_surface(path).done
-
-
-def analysis_jobs(spec: StudySpec, runs_dir: Path, figs: Path, rates: Rates, device) -> list[Job]:
-    """Surfaces, Table 6 and Tables 7-8; a table job is done when its manifest and every file it lists exist."""
-    grid = spec.grid()
-    n_surf = spec.surface_max_images or len(checkpoint_split(train_config(spec, "scratch", 0, None).to_json(), "train"))
-    seed = spec.surface_seed
-    jobs = []
-    for method in spec.surface_methods:
-        for e in spec.surface_epochs:
-            path = surface_path(runs_dir, method, seed, e)
-            jobs.append(Job("surface", path.stem, 0.6 * grid.xsteps * grid.ysteps * n_surf / rates.forward_images_per_s,
-                            lambda p=path: _surface_done(p),
-                            lambda m=method, ep=e: ensure_surface(runs_dir, m, seed, ep, grid, device)))
-    n_ckpt = len(spec.methods) * len(spec.seeds)
-    cfg = spec.score_config()
-    table6 = manifest_path(figs, "table6")
-    jobs.append(Job("score", "table6", n_ckpt * (cfg.batches + 1) * cfg.batch_size / rates.train_images_per_s + 5,
-                    lambda: outputs_complete(table6),
-                    lambda: with_manifest(table6, lambda: make_table6(runs_dir, figs, cfg, len(spec.seeds), device,
-                                                                     quiet=True))))
-    # Per panel at most max_iters + 2 sketch + max_samples Hessian-vector products (about a third of that when
-    # the trace converges), each about 4 training steps' work, plus rendering; Table 8 reuses the Hessian numbers
-    # of the rows it shares with Table 7.
-    h = spec.sharpness
-    per_panel = (h.max_iters + 2 * h.sketch + h.max_samples) / 3 * 4 * h.images / rates.train_images_per_s
-    for table, panels in ((7, 9), (8, 6)):
-        manifest = manifest_path(figs, f"table{table}")
-        jobs.append(Job("tables", f"table{table}", panels * per_panel + 20, lambda m=manifest: outputs_complete(m),
-                        lambda t=table, m=manifest: with_manifest(m, lambda: make_surface_table(
-                            t, runs_dir, figs, grid, device, seed, sharpness=spec.sharpness, quiet=True))))
-    return jobs
-
-
-def surface_study_jobs(spec: StudySpec, tables: set[int], runs_dir: Path, figs: Path, rates: Rates,
-                       device) -> list[Job]:
-    """The Tables 6-8 jobs that ``tables`` needs: training, then surfaces (7, 8), scores (6) and the tables."""
-    if not tables & {6, 7, 8}:
-        return []
-    wanted = {f"table{t}" for t in tables}
-    jobs = training_jobs(spec, runs_dir, rates, str(device))
-    for j in analysis_jobs(spec, runs_dir, figs, rates, device):
-        if j.name in wanted or (j.stage == "surface" and tables & {7, 8}):
-            jobs.append(j)
-    return jobs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Sequence
 
 from training.data.autoaugment import AUGMENTS
 from training.data.datasets import NORMALIZATIONS
@@ -122,8 +122,14 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def milestone_epochs(self) -> list[int]:
-        """Epochs that get a ``ckpt_eXXX.pt``: the last epoch before each decay, and the final one."""
-        return sorted({e for e in self.lr_milestones if 0 < e < self.epochs} | {self.epochs})
+        """Epochs that get a ``ckpt_eXXX.pt`` (module-level milestone_epochs)."""
+        return milestone_epochs(self.lr_milestones, self.epochs)
+
+
+def milestone_epochs(lr_milestones: Sequence[int], epochs: int) -> list[int]:
+    """Epochs that get a ``ckpt_eXXX.pt`` (and a loss surface in Tables 7-8): the last epoch before each LR decay,
+    ``{e in lr_milestones: 0 < e < epochs}``, and the final one, ``epochs``; sorted."""
+    return sorted({e for e in lr_milestones if 0 < e < epochs} | {epochs})
 
 
 # The fine-tuning recipe of the pruning study (rethinking-network-pruning, DESIGN §11): 40 epochs at a constant

@@ -18,6 +18,7 @@ from torch import nn
 
 from training.data.augment import Targets
 from training.errors import UserError
+from training.models.registry import MODELS
 
 
 class StepResult(NamedTuple):
@@ -188,12 +189,6 @@ METHODS: dict[str, MethodSpec] = {
     "cutmix_feature_kd": MethodSpec("feature_kd", True, "feature KD behind CutMix"),
 }
 
-# eq. (2) beta per architecture family (docs/reference.md §4.4).
-FEATURE_BETA: dict[str, float] = {"resnet": 500.0, "preresnet": 500.0, "vgg": 1500.0, "densenet": 1000.0, "pyramidnet110": 1000.0,
-                                  "pyramidnet_tiny": 1000.0,  # toy stand-in (demos, tests): PyramidNet-110's value
-                                  "pyramidnet200": 2000.0}
-
-
 def method_spec(name: str) -> MethodSpec:
     if name not in METHODS:
         raise UserError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
@@ -201,10 +196,10 @@ def method_spec(name: str) -> MethodSpec:
 
 
 def default_feature_beta(model_name: str) -> float:
-    for family, beta in FEATURE_BETA.items():
-        if model_name.startswith(family):
-            return beta
-    raise UserError(f"no default feature-KD beta for {model_name!r}; pass --feature-beta")
+    """eq. (2) beta of ``model_name``'s family, as its registry entry holds it (docs/reference.md §4.4)."""
+    if model_name not in MODELS:
+        raise UserError(f"no default feature-KD beta for {model_name!r}; pass --feature-beta")
+    return MODELS[model_name].feature_beta
 
 
 OBJECTIVES: dict[str, Callable[..., Objective]] = {

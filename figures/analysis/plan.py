@@ -15,6 +15,7 @@ from diversity.config import ScoreConfig
 from figures.analysis.hessian import HessianSettings
 from figures.paper import SURFACE_TABLES, TABLE6_ROWS
 from landscape.config import GridSpec
+from training.config import milestone_epochs
 from training.errors import UserError
 
 
@@ -48,7 +49,7 @@ class StudySpec:
 
     @property
     def surface_epochs(self) -> tuple[int, ...]:
-        return tuple(sorted({e for e in self.lr_milestones if e < self.epochs} | {self.epochs}))
+        return tuple(milestone_epochs(self.lr_milestones, self.epochs))
 
     @property
     def surface_methods(self) -> tuple[str, ...]:

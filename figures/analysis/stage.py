@@ -1,11 +1,16 @@
-"""The study's training jobs: the scratch teacher (unless the study names one), then one job per method that
-trains all of that method's seeds (train_method_seeds)."""
+"""The Tables 6-8 study's jobs (figures.analysis.plan): the scratch teacher (unless the study names one), one job
+per method that trains all of that method's seeds (train_method_seeds), one per loss surface, the NASWOT scores
+(Table 6) and the surface tables (7-8). A job is done when its outputs exist, so a re-run skips it."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-from figures.jobs import Job, run_finished
+import torch
+
+from figures.analysis.surfaces import ensure_surface, make_surface_table, surface_path
+from figures.analysis.table6 import make_table6
+from figures.jobs import Job, run_finished, table_job
 from figures.analysis.plan import TEACHER_RUN, StudySpec, run_name
 from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
@@ -13,6 +18,7 @@ from training.data.datasets import checkpoint_split
 from training.engine.fit import fit
 from training.engine.packed import fit_seeds
 from training.objectives import method_spec
+from landscape.record import load_surface
 from training.store.rundir import milestone_name
 
 
@@ -71,4 +77,46 @@ def training_jobs(spec: StudySpec, runs_dir: Path, rates: Rates, device: str) ->
             done=lambda outs=outs: all(run_finished(o, spec.epochs) for o in outs),
             run=lambda m=method, kd=kd: train_method_seeds(spec, m, spec.seeds, runs_dir, teacher if kd else None,
                                                            device)))
+    return jobs
+
+
+def _surface_done(path: Path) -> bool:
+    return path.is_file() and load_surface(path).done
+
+
+def analysis_jobs(spec: StudySpec, runs_dir: Path, figs: Path, rates: Rates, device: torch.device) -> list[Job]:
+    """Surfaces, Table 6 and Tables 7-8; a table job is done when its manifest and every file it lists exist."""
+    grid = spec.grid()
+    n_surf = spec.surface_max_images or len(checkpoint_split(train_config(spec, "scratch", 0, None).to_json(), "train"))
+    seed = spec.surface_seed
+    jobs = []
+    for method in spec.surface_methods:
+        for e in spec.surface_epochs:
+            path = surface_path(runs_dir, method, seed, e)
+            jobs.append(Job("surface", path.stem, 0.6 * grid.xsteps * grid.ysteps * n_surf / rates.forward_images_per_s,
+                            lambda p=path: _surface_done(p),
+                            lambda m=method, ep=e: ensure_surface(runs_dir, m, seed, ep, grid, device)))
+    n_ckpt = len(spec.methods) * len(spec.seeds)
+    cfg = spec.score_config()
+    jobs.append(table_job(figs, 6, n_ckpt * (cfg.batches + 1) * cfg.batch_size / rates.train_images_per_s + 5,
+                          lambda: make_table6(runs_dir, figs, cfg, len(spec.seeds), device, quiet=True), stage="score"))
+    # Per panel at most max_iters + 2 sketch + max_samples Hessian-vector products (about a third of that when
+    # the trace converges), each about 4 training steps' work, plus rendering; Table 8 reuses the Hessian numbers
+    # of the rows it shares with Table 7.
+    h = spec.sharpness
+    per_panel = (h.max_iters + 2 * h.sketch + h.max_samples) / 3 * 4 * h.images / rates.train_images_per_s
+    return jobs + [table_job(figs, t, panels * per_panel + 20, lambda t=t: make_surface_table(
+        t, runs_dir, figs, grid, device, seed, sharpness=spec.sharpness, quiet=True)) for t, panels in ((7, 9), (8, 6))]
+
+
+def surface_study_jobs(spec: StudySpec, tables: set[int], runs_dir: Path, figs: Path, rates: Rates,
+                       device: torch.device) -> list[Job]:
+    """The Tables 6-8 jobs that ``tables`` needs: training, then surfaces (7, 8), scores (6) and the tables."""
+    if not tables & {6, 7, 8}:
+        return []
+    wanted = {f"table{t}" for t in tables}
+    jobs = training_jobs(spec, runs_dir, rates, str(device))
+    for j in analysis_jobs(spec, runs_dir, figs, rates, device):
+        if j.name in wanted or (j.stage == "surface" and tables & {7, 8}):
+            jobs.append(j)
     return jobs

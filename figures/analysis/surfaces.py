@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from training.store.rundir import discover_runs
+from training.store.rundir import discover_runs, milestone_name, read_config
 from figures.analysis.hessian import HessianSettings, hessian_numbers
 from figures.paper import SURFACE_TABLES
-from figures.captions import read_run_config, setup_line, table_setup
+from figures.captions import setup_line, table_setup
 from figures.tables import write_table
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
@@ -19,9 +19,9 @@ from landscape.pictures.panels import animate, panels_png
 from landscape.sharpness import flatness
 from landscape.record import Surface
 from landscape.formats.vtk_files import write_vtk
+from training.config import milestone_epochs
 from training.errors import UserError
 from training.store.poolable import check_table
-from training.store.rundir import milestone_name
 
 def rise_label(cells: int) -> str:
     """The flatness table's column for the loss rise within ``cells`` grid cells of the centre."""
@@ -42,8 +42,8 @@ def surface_run(runs_dir: Path, method: str, seed: int) -> tuple[Path, list[int]
     groups = discover_runs(runs_dir)
     for it in groups.get(method, []):
         if it.seed == seed:
-            cfg = read_run_config(it.run_dir)
-            epochs = sorted({e for e in cfg["lr_milestones"] if e < cfg["epochs"]} | {cfg["epochs"]})
+            cfg = read_config(it.run_dir, required=True)
+            epochs = milestone_epochs(cfg["lr_milestones"], cfg["epochs"])
             missing = [milestone_name(e) for e in epochs if not (it.run_dir / milestone_name(e)).is_file()]
             if missing:
                 raise UserError(f"run {it.run_dir} lacks milestone checkpoint(s) {', '.join(missing)}; finish it first")
@@ -76,7 +76,7 @@ def table_runs(table: int, runs_dir: Path, seed: int) -> tuple[dict[str, Path], 
     if table not in SURFACE_TABLES:
         raise UserError(f"--table {table} is not a surface table; choose one of {sorted(SURFACE_TABLES)}")
     found = {m: surface_run(runs_dir, m, seed) for m in SURFACE_TABLES[table]}
-    configs = {m: read_run_config(run_dir) for m, (run_dir, _) in found.items()}
+    configs = {m: read_config(run_dir, required=True) for m, (run_dir, _) in found.items()}
     check_table({m: [(found[m][0].name, cfg)] for m, cfg in configs.items()})
     epochs = next(iter(found.values()))[1]
     return {m: run_dir for m, (run_dir, _) in found.items()}, epochs, configs

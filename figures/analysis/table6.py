@@ -10,11 +10,11 @@ import torch
 from diversity.config import ScoreConfig
 from diversity.score_figure import plot_scores
 from diversity.report import write_results
-from training.store.rundir import RunCheckpoint, discover_runs, require_runs
+from training.store.rundir import RunCheckpoint, discover_runs, read_config, require_runs
 from diversity.scoring import load_all, score_checkpoints
 from diversity.stats import Summary, summarize_groups
 from figures.paper import TABLE6, TABLE6_ROWS, TABLE6_RUNS
-from figures.captions import read_run_config, setup_line, table_setup
+from figures.captions import setup_line, table_setup
 from figures.tables import write_table
 from training.errors import UserError
 from training.store.poolable import check_table
@@ -94,7 +94,7 @@ def pooled_runs(runs_dir: Path, milestone: int | None, runs: int) -> tuple[dict[
     groups = discover_runs(runs_dir, milestone)
     groups = {m: groups[m] for m in TABLE6_ROWS if m in groups} | {m: g for m, g in groups.items() if m not in TABLE6_ROWS}
     require_runs(groups, runs)
-    configs = {m: [(it.run_dir.name, read_run_config(it.run_dir)) for it in g] for m, g in groups.items()}
+    configs = {m: [(it.run_dir.name, read_config(it.run_dir, required=True)) for it in g] for m, g in groups.items()}
     check_table(configs)
     return groups, configs
 

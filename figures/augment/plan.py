@@ -19,6 +19,7 @@ from pathlib import Path
 
 from figures.paper import AUGMENT_TABLES, AugmentSetting
 from training.config import PYRAMIDNET_RECIPE, TrainConfig
+from training.engine.schedules import KD_METHODS
 from training.errors import UserError
 from training.objectives import method_spec
 
@@ -55,7 +56,7 @@ class AugmentStudySpec:
     def config(self, setting: AugmentSetting, kd: str | None, student_aug: bool, seed: int,
                teacher: Path | None = None) -> TrainConfig:
         """One run: ``kd`` None (no KD), "label" or "feature"; the augmentation at the student or not."""
-        kd_method = {None: "scratch", "label": "label_kd", "feature": "feature_kd"}[kd]
+        kd_method = "scratch" if kd is None else KD_METHODS[kd]
         cutmix = setting.augment == "cutmix" and student_aug
         method = ("cutmix" if kd is None else f"cutmix_{kd_method}") if cutmix else kd_method
         augment = self.autoaugment if setting.augment == "autoaugment" and student_aug else "none"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from figures.augment.plan import AugmentStudySpec, matrix, student_run, teacher_run
 from figures.augment.tables import make_augment_table
-from figures.jobs import Job, manifest_path, outputs_complete, run_finished, with_manifest
+from figures.jobs import Job, run_finished, table_job
 from figures.probe import Rates, epoch_seconds
 from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import checkpoint_split
@@ -45,8 +45,4 @@ def augment_jobs(spec: AugmentStudySpec, root: Path, figs: Path, rates: dict[str
             teacher = teachers[teacher_aug] if kd else None
             add("train", [student_run(root, s, kd, student_aug, teacher_aug, seed) for seed in spec.seeds],
                 [spec.config(s, kd, student_aug, seed, teacher) for seed in spec.seeds], kd is not None)
-    for table in spec.tables:
-        manifest = manifest_path(figs, f"table{table}")
-        jobs.append(Job("tables", f"table{table}", 2, lambda m=manifest: outputs_complete(m),
-                        lambda t=table, m=manifest: with_manifest(m, lambda: make_augment_table(t, root, figs, spec))))
-    return jobs
+    return jobs + [table_job(figs, t, 2, lambda t=t: make_augment_table(t, root, figs, spec)) for t in spec.tables]

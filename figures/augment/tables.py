@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import Sequence
 
 from figures.augment.plan import AugmentStudySpec, matrix, student_run, teacher_run
+from figures.captions import refuse_embedded_subset
 from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
 from figures.jobs import run_finished
-from figures.paper import (AUGMENT_NAMES, AUGMENT_PUBLISHED, AUGMENT_REPRODUCTION_GAP, AUGMENT_TABLES,
+from figures.paper import (AUGMENT_NAMES, AUGMENT_PUBLISHED, AUGMENT_REPRODUCTION_GAP, AUGMENT_TABLES, KD_COLUMNS,
                            TABLE5_CAPTION_NOTE, AugmentSetting, Cell)
-from figures.captions import read_run_config
 from figures.tables import write_table
 from training.errors import UserError
 from training.store.poolable import describe_config
-from training.store.rundir import last_and_best_test_acc, milestone_name
+from training.store.rundir import last_and_best_test_acc, milestone_name, read_config
 
-KD_COLUMNS = {"label": "Label KD", "feature": "Feature KD"}
 REPORTED = "CutMix paper"  # Table 5's starred column: the network's score in the CutMix paper (Yun et al. 2019)
 Accuracies = dict[Cell, list[Accuracy]]  # one accuracy per seed
 PIPELINES = {"autoaugment-cutout": "DeepVoltaire's (crop with grey padding, flip, CIFAR-10 policy, Cutout 16x16)",
@@ -51,7 +50,7 @@ def final_acc(run_dir: Path, epochs: int, table: int) -> Accuracy:
 
 
 def _check_teacher(run_dir: Path, teacher: Path) -> None:
-    got = read_run_config(run_dir).get("teacher")
+    got = read_config(run_dir, required=True).get("teacher")
     if got != str(teacher):
         raise UserError(f"{run_dir} was distilled from {got}, not {teacher}; move it away and re-run the study")
 
@@ -147,10 +146,10 @@ def caption(table: int, spec: AugmentStudySpec, root: Path) -> str:
     what the rows and the paper's columns mean."""
     settings = spec.settings(table)
     aug = AUGMENT_NAMES[settings[0].augment]
-    configs = [read_run_config(student_run(root, s, None, False, False, spec.seeds[0])) for s in settings]
-    if not spec.toy and any(c.get("data_dir") is None for c in configs):
-        raise UserError(f"the runs of Table {table} were trained on the embedded 5,000-image subset, not the real "
-                        "dataset; full-size tables need runs trained with --data-dir (for demo runs pass --preset demo)")
+    dirs = [student_run(root, s, None, False, False, spec.seeds[0]) for s in settings]
+    configs = [read_config(d, required=True) for d in dirs]
+    if not spec.toy:
+        refuse_embedded_subset(dict(zip(dirs, configs)))
     networks = [network_label(table, s) for s in settings]
     if spec.toy:
         size = f"TOY SIZE, not the paper's setting: {configs[0]['dataset']} instead of CIFAR-100. "
@@ -165,7 +164,7 @@ def caption(table: int, spec: AugmentStudySpec, root: Path) -> str:
     students = " | ".join(dict.fromkeys(describe_config(c).split("; teacher")[0] for c in configs))
     pipeline = ""
     if settings[0].augment == "autoaugment":  # which host pipeline the augmented students ran (training.data.autoaugment)
-        used = read_run_config(student_run(root, settings[0], None, True, False, spec.seeds[0])).get("augment")
+        used = read_config(student_run(root, settings[0], None, True, False, spec.seeds[0]), required=True).get("augment")
         pipeline = f"{aug} pipeline: {PIPELINES.get(used, used)}. "
     return (f"Table {table}: {aug} x KD, {' and '.join(networks)}. {size}{accuracy_caption(n)}; in parentheses the "
             f"gain over Scratch. {pipeline}Teacher / Student {aug}: whether the teacher / the student trained with "

@@ -28,7 +28,7 @@ from training.config import FINETUNE_RECIPE, TrainConfig
 from training.data.datasets import NORMALIZATIONS
 from training.errors import UserError
 from training.models.resnet import SHORTCUTS
-from training.models.registry import training_kwargs
+from training.models.registry import model_spec, training_kwargs
 from training.pruning.structured import L1_PRESETS
 from training.engine.schedules import KD_METHODS, SCHEDULES, ScheduleSpec, sparsity
 
@@ -102,9 +102,9 @@ class PruneStudySpec:
 
     def base(self, model: str, seed: int) -> TrainConfig:
         """The initial-training recipe of ``model`` (method, teacher and sparsity are set per run)."""
-        resnet = model.startswith("resnet")
-        width = self.width if resnet else TrainConfig.width
-        shortcut = self.shortcut if resnet else TrainConfig.shortcut
+        flags = model_spec(model).flags  # --width / --shortcut: the ResNets' only
+        width = self.width if "width" in flags else TrainConfig.width
+        shortcut = self.shortcut if "shortcut" in flags else TrainConfig.shortcut
         training_kwargs(model, width, shortcut)  # an architecture without --width is refused here, not half-way
         return TrainConfig(model=model, width=width, shortcut=shortcut, normalization=self.normalization,
                            dataset=self.dataset, data_dir=self.data_dir, max_train_images=self.max_train_images,

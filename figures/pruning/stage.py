@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from figures.jobs import Job, manifest_path, outputs_complete, run_finished, with_manifest
+from figures.jobs import Job, run_finished, table_job
 from figures.probe import Rates, epoch_seconds
-from figures.pruning.plan import (PruneStudySpec, initial_run, schedule_cells, schedule_run, schedule_spec,
-                                teacher_run)
+from figures.pruning.plan import PruneStudySpec, schedule_cells, schedule_run, schedule_spec, teacher_run
 from figures.pruning.tables import make_pruning_table
 from training.config import RuntimeOptions
 from training.data.datasets import checkpoint_split
@@ -57,9 +56,5 @@ def prune_jobs(spec: PruneStudySpec, root: Path, figs: Path, rates: dict[str, Ra
                             len(outs) * spec.finetune_epochs * epoch_s(s.model, schedule != "finetuned") + 2,
                             lambda outs=outs: all((o / SUMMARY).is_file() for o in outs),
                             lambda outs=outs, specs=specs: [run_schedule(sp, o, opts) for sp, o in zip(specs, outs)]))
-    for table in spec.tables:
-        manifest = manifest_path(figs, f"table{table}")
-        jobs.append(Job("tables", f"table{table}", 2, lambda m=manifest: outputs_complete(m),
-                        lambda t=table, m=manifest: with_manifest(m, lambda: make_pruning_table(t, root, figs, spec))))
-    return jobs
+    return jobs + [table_job(figs, t, 2, lambda t=t: make_pruning_table(t, root, figs, spec)) for t in spec.tables]
 

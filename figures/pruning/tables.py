@@ -16,12 +16,13 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from figures.captions import refuse_embedded_subset
 from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
-from figures.paper import PRUNING_KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
-from figures.captions import read_run_config
+from figures.paper import KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_ROWS, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
 from figures.pruning.plan import PruneStudySpec, network_note, schedule_cells, schedule_run
 from figures.tables import write_table
 from training.errors import UserError
+from training.store.rundir import read_config
 from training.store.poolable import describe_config
 from training.engine.schedules import SUMMARY
 from figures.pruning.surplus import surplus
@@ -82,21 +83,19 @@ def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries
     unpruned_params = ft[0]["pruning"]["params_before"]
     unpruned_macs = ft[0]["pruning"]["macs_before"]
     pre = [s for kd in kds for s in cells[("pre-distill", kd)]]
+    unpruned, first, *distilled, surplus_row = PRUNING_ROWS  # the last three pruned rows: one schedule each
     # (row, Baseline values, KD values, the pruned schedules behind the row; none for Unpruned)
     spec_rows: list[tuple[str, list[float] | None, dict[str, list[float]], list[dict]]] = [
-        ("Unpruned", _acc(ft, "initial"), {kd: _acc(cells[("pre-distill", kd)], "initial") for kd in kds}, []),
-        ("Finetuned / Pre-Distill", _acc(ft, "finetune"),
-         {kd: _acc(cells[("pre-distill", kd)], "finetune") for kd in kds},
-         ft + pre),
+        (unpruned, _acc(ft, "initial"), {kd: _acc(cells[("pre-distill", kd)], "initial") for kd in kds}, []),
+        (first, _acc(ft, "finetune"), {kd: _acc(cells[("pre-distill", kd)], "finetune") for kd in kds}, ft + pre),
         *((name, None, {kd: _acc(cells[(schedule, kd)], "finetune") for kd in kds},
            [s for kd in kds for s in cells[(schedule, kd)]])
-          for name, schedule in (("Post-Distill", "post-distill"), ("Pre-Post", "pre-post"),
-                                 ("Self-Distill", "self-distill"))),
+          for name, schedule in zip(distilled, ("post-distill", "pre-post", "self-distill"), strict=True)),
     ]
     rows = []
     for name, baseline, kd_values, pruned in spec_rows:
         row = dict(base_row, Row=name)
-        reference = _acc(ft, "initial") if name == "Unpruned" else _acc(ft, "finetune")
+        reference = _acc(ft, "initial") if name == unpruned else _acc(ft, "finetune")
         row["Baseline"], row["baseline"] = cell(baseline)
         row["runs"] = [s["finetune"]["dir"] for s in pruned] or [s["initial"]["dir"] for s in ft + pre]
         if pruned:
@@ -105,18 +104,18 @@ def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries
             row["Params"], row["MACs"] = _count(unpruned_params), _count(unpruned_macs)
             row["params"], row["macs"] = [unpruned_params], [unpruned_macs]
         for kd in kds:
-            row[PRUNING_KD_COLUMNS[kd]], row[kd] = cell(kd_values[kd], reference)
+            row[KD_COLUMNS[kd]], row[kd] = cell(kd_values[kd], reference)
         rows.append(row)
-    row = dict(base_row, Row="Surplus", Params="", MACs="", Baseline="", baseline={},
+    row = dict(base_row, Row=surplus_row, Params="", MACs="", Baseline="", baseline={},
                runs=[s["finetune"]["dir"] for s in ft + [s for kd in kds for s in cells[("self-distill", kd)]]])
     for kd in kds:
         per_seed = [surplus(sd["finetune"]["test_acc"], f["finetune"]["test_acc"], sd["initial"]["test_acc"],
                             f["initial"]["test_acc"]) for sd, f in zip(cells[("self-distill", kd)], ft)]
-        row[PRUNING_KD_COLUMNS[kd]], row[kd] = cell(per_seed)
+        row[KD_COLUMNS[kd]], row[kd] = cell(per_seed)
     rows.append(row)
     for row in rows:
         row["paper"] = {}
-        for key, column in (("baseline", "Baseline"), *((kd, PRUNING_KD_COLUMNS[kd]) for kd in kds)):
+        for key, column in (("baseline", "Baseline"), *((kd, KD_COLUMNS[kd]) for kd in kds)):
             published = PRUNING_PUBLISHED.get((table, paper_label, row["Row"], key))
             row[f"{column} (paper)"] = paper_text(published, notes)
             if published:
@@ -127,10 +126,9 @@ def setting_rows(table: int, index: int, setting: PruneSetting, cells: Summaries
 def caption(table: int, spec: PruneStudySpec, root: Path, cells: Summaries) -> str:
     """What every reader needs to judge the numbers: data and toy size, recipe, teachers, what the cells mean."""
     ft = cells[("finetuned", spec.kds[0])][0]
-    cfg = read_run_config(Path(ft["initial"]["dir"]))
-    if not spec.stand_ins and cfg.get("data_dir") is None:
-        raise UserError(f"{ft['initial']['dir']} was trained on the embedded 5,000-image subset, not the real dataset; "
-                        "full-size Tables 1-3 need runs trained with --data-dir (for demo runs pass --preset demo)")
+    cfg = read_config(Path(ft["initial"]["dir"]), required=True)
+    if not spec.stand_ins:
+        refuse_embedded_subset({Path(ft["initial"]["dir"]): cfg})
     stand_ins = ", ".join(dict.fromkeys(f"{s.model} for {s.network}" for s in spec.settings(table)))
     toy = (f"TOY SIZE, not the paper's setting: {cfg['dataset']} instead of CIFAR-100, stand-ins {stand_ins}. "
            if spec.stand_ins else "")
@@ -157,7 +155,7 @@ def make_pruning_table(table: int, root: Path, out: Path, spec: PruneStudySpec) 
         cells = read_summaries(spec, root, setting, table)
         first = first or cells
         rows += setting_rows(table, index, setting, cells, spec.kds, notes)
-    value_cols = ["Baseline", *(PRUNING_KD_COLUMNS[kd] for kd in spec.kds)]
+    value_cols = ["Baseline", *(KD_COLUMNS[kd] for kd in spec.kds)]
     columns = ["Network", "Model", "Row", "Params", "MACs", *value_cols, *(f"{c} (paper)" for c in value_cols)]
     return write_table(out, f"table{table}", rows, columns, caption(table, spec, root, first),
                        footnotes=numbered(notes), data_columns=["baseline", *spec.kds, "params", "macs", "runs",

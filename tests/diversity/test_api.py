@@ -114,3 +114,20 @@ def test_score_cli_without_weights_scores_the_seeded_initialization(capsys):
     batch = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(2))[:4]]
     assert row[:2] == ["torchvision:resnet18", "1"]
     assert float(row[2]) == pytest.approx(diversity.naswot(resnet18(2), batch), abs=1e-3)
+
+
+def test_score_model_files_takes_explicit_arguments(tmp_path):
+    """diversity.api.score_model_files (what diversity.score --model runs) needs no argparse Namespace."""
+    from diversity.api import score_model_files
+    from diversity.config import ScoreConfig
+
+    path = tmp_path / "w.pt"
+    torch.save({"model": resnet18(0).state_dict()}, path)
+    cfg = ScoreConfig(batch_size=4, batches=2)
+    scores, summaries = score_model_files("torchvision:resnet18", [str(path)], cfg, torch.device("cpu"),
+                                          model_kwargs={"num_classes": 10}, group="r18")
+    x = load_split("cifar10", "train").normalized()
+    api = diversity.score_models({"r18": [resnet18(0)]}, x, batch_size=4, batches=2, device="cpu")
+    assert [s.batch_scores for s in scores] == api.batch_scores["r18"] and summaries[0].method == "r18"
+    assert scores[0].config["normalization"] == "the dataset's" and scores[0].arch == {"name": "torchvision:resnet18",
+                                                                                      "num_classes": 10}

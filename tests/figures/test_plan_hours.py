@@ -28,3 +28,21 @@ def test_each_table_costed_before_the_study_starts(tmp_path, monkeypatch, capfd)
     err = capfd.readouterr().err
     assert _hours(err) == {3: hours[3]}
     assert abs(_eta_hours(err) - hours[3]) < 0.051  # the one-table plan's ETA, to the printed decimal
+
+
+def test_stage_modules_build_the_jobs_and_one_helper_the_table_jobs(tmp_path):
+    """figures.analysis.stage builds the Tables 6-8 jobs from explicit arguments; every table job is a table_job."""
+    import torch
+
+    from figures.analysis.plan import PRESETS
+    from figures.analysis.stage import surface_study_jobs
+    from figures.jobs import table_job
+
+    jobs = surface_study_jobs(PRESETS["micro"], {6, 8}, tmp_path, tmp_path / "figs", Rates(5.0, 50.0), torch.device("cpu"))
+    assert [(j.stage, j.name) for j in jobs if j.stage in ("score", "tables")] == [("score", "table6"), ("tables", "table8")]
+    assert {j.stage for j in jobs} == {"teacher", "train", "surface", "score", "tables"} and not any(j.done() for j in jobs)
+    out = tmp_path / "table4.md"
+    job = table_job(tmp_path, 4, 2.0, lambda: [out] if out.write_text("x") else [])
+    assert (job.stage, job.name, job.cost, job.done()) == ("tables", "table4", 2.0, False)
+    job.run()
+    assert job.done() and (tmp_path / "table4.manifest.json").is_file()

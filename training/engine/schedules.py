@@ -31,6 +31,7 @@ from training.store.checkpoint import load_checkpoint, load_model, save_checkpoi
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.errors import CheckpointError, UserError
 from training.engine.fit import fit
+from training.models.registry import model_spec
 from training.store.lock import exclusive_lock
 from training.pruning.rules import RULES, prune_checkpoint
 from training.store.rundir import LAST, last_and_best_test_acc
@@ -55,9 +56,6 @@ SCHEDULES: dict[str, Schedule] = {
     "self-distill": Schedule(True, "student"),
 }
 KD_METHODS = {"label": "label_kd", "feature": "feature_kd"}
-# Liu et al. 2017's sparsity s: 1e-4 for VGG, 1e-5 for ResNets and DenseNet.
-DEFAULT_SLIM_S = {"vgg": 1e-4}
-DEFAULT_SLIM_S_OTHER = 1e-5
 SUMMARY = "schedule.json"
 
 
@@ -107,13 +105,12 @@ def initial_dir(spec: ScheduleSpec, out_dir: Path) -> Path:
 
 def sparsity(rule: str, model: str, slim_s: float | None = None) -> float:
     """The initial training's slimming sparsity s: 0 unless ``rule`` is slimming; then ``slim_s``, else Liu et
-    al.'s per-family default (1e-4 VGG, 1e-5 ResNets and DenseNet)."""
+    al.'s per-family default in the model's registry entry (1e-4 VGG, 1e-5 ResNets and DenseNet)."""
     if rule != "slimming":
         return 0.0
     if slim_s is not None:
         return slim_s
-    family = next((f for f in DEFAULT_SLIM_S if model.startswith(f)), None)
-    return DEFAULT_SLIM_S.get(family, DEFAULT_SLIM_S_OTHER)
+    return model_spec(model).slim_s
 
 
 def phase_configs(spec: ScheduleSpec, out_dir: Path) -> tuple[TrainConfig, TrainConfig]:

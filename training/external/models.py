@@ -28,7 +28,6 @@ from training.errors import UserError
 from training.store.checkpoint import check_finite, load_weights_only
 
 STATE_KEYS = ("state_dict", "model", "model_state_dict")  # where checkpoints keep the weights, tried in order
-PREFIXES = ("module.", "_orig_mod.")
 KINDS = "torchvision:NAME, timm:NAME or package.module:factory"
 
 

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from training.config import with_defaults
 from training.errors import UserError
+from training.models.registry import MODELS
 
 # config.json keys that never change a result (speed, bookkeeping, the process count of a DDP run, which takes the
 # same steps as one process) or that name a file whose sha256 is compared.
@@ -71,12 +72,13 @@ def describe_config(cfg: dict[str, Any], images: int | None = None) -> str:
     teacher = cfg.get("teacher_sha256")
     data = cfg.get("dataset", "?") + (f" ({cfg['data_dir']})" if cfg.get("data_dir") else " (embedded 5,000-image subset)")
     n = cfg.get("train_images")
-    resnet = str(cfg.get("model", "")).startswith("resnet")  # --width / --shortcut exist for the ResNets only
-    parts = [f"{cfg.get('model', '?')}" + (f" width {cfg.get('width', '?')}" if resnet else ""),
+    spec = MODELS.get(str(cfg.get("model")))
+    flags = spec.flags if spec else ()  # the kwargs --width / --shortcut set: the ResNets' only
+    parts = [f"{cfg.get('model', '?')}" + (f" width {cfg.get('width', '?')}" if "width" in flags else ""),
              f"{data}, {n if n is not None else '?'} training images",
              f"{cfg.get('epochs', '?')} epochs, LR x{cfg.get('lr_gamma', 0.1)} after {cfg.get('lr_milestones', [])}"]
     for key, label in (("shortcut", "shortcut"), ("normalization", "normalization")):
-        if cfg.get(key) and (resnet or key != "shortcut"):
+        if cfg.get(key) and (key in flags or key != "shortcut"):
             parts.append(f"{label} {cfg[key]}")
     if images is not None:
         parts.append(f"{images} images per evaluation")

@@ -8,7 +8,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from training.config import TrainConfig, with_defaults
 from training.errors import UserError
@@ -30,14 +30,22 @@ def run_files(out_dir: Path) -> list[Path]:
     return [p for p in names if p.exists()] + sorted(out_dir.glob("ckpt_e*.pt"))
 
 
-def read_config(out_dir: Path) -> dict[str, Any] | None:
-    path = out_dir / CONFIG
-    if not path.is_file():
+@overload
+def read_config(run_dir: Path, required: Literal[True]) -> dict[str, Any]: ...
+@overload
+def read_config(run_dir: Path, required: bool = False) -> dict[str, Any] | None: ...
+def read_config(run_dir: Path, required: bool = False) -> dict[str, Any] | None:
+    """``run_dir``'s config.json. A missing file means a fresh directory (None) unless ``required``, where it is
+    an error as an unreadable file always is: a finished run the figures read has one."""
+    path = run_dir / CONFIG
+    if not required and not path.is_file():
         return None
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise UserError(f"{path} is not valid JSON; fix or delete it, or pass --overwrite") from None
+    except (OSError, json.JSONDecodeError):
+        fix = (f"re-run the run's training command or move {run_dir} out of the runs folder" if required else
+               "fix or delete it, or pass --overwrite")
+        raise UserError(f"{path} is {'missing or ' if required else ''}not valid JSON; {fix}") from None
 
 
 def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str:
