@@ -13,9 +13,9 @@ computes one seed: then n = 1 and no interval, so inconclusive).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -46,6 +46,19 @@ class Inputs:
     tables_dir: Path
     prune: PruneStudySpec
     augment: AugmentStudySpec
+    cache: dict = field(default_factory=dict, compare=False)  # what the claims share is read once
+
+    def read(self, key: Any, reader: Callable[[], Any]) -> Any:
+        """reader() the first time ``key`` is asked for, its value (or its Missing) afterwards."""
+        if key not in self.cache:
+            try:
+                self.cache[key] = reader()
+            except Missing as e:
+                self.cache[key] = e
+        value = self.cache[key]
+        if isinstance(value, Missing):
+            raise value
+        return value
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,10 @@ Getter = Callable[[str, str], np.ndarray]  # (row, column) of one setting -> val
 
 
 def _prune_inputs(inputs: Inputs) -> PruneCells:
+    return inputs.read("prune", lambda: _prune_tables(inputs))
+
+
+def _prune_tables(inputs: Inputs) -> PruneCells:
     cells: PruneCells = {}
     errors = []
     for table in (1, 2, 3):
@@ -155,7 +172,8 @@ def _augment_claim(tables: Sequence[int], per_block: Callable[[Block], np.ndarra
         errors = []
         for t in tables:
             try:
-                ours.update(augment_blocks(inputs.augment, inputs.runs_dir, t))
+                ours.update(inputs.read(("augment", t),
+                                        lambda t=t: augment_blocks(inputs.augment, inputs.runs_dir, t)))
             except Missing as e:
                 errors.append(str(e))
         if not ours:
@@ -194,7 +212,7 @@ def _paper_diff(a: str, b: str) -> float:
 
 
 def _scores(inputs: Inputs, methods: Sequence[str]) -> dict[str, list[float]]:
-    got = naswot_scores(inputs.runs_dir, inputs.tables_dir)
+    got = inputs.read("scores", lambda: naswot_scores(inputs.runs_dir, inputs.tables_dir))
     absent = [m for m in methods if m not in got]
     if absent:
         raise Missing(f"Table 6: no scored run of {', '.join(absent)}")
@@ -233,10 +251,14 @@ def _rise(p: SurfacePoint) -> float:
     return float(flatness(p.surface, cells=(1,), deltas=())["rise_within_1_cells"])
 
 
+def _surfaces(inputs: Inputs) -> dict[tuple[str, int, int], SurfacePoint]:
+    return inputs.read("surfaces", lambda: surfaces(inputs.runs_dir))
+
+
 def _paired_surfaces(inputs: Inputs, a: str, b: str, measure: Measure, level: float,
                      epochs: Callable[[list[int]], list[int]] = lambda e: e) -> list[tuple[str, Estimate]]:
     """Per LR step (milestone epoch), measure(a) - measure(b) paired over the seeds whose surfaces of both exist."""
-    got = surfaces(inputs.runs_dir)
+    got = _surfaces(inputs)
     steps = sorted({e for m, _, e in got if m in (a, b)})
     parts = []
     for i, e in enumerate(steps):
@@ -261,7 +283,7 @@ def _flatter(a: str, b: str, measure: Measure) -> Callable:
 
 def _cutmix_wider(inputs: Inputs, level: float) -> tuple[list[tuple[str, Estimate]], str, str]:
     parts = _paired_surfaces(inputs, "cutmix", "scratch", lambda p: basin_width(p.surface, BASIN_DELTA), level)
-    got = surfaces(inputs.runs_dir)
+    got = _surfaces(inputs)
     sens = "; ".join(f"delta {d:g}: " + ", ".join(
         f"e{e} {basin_width(got[('cutmix', s, e)].surface, d) - basin_width(got[('scratch', s, e)].surface, d):+.2f}"
         for m, s, e in sorted(got) if m == "cutmix" and ("scratch", s, e) in got) for d in (0.1, 1.0))
@@ -271,7 +293,7 @@ def _cutmix_wider(inputs: Inputs, level: float) -> tuple[list[tuple[str, Estimat
 def _fewer_minima(inputs: Inputs, level: float) -> tuple[list[tuple[str, Estimate]], str, str]:
     parts = _paired_surfaces(inputs, "scratch", "label_kd", lambda p: local_minima(p.surface, MINIMA_DELTA), level,
                              epochs=lambda e: e[-1:])
-    got = surfaces(inputs.runs_dir)
+    got = _surfaces(inputs)
     counts = "; ".join(f"{m} s{s} e{e}: " + "/".join(str(local_minima(got[(m, s, e)].surface, d))
                                                      for d in MINIMA_SENSITIVITY)
                        for m, s, e in sorted(got) if m in ("scratch", "label_kd"))
