@@ -173,8 +173,8 @@ def write_report(out: Path, tables_dir: Path, claims: Sequence[dict], toy: bool,
                   "the VTK files beside the tables (the same file is shown once when both tables hold it).</p>",
                   '<div class="views">']
         for i, ((method, epoch), (path, tables)) in enumerate(sorted(views.items(), key=lambda kv: (kv[0][0], kv[0][1]))):
-            labels = " / ".join(SURFACE_TABLES[t][method] for t in sorted(set(tables)))
-            title = f"{labels}, epoch {epoch} (Table {' and '.join(map(str, sorted(tables)))})"
+            labels = " / ".join(dict.fromkeys(SURFACE_TABLES[t][method] for t in sorted(tables)))
+            title = f"{labels}, epoch {epoch} (Table{'s' if len(tables) > 1 else ''} {' and '.join(map(str, sorted(tables)))})"
             fig = surface_figure(path, title)
             parts.append('<div class="view">' + fig.to_html(full_html=False, include_plotlyjs=i == 0,
                                                             div_id=f"surface-{method}-e{epoch}") + "</div>")
