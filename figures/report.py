@@ -133,8 +133,9 @@ def surface_figure(path: Path, title: str):
 
     pts = np.asarray(mesh.points)
     x, y, z = grid(pts[:, 0])[0], grid(pts[:, 1])[:, 0], grid(pts[:, 2])
-    text = [[f"loss {loss:.4f}<br>accuracy {acc:.2f}%" for loss, acc in zip(row_l, row_a)]
-            for row_l, row_a in zip(grid(mesh.point_data["loss"]), grid(mesh.point_data["accuracy"]))]
+    text = np.array([[f"loss {loss:.4f}<br>accuracy {acc:.2f}%" for loss, acc in zip(row_l, row_a)]
+                     for row_l, row_a in zip(grid(mesh.point_data["loss"]), grid(mesh.point_data["accuracy"]))],
+                    dtype=object)  # a 2-D array: plotly would turn a nested list's rows into strings
     fig = go.Figure(go.Surface(x=x, y=y, z=z, text=text, showscale=False, colorscale="Viridis",
                                hovertemplate="a %{x:.3f}, b %{y:.3f}<br>%{text}<extra></extra>"))
     meta = json.loads(str(mesh.field_data["meta_json"][0]))
