@@ -9,7 +9,8 @@ then the baselines and the teacher x student matrix (figures.augment.plan). Tabl
 
 Stages: the scratch teacher (or the checkpoint --teacher names); every method x seed (milestone checkpoints at
 each LR decay); the loss surfaces of one seed per method at each milestone; the NASWOT scores (Table 6); the
-surface tables (7-8) with Hessian and flatness numbers. It prints what it will run with an ETA from a
+surface tables (7-8) with Hessian and flatness numbers; last, the paper's claims tested on the runs (claims.md,
+claims.json) and report.html beside the tables (figures.claims). It prints what it will run with an ETA from a
 throughput probe first, shows overall progress, and skips what is already done when re-run. --preset demo
 (or --demo) runs a small version on the CPU on the embedded data (about 6 minutes on 2 cores); the default is
 the paper's full size, which needs the real dataset (--data-dir) and a GPU (or --allow-cpu).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -45,6 +47,7 @@ from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, 
 from training.log import log
 from training.store.checkpoint import load_checkpoint
 from training.data.datasets import DATASETS, NORMALIZATIONS, load_split
+from figures.report import claims_and_report
 from training.errors import UserError
 from training.models.resnet import SHORTCUTS
 
@@ -252,6 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                      *(f"table{t}_{k}.md" for t in (7, 8) if t in tables for k in ("hessian", "flatness"))):
             if (figs / name).is_file():
                 print((figs / name).read_text())
+        # The last stage reads what the others wrote (seconds), so a re-run makes it again from the current tables.
+        start = time.perf_counter()
+        claims = claims_and_report(runs_dir, figs, figs, preset_name(a), a.seeds, a.augment_networks)
+        print(claims[0].read_text())
+        log(f"claims and report: {claims[-1]} ({time.perf_counter() - start:.1f} s)", a.quiet)
     return 0
 
 

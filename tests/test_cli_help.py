@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 CLIS = ["training.train", "training.prune", "training.prune_schedule", "landscape.plot", "diversity.score",
-        "figures.make", "figures.study"]
+        "figures.make", "figures.study", "figures.claims"]
 
 
 @pytest.mark.parametrize("module", CLIS)
