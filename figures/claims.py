@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Sequence
 
 from figures.augment.plan import AUGMENT_NETWORKS
-from figures.claim_list import LEVEL
+from figures.report.catalogue import LEVEL
 from figures.analysis.plan import PRESETS
-from figures.report import claims_and_report
+from figures.report.page import claims_and_report
 from training.cli.common import SEED_COUNT, Parser, nonempty, run_cli
 from training.log import log
 from training.errors import UserError

@@ -47,7 +47,7 @@ from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, 
 from training.log import log
 from training.store.checkpoint import load_checkpoint
 from training.data.datasets import DATASETS, NORMALIZATIONS, load_split
-from figures.report import claims_and_report
+from figures.report.page import claims_and_report
 from training.errors import UserError
 from training.models.resnet import SHORTCUTS
 

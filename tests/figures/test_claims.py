@@ -12,14 +12,14 @@ from scipy import stats
 
 from figures.augment.plan import MICRO as AUGMENT_MICRO
 from figures.augment.plan import matrix, student_run, teacher_run
-from figures.claim_list import CLAIMS, Inputs, evaluate_claims, _label_mismatch, _surplus, _synergy
-from figures.claim_measures import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, SUPPORTED, basin_width, combine,
+from figures.report.catalogue import CLAIMS, Inputs, evaluate_claims, _label_mismatch, _surplus, _synergy
+from figures.report.measures import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, SUPPORTED, basin_width, combine,
                                     local_minima, paired, welch)
 from figures.claims import main as claims_main
 from figures.paper import AUGMENT_PUBLISHED, PRUNING_PUBLISHED, PRUNING_TABLES
 from figures.pruning.plan import MICRO as PRUNE_MICRO
 from figures.pruning.plan import schedule_cells, schedule_run
-from figures.report import claims_and_report
+from figures.report.page import claims_and_report
 from landscape.sharpness import flatness
 from landscape.record import Surface, load_surface
 from landscape.heights import loss_heights, resolve_zscale, scaled_heights
@@ -253,7 +253,7 @@ def test_report_page_holds_every_table_and_surface_with_the_vtk_heights(micro, c
     z = scaled_heights(loss_heights(s.loss, None, True), resolve_zscale(s, None, True, None))
     import plotly.io
 
-    from figures.report import surface_figure
+    from figures.report.page import surface_figure
 
     fig = surface_figure(micro / "figures" / "table8_vtk" / "scratch_e001.vts", "t")
     assert np.asarray(fig.data[0].z) == pytest.approx(z.T)  # plotly rows are y, the surface's rows are x

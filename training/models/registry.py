@@ -9,7 +9,7 @@ from typing import Callable
 from torch import nn
 
 from training.errors import UserError
-from training.models.registry import pyramidnet, slimming
+from training.models import pyramidnet, slimming
 from training.models.resnet import resnet_builder
 
 RESNET_FLAGS = ("width", "shortcut")  # the constructor kwargs --width / --shortcut set, for the ResNets only

@@ -3,7 +3,7 @@ initialisation of network slimming, and the constructor kwargs that rebuild prun
 import pytest
 import torch
 
-from training.models.registry import resnet, slimming
+from training.models import resnet, slimming
 from training.data.datasets import load_split
 from training.errors import UserError
 from training.store.checkpoint import load_model

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from figures.report import claims_and_report
+from figures.report.page import claims_and_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--disable-quic",

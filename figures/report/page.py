@@ -18,8 +18,8 @@ import numpy as np
 
 
 from figures.augment.plan import AUGMENT_PRESETS, with_networks
-from figures.claim_list import COLUMNS as CLAIM_COLUMNS
-from figures.claim_list import TOY_NOTE, Inputs, evaluate_claims, write_claims
+from figures.report.catalogue import COLUMNS as CLAIM_COLUMNS
+from figures.report.catalogue import TOY_NOTE, Inputs, evaluate_claims, write_claims
 from figures.pruning.plan import PRUNE_PRESETS
 from figures.paper import SURFACE_TABLES
 from training.store.files import atomic_write_text

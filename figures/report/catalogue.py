@@ -5,7 +5,7 @@ contradicted, inconclusive at the stated level, or not run). Definitions and wea
 
 Tables 1-3 and 4-5: per seed s, the quantity q_s is a mean over the table's settings (and over label and feature KD)
 of differences between cells of the same seed, so the interval is the paired Student-t one over seeds
-(figures.claim_measures.paired); the paper's number is the same quantity computed from its printed cells over the
+(figures.report.measures.paired); the paper's number is the same quantity computed from its printed cells over the
 same settings. Table 6: Welch intervals between methods (its models are trained independently). Tables 7-8: per LR
 step, differences between methods of the same seed's surfaces, paired over the seeds whose surfaces exist (the study
 computes one seed: then n = 1 and no interval, so inconclusive).
@@ -20,9 +20,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from figures.augment.plan import AugmentStudySpec
-from figures.claim_data import (AugmentBlocks, Missing, PruneCells, SurfacePoint, augment_blocks, naswot_scores,
+from figures.report.inputs import (AugmentBlocks, Missing, PruneCells, SurfacePoint, augment_blocks, naswot_scores,
                                 prune_cells, surfaces)
-from figures.claim_measures import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, SUPPORTED, Estimate, basin_width, combine,
+from figures.report.measures import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, SUPPORTED, Estimate, basin_width, combine,
                                     local_minima, paired, welch)
 from figures.paper import AUGMENT_PUBLISHED, PRUNING_PUBLISHED, TABLE6, TABLE6_ROWS
 from figures.pruning.plan import PruneStudySpec

@@ -1,4 +1,4 @@
-"""The statistics and surface measures behind the claims (figures.claim_list): Student-t intervals over seeds and
+"""The statistics and surface measures behind the claims (figures.report.catalogue): Student-t intervals over seeds and
 their verdicts, and two summaries of a loss surface that the flatness table does not give: the basin's width and the
 number of local minima near the main one.
 

@@ -1,4 +1,4 @@
-"""What the claims (figures.claim_list) read: per-seed accuracies of Tables 1-5 from the run directories (through the
+"""What the claims (figures.report.catalogue) read: per-seed accuracies of Tables 1-5 from the run directories (through the
 tables' own readers, which refuse mixed configurations), the per-run NASWOT scores of Table 6 (scores.json), and the
 surfaces of Tables 7-8 with their Hessian numbers. A table whose runs or outputs are missing raises Missing, and its
 claims become "not run"; nothing is computed here, only read."""
