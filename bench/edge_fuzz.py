@@ -8,7 +8,7 @@ directory and a missing path. Each case runs in this process through the command
 captured, a per-case time limit, an address-space limit so an oversized allocation fails instead of exhausting
 the host) and ends as one of:
 
-- ``exit 0``; ``exit 2, one line`` (exactly one ``error:`` line on stderr, the contract of docs/reference.md §9);
+- ``exit 0``; ``exit 2, one line`` (exactly one ``error:`` line on stderr, the contract of docs/reference.md "Errors and outputs");
 - ``exit 2, noisy`` (more than that line on stderr, e.g. a library warning first);
 - ``traceback`` (an exception escaped); ``time limit`` (still working when the limit came: the value was taken).
 

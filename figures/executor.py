@@ -1,4 +1,4 @@
-"""The study's jobs through submitit (DESIGN §13): ``local`` = subprocesses on this node (submitit's LocalExecutor),
+"""The study's jobs through submitit (docs/reference.md "Training runs and checkpoints"): ``local`` = subprocesses on this node (submitit's LocalExecutor),
 ``slurm`` = sbatch job arrays (submitit.AutoExecutor). No launcher of our own: submitit starts the processes, writes
 the logs, requeues.
 

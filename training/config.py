@@ -1,4 +1,4 @@
-"""Every default of a training run, in one frozen dataclass (docs/reference.md §1, §5).
+"""Every default of a training run, in one frozen dataclass (docs/reference.md "Layout", "Training runs and checkpoints").
 
 Field comments give meaning, unit and source. The CLI maps flags onto these fields; library code
 never sees an ``argparse.Namespace``. ``config.json`` of a run directory is ``dataclasses.asdict`` of
@@ -49,26 +49,26 @@ _CHECKS: dict[str, tuple[Any, str]] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = "scratch"  # objective name, a key of training.objectives.METHODS (docs/reference.md §4)
-    model: str = "resnet56"  # architecture, a key of training.models.MODELS (docs/reference.md §3)
+    method: str = "scratch"  # objective name, a key of training.objectives.METHODS (docs/reference.md "Objectives")
+    model: str = "resnet56"  # architecture, a key of training.models.MODELS (docs/reference.md "Models")
     width: int = 16  # channels of the first stage; 16 is He et al. 2016 (stages 16/32/64)
-    dataset: str = "cifar10"  # a key of training.data.DATASETS (docs/reference.md §2)
+    dataset: str = "cifar10"  # a key of training.data.DATASETS (docs/reference.md "Data")
     data_dir: str | None = None  # None = the embedded CIFAR-10 subset shipped in training/data/embedded/cifar10-mini
     max_train_images: int | None = None  # keep only the first N training images (the npz rows are shuffled)
-    teacher: str | None = None  # path of an orthokd checkpoint; required by the KD methods (docs/reference.md §4.6)
+    teacher: str | None = None  # path of an orthokd checkpoint; required by the KD methods (docs/reference.md "Objectives")
     seed: int = 0  # seeds model init, data order, augmentation and CutMix draws
-    epochs: int = 160  # rethinking-network-pruning CIFAR recipe (docs/reference.md §5)
+    epochs: int = 160  # rethinking-network-pruning CIFAR recipe (docs/reference.md "Training runs and checkpoints")
     lr_milestones: tuple[int, ...] = (80, 120)  # lr x gamma after these epochs (1-based, inclusive)
     lr_gamma: float = 0.1  # multiplicative lr decay at each milestone
     batch_size: int = 64  # global batch (split evenly over torchrun ranks); paper recipe
     lr: float = 0.1  # SGD learning rate; paper recipe
     momentum: float = 0.9  # SGD momentum; paper recipe
     weight_decay: float = 1e-4  # L2 on every parameter, as the reference code; paper recipe
-    kd_alpha: float = 0.9  # eq. (1) weight of the KL term (docs/reference.md §4.3)
-    kd_temperature: float = 4.0  # eq. (1) temperature T (docs/reference.md §4.3)
-    feature_beta: float | None = None  # eq. (2) beta; None = per-architecture default (500 for ResNets, §4.4)
-    cutmix_prob: float = 0.5  # probability a batch is CutMix-ed (CutMix-PyTorch CIFAR setting, §4.2)
-    cutmix_beta: float = 1.0  # lambda ~ Beta(beta, beta) (CutMix-PyTorch CIFAR setting, §4.2)
+    kd_alpha: float = 0.9  # eq. (1) weight of the KL term (docs/reference.md "Objectives")
+    kd_temperature: float = 4.0  # eq. (1) temperature T (docs/reference.md "Objectives")
+    feature_beta: float | None = None  # eq. (2) beta; None = per-architecture default (500 for ResNets; docs/reference.md "Objectives")
+    cutmix_prob: float = 0.5  # probability a batch is CutMix-ed (CutMix-PyTorch CIFAR setting; docs/reference.md "Objectives")
+    cutmix_beta: float = 1.0  # lambda ~ Beta(beta, beta) (CutMix-PyTorch CIFAR setting; docs/reference.md "Objectives")
     eval_batch_size: int = 1000  # images per forward at test time; does not change results
     amp_bf16: bool = False  # bf16 autocast for forward passes (CUDA only); off = exact fp32 recipe
     channels_last: bool = True  # memory format of activations; same math, faster convolutions
@@ -77,15 +77,15 @@ class TrainConfig:
     shortcut: str = "pad"  # stride-2 shortcut: pad (grad flows), pad-detached (rethinking-network-pruning), conv (1x1, Li)
     # mean/std preset: cifar (true CIFAR std), rethinking (std 0.2023/0.1994/0.2010) or cutmix (CutMix-PyTorch's)
     normalization: str = "cifar"
-    tf32: bool = False  # TF32 convolutions/matmuls on CUDA (PyTorch's default for convs); off = IEEE fp32 (§13)
+    tf32: bool = False  # TF32 convolutions/matmuls on CUDA (PyTorch's default for convs); off = IEEE fp32 (docs/reference.md "Training runs and checkpoints")
     sync_bn: bool = True  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm), as one process
-    # Pruning x KD (DESIGN §11); defaults = an ordinary run from random init.
+    # Pruning x KD (docs/reference.md "Pruning as the reference code ran it"); defaults = an ordinary run from random init.
     init: str | None = None  # start from this orthokd checkpoint's arch and weights (e.g. a pruned network)
     keep_zeros: bool = False  # keep every zero conv weight of --init at zero (torch.nn.utils.prune masks, Han et al.)
     slim_s: float = 0.0  # network-slimming sparsity s: grad(gamma) += s*sign(gamma) after backward (Liu et al. 2017)
     # feature KD: start R from this orthokd checkpoint's aux regressor (e.g. the initial phase's; shapes must match)
-    regressor_init: str | None = None  # None = a fresh random 1x1 conv (docs/reference.md §4.4)
-    # Augmentation x KD (DESIGN §12); defaults = the ResNet recipe without AutoAugment.
+    regressor_init: str | None = None  # None = a fresh random 1x1 conv (docs/reference.md "Objectives")
+    # Augmentation x KD (docs/reference.md "Tables 4-5: augmentation × KD"); defaults = the ResNet recipe without AutoAugment.
     nesterov: bool = False  # Nesterov momentum in SGD (CutMix-PyTorch's PyramidNet recipe uses it)
     # per-image host augmentation: none | autoaugment (CIFAR-10 policy, then the device's pad-crop/flip) |
     # autoaugment-cutout (DeepVoltaire's pipeline: grey-padded crop, flip, policy, Cutout 16x16, all on the host)
@@ -132,12 +132,12 @@ def milestone_epochs(lr_milestones: Sequence[int], epochs: int) -> list[int]:
     return sorted({e for e in lr_milestones if 0 < e < epochs} | {epochs})
 
 
-# The fine-tuning recipe of the pruning study (rethinking-network-pruning, DESIGN §11): 40 epochs at a constant
+# The fine-tuning recipe of the pruning study (rethinking-network-pruning, docs/reference.md "Pruning as the reference code ran it"): 40 epochs at a constant
 # lr 0.001 (no decay), batch 64, momentum 0.9, weight decay 1e-4.
 FINETUNE_RECIPE: dict[str, Any] = {"epochs": 40, "lr": 0.001, "lr_milestones": (), "batch_size": 64,
                                    "momentum": 0.9, "weight_decay": 1e-4}
 
-# CutMix-PyTorch's CIFAR PyramidNet recipe (DESIGN §12): 300 epochs, batch 64, SGD lr 0.25 with Nesterov momentum 0.9,
+# CutMix-PyTorch's CIFAR PyramidNet recipe (docs/reference.md "Tables 4-5: augmentation × KD"): 300 epochs, batch 64, SGD lr 0.25 with Nesterov momentum 0.9,
 # weight decay 1e-4, lr x0.1 after epochs 150 and 225 (its ``lr * 0.1**(epoch // 150) * 0.1**(epoch // 225)``).
 PYRAMIDNET_RECIPE: dict[str, Any] = {"epochs": 300, "lr": 0.25, "lr_milestones": (150, 225), "lr_gamma": 0.1,
                                      "batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True}

@@ -1,4 +1,4 @@
-"""Training objectives (docs/reference.md §4). Each is an ``Objective``: an ``nn.Module`` whose
+"""Training objectives (docs/reference.md "Objectives"). Each is an ``Objective``: an ``nn.Module`` whose
 ``forward(images, targets)`` returns ``StepResult(loss, logits, parts)`` and which states its own contract (its
 networks, its trainable modules beside the student, what its teacher contributes), so no trainer branches on the
 method name.
@@ -28,7 +28,7 @@ class StepResult(NamedTuple):
 
 
 def mixed_cross_entropy(logits: torch.Tensor, t: Targets) -> torch.Tensor:
-    """lam * CE(s, y_a) + (1 - lam) * CE(s, y_b) (CutMix, docs/reference.md §4.2); plain CE when lam = 1. A tensor
+    """lam * CE(s, y_a) + (1 - lam) * CE(s, y_b) (CutMix, docs/reference.md "Objectives"); plain CE when lam = 1. A tensor
     lam (a captured step's device input, training.engine.graphs) always takes the mixed formula: no host read of it."""
     if not isinstance(t.lam, torch.Tensor) and t.lam == 1.0:
         return F.cross_entropy(logits, t.a)
@@ -44,7 +44,7 @@ def kd_kl_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tempe
 
 def feature_distance(student_feat: torch.Tensor, teacher_feat: torch.Tensor) -> torch.Tensor:
     """mean |normalize(phi_S) - normalize(phi_T)| with per-sample L2 normalization of the flattened
-    (N, C*H*W) maps, averaged over all N*C*H*W elements (``nn.L1Loss`` default), docs/reference.md §4.4."""
+    (N, C*H*W) maps, averaged over all N*C*H*W elements (``nn.L1Loss`` default), docs/reference.md "Objectives"."""
     s = F.normalize(student_feat.flatten(1), dim=1)
     t = F.normalize(teacher_feat.flatten(1), dim=1)
     return F.l1_loss(s, t)
@@ -73,7 +73,7 @@ class Objective(nn.Module):
 
 
 class CrossEntropy(Objective):
-    """Scratch training, docs/reference.md §4.1 (mixed CE behind CutMix)."""
+    """Scratch training, docs/reference.md "Objectives" (mixed CE behind CutMix)."""
 
     def __init__(self, student: nn.Module):
         super().__init__()
@@ -196,7 +196,7 @@ def method_spec(name: str) -> MethodSpec:
 
 
 def default_feature_beta(model_name: str) -> float:
-    """eq. (2) beta of ``model_name``'s family, as its registry entry holds it (docs/reference.md §4.4)."""
+    """eq. (2) beta of ``model_name``'s family, as its registry entry holds it (docs/reference.md "Objectives")."""
     if model_name not in MODELS:
         raise UserError(f"no default feature-KD beta for {model_name!r}; pass --feature-beta")
     return MODELS[model_name].feature_beta

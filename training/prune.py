@@ -1,5 +1,5 @@
 """``python -m training.prune CKPT --rule l1|slimming|weight --remaining R [R R] | --preset A|B --out PRUNED.pt``:
-prune a trained checkpoint into a schema-v1 checkpoint of the smaller network (DESIGN §11; training.pruning.rules).
+prune a trained checkpoint into a schema-v1 checkpoint of the smaller network (docs/reference.md "Pruning as the reference code ran it"; training.pruning.rules).
 
 Fine-tune it with ``python -m training.train --init PRUNED.pt --recipe finetune --model ... --out-dir ...``.
 """

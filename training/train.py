@@ -1,4 +1,4 @@
-"""``python -m training.train``: train one CIFAR network with one method (docs/reference.md §4-§5, §9).
+"""``python -m training.train``: train one CIFAR network with one method (docs/reference.md "Objectives", "Training runs and checkpoints", "Errors and outputs").
 
 Every default is the paper's recipe (TrainConfig). Re-running the same command resumes from last.pt.
 Under ``torchrun --nproc_per_node K -m training.train ...`` it trains with DistributedDataParallel.

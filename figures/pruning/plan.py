@@ -1,6 +1,6 @@
-"""What the Tables 1-3 study (pruning x KD, DESIGN §11) runs, at full size and at toy size, and where it puts it.
+"""What the Tables 1-3 study (pruning x KD, docs/reference.md "Pruning as the reference code ran it") runs, at full size and at toy size, and where it puts it.
 
-Per network: a scratch teacher of that network (DESIGN §4.6: the paper distils between same-size networks in its
+Per network: a scratch teacher of that network (docs/reference.md "Objectives": the paper distils between same-size networks in its
 pruning study), then per seed the three initial trainings (scratch, label KD, feature KD; with network-slimming
 sparsity for the slimming table), then per pruning setting and seed the nine fine-tunings of the schedules
 (finetuned once, and pre-distill, post-distill, pre-post, self-distill for each KD). Schedules that share an initial
@@ -10,7 +10,7 @@ training share its run (training.engine.schedules.ScheduleSpec.initial_dir). Lay
     MODEL/[slim-]METHOD-sSEED/                  initial trainings (slim- = with sparsity s*sign(gamma))
     MODEL/RULE-R1-R2-R3[-skipP]/SCHEDULE[-KD][-reuseR]-sSEED/    pruned.pt, finetune/ and schedule.json of one schedule
 
-The networks and pipeline default to the reference code's (rethinking-network-pruning, docs/reference.md §8b): L1 pruning leaves whole the layers of Li et al.'s preset B skip list in every Table 1 setting (B is the
+The networks and pipeline default to the reference code's (rethinking-network-pruning, docs/reference.md "Pruning as the reference code ran it"): L1 pruning leaves whole the layers of Li et al.'s preset B skip list in every Table 1 setting (B is the
 preset of ResNet-56 40/70/90% and ResNet-110 50/60/70%; the two other settings keep their network's B list, since
 the reference's res56prune.py / res110prune.py choose ratios and skip list together by -v A|B, the paper's text says
 certain layers are never pruned, and one list per network leaves the ratios as the only difference between its two
@@ -61,7 +61,7 @@ class PruneStudySpec:
     max_train_images: int | None = None  # None = all
     epochs: int = 160  # initial training (rethinking-network-pruning's CIFAR recipe: 160 epochs, LR steps 80/120)
     lr_milestones: tuple[int, ...] = (80, 120)
-    finetune_epochs: int = FINETUNE_RECIPE["epochs"]  # 40 epochs at lr 0.001, no decay (DESIGN §11)
+    finetune_epochs: int = FINETUNE_RECIPE["epochs"]  # 40 epochs at lr 0.001, no decay (docs/reference.md "Pruning as the reference code ran it")
     seeds: tuple[int, ...] = (0,)  # each cell is the mean +- std over these seeds (std only with several)
     teacher_seed: int = 100  # the teachers are their own runs, not one of the students
     kds: tuple[str, ...] = tuple(KD_METHODS)  # label and feature KD: the two KD columns

@@ -1,4 +1,4 @@
-"""The paper's surplus of KD over pruning (Tables 1-3, DESIGN §11):
+"""The paper's surplus of KD over pruning (Tables 1-3, docs/reference.md "Pruning as the reference code ran it"):
 
     Surplus = (Self-Distill - Finetuned) - (Unpruned KD - Unpruned Scratch)
 

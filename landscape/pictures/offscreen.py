@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-# Off-screen VTK on headless Linux needs the EGL window chosen before vtk is first imported (docs/reference.md §6.6).
+# Off-screen VTK on headless Linux needs the EGL window chosen before vtk is first imported (docs/reference.md "Loss surfaces").
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 

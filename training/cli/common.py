@@ -1,4 +1,4 @@
-"""Helpers shared by every CLI module (docs/reference.md §9): exit codes, device choice, common flags.
+"""Helpers shared by every CLI module (docs/reference.md "Errors and outputs"): exit codes, device choice, common flags.
 
 Exit 0 = ok, 2 = user error (one line on stderr that names the fix), 1 = bug (traceback kept).
 """
@@ -105,7 +105,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
 
 
 def add_common_flags(p: argparse.ArgumentParser, *, data: bool = True) -> None:
-    """Flags that mean the same thing in every command (docs/reference.md §9)."""
+    """Flags that mean the same thing in every command (docs/reference.md "Errors and outputs")."""
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available) [auto]")
     p.add_argument("--quiet", action="store_true", help="no progress bars or logs on stderr")
     if data:

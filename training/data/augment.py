@@ -1,4 +1,4 @@
-"""Batch augmentation on the device (docs/reference.md §2, §4.2).
+"""Batch augmentation on the device (docs/reference.md "Data", "Objectives").
 
 ``random_crop_flip``: the paper's baseline augmentation, RandomCrop(32, padding=4) + RandomHorizontalFlip,
 drawn independently per image but done for the whole batch as one gather on uint8 tensors.
@@ -67,7 +67,7 @@ def cutmix_box(h: int, w: int, lam: float, cy: int, cx: int) -> tuple[int, int, 
 
 def cutmix(images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator, generator: torch.Generator,
            prob: float = 0.5, beta: float = 1.0) -> tuple[torch.Tensor, Targets]:
-    """CutMix (Yun et al. 2019), CIFAR setting of CutMix-PyTorch (docs/reference.md §4.2).
+    """CutMix (Yun et al. 2019), CIFAR setting of CutMix-PyTorch (docs/reference.md "Objectives").
 
     With probability ``prob`` per batch: lam ~ Beta(beta, beta), partner = a random permutation of the
     batch, the box of ``cutmix_box`` is pasted from the partner, and lam is recomputed as

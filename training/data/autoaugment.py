@@ -1,4 +1,4 @@
-"""AutoAugment as the paper's "random policy", per image on the host (DESIGN §12, docs/reference.md §2).
+"""AutoAugment as the paper's "random policy", per image on the host (docs/reference.md "Tables 4-5: augmentation × KD", docs/reference.md "Data").
 
 Two pipelines (``TrainConfig.augment``):
 

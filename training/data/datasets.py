@@ -1,4 +1,4 @@
-"""Datasets as uint8 tensors (docs/reference.md §2): torchvision's CIFAR on-disk format, npz files, embedded data.
+"""Datasets as uint8 tensors (docs/reference.md "Data"): torchvision's CIFAR on-disk format, npz files, embedded data.
 
 Every split is returned whole as an ``ImageSet``: uint8 images (N, 3, 32, 32), int64 labels and the
 normalization constants of its dataset. The whole CIFAR train set is 150 MB as uint8, so training and
@@ -19,7 +19,7 @@ from training.errors import UserError
 # Package data (pyproject.toml), so an installed wheel carries it too.
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded" / "cifar10-mini"
 
-# Per-channel mean / std of the training split (docs/reference.md §2).
+# Per-channel mean / std of the training split (docs/reference.md "Data").
 NORMALIZATION: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
     10: ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     100: ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),

@@ -1,4 +1,4 @@
-"""A whole single training run (docs/reference.md §5): run directory, resume, epochs, milestone checkpoints.
+"""A whole single training run (docs/reference.md "Training runs and checkpoints"): run directory, resume, epochs, milestone checkpoints.
 
 ``fit`` is what ``python -m training.train`` calls once its flags are mapped into a ``TrainConfig``.
 """

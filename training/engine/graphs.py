@@ -1,4 +1,4 @@
-"""The training step replayed as one CUDA graph (``--cuda-graphs``, docs/reference.md §5 "Numerics and speed").
+"""The training step replayed as one CUDA graph (``--cuda-graphs``, docs/reference.md "Training runs and checkpoints" "Numerics and speed").
 
 A ResNet-56 step at batch 64 is about 560 kernel launches; eager, the host issues them more slowly than an H100
 runs them. ``GraphedStep`` captures forward, backward and the optimizer step once (``torch.cuda.graph``) and then

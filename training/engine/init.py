@@ -1,4 +1,4 @@
-"""Runs that start from a checkpoint (``--init``), as the fine-tuning phase of the pruning study (DESIGN §11).
+"""Runs that start from a checkpoint (``--init``), as the fine-tuning phase of the pruning study (docs/reference.md "Pruning as the reference code ran it").
 
 ``--init CKPT`` builds the student from the checkpoint's ``arch`` and weights (a pruned checkpoint's arch rebuilds
 the smaller network) instead of a random init; ``--model``/``--width``/``--shortcut`` must name that arch, so a run

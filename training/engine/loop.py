@@ -1,4 +1,4 @@
-"""One epoch of training and one evaluation pass (docs/reference.md §5, §13), on data resident on the device.
+"""One epoch of training and one evaluation pass (docs/reference.md "Training runs and checkpoints"), on data resident on the device.
 
 Randomness: each epoch draws from generators seeded by (seed, epoch) through numpy's SeedSequence, so an
 epoch's data order, crops, flips, CutMix and AutoAugment draws do not depend on what ran before: a run resumed from

@@ -1,5 +1,5 @@
 """``python -m training.train --seeds 0 1 2 --out-dir runs/M-s{seed}``: one run per seed, all trained in one process
-with one forward/backward per step (docs/reference.md §13; the packed step is training.engine.packed_step).
+with one forward/backward per step (docs/reference.md "Training runs and checkpoints"; the packed step is training.engine.packed_step).
 
 Each seed is a whole run of its own: its directory (``{seed}`` in ``--out-dir`` replaced by the seed), lock,
 config.json (that seed's record, as a single run writes it), metrics.jsonl, last.pt and milestone checkpoints, all

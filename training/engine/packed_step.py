@@ -1,4 +1,4 @@
-"""One epoch of K runs of one method packed into one forward/backward per step (docs/reference.md §13).
+"""One epoch of K runs of one method packed into one forward/backward per step (docs/reference.md "Training runs and checkpoints").
 
 The K runs' students are stacked with ``torch.func.stack_module_state`` (parameters and BatchNorm buffers get a
 leading axis of size K) and run as one ``vmap`` of ``functional_call`` over the K batches; BatchNorm updates each

@@ -1,4 +1,4 @@
-"""Pruning x KD schedules (DESIGN §11; the paper's Tables 1-3), each a sequence of phases under one directory:
+"""Pruning x KD schedules (docs/reference.md "Pruning as the reference code ran it"; the paper's Tables 1-3), each a sequence of phases under one directory:
 
 ``DIR/initial`` (a run directory: training from scratch, or KD from --teacher; with sparsity s*sign(gamma) when the
 rule is slimming, i.e. network slimming's sparsity training is the initial training), ``DIR/pruned.pt`` (the
@@ -68,7 +68,7 @@ class ScheduleSpec:
     preset: str | None = None  # l1 only: Li et al.'s A / B
     teacher: str | None = None  # the external teacher's checkpoint
     base: TrainConfig = TrainConfig()  # model, data and initial-training recipe; method/teacher/init are set here
-    finetune_epochs: int = FINETUNE_RECIPE["epochs"]  # fine-tuning recipe (DESIGN §11)
+    finetune_epochs: int = FINETUNE_RECIPE["epochs"]  # fine-tuning recipe (docs/reference.md "Pruning as the reference code ran it")
     finetune_lr: float = FINETUNE_RECIPE["lr"]
     slim_s: float | None = None  # slimming sparsity; None = Liu et al.'s per-family default
     # The initial training's run directory; None = DIR/initial. Schedules with the same initial training (finetuned

@@ -1,4 +1,4 @@
-"""CIFAR PyramidNets (Han et al. 2017) as clovaai/CutMix-PyTorch defines them (DESIGN §12).
+"""CIFAR PyramidNets (Han et al. 2017) as clovaai/CutMix-PyTorch defines them (docs/reference.md "Tables 4-5: augmentation × KD").
 
 Additive widening: with n blocks per stage (3 stages, 3n blocks), block k = 1..3n has ``round(d_k)`` inner
 channels, d_k = 16 + k * alpha / (3n) accumulated in floating point as the reference does (Python ``round``);

@@ -21,7 +21,7 @@ class ModelSpec:
     builder: Callable[..., nn.Module]
     family: str  # "resnet", "preresnet", "vgg", "densenet" or "pyramidnet"
     flags: tuple[str, ...]  # constructor kwargs the --width / --shortcut flags set (also shown in captions)
-    feature_beta: float  # eq. (2) beta of feature KD (docs/reference.md §4.4)
+    feature_beta: float  # eq. (2) beta of feature KD (docs/reference.md "Objectives")
     slim_s: float  # Liu et al.'s default slimming sparsity s: 1e-4 for VGG, 1e-5 for the ResNets and DenseNet
 
 

@@ -1,4 +1,4 @@
-"""CIFAR ResNets of He et al. 2016 (docs/reference.md §3): 3 stages of BasicBlocks, depth 6n+2.
+"""CIFAR ResNets of He et al. 2016 (docs/reference.md "Models"): 3 stages of BasicBlocks, depth 6n+2.
 
 Stage widths are w, 2w, 4w (w = 16 in the paper: 16/32/64 channels). The two stride-2 blocks use the
 parameter-free "option A" shortcut of the rethinking-network-pruning ResNet: a 2x2 average pool then
@@ -6,7 +6,7 @@ zero channels appended. ``shortcut="pad"`` (default) lets gradients flow through
 ``shortcut="pad-detached"`` detaches it as that repository does (its ``downsample_basic_block`` concatenates
 ``x.data``), so at those two blocks the gradient reaches the input only through the residual branch;
 ``shortcut="conv"`` gives the 1x1-conv + BN projection (He et al. option B, Li et al.'s trainer).
-ResNet-56 with w = 16 and option A has 853,018 parameters (0.85 M; docs/reference.md §3 rounds it to 0.86 M).
+ResNet-56 with w = 16 and option A has 853,018 parameters (0.85 M; docs/reference.md "Models" rounds it to 0.86 M).
 With option A and a CIFAR-100 head: ResNet-56 858,868; ResNet-110 1,727,962 (CIFAR-10) / 1,733,812 (CIFAR-100).
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(nn.Module):
     """ResNet-(6n+2) for 32x32 inputs. ``forward`` gives logits; ``forward_features`` the last
-    feature map (N, 4w, 8, 8) before pooling, used by feature distillation (docs/reference.md §4.4).
+    feature map (N, 4w, 8, 8) before pooling, used by feature distillation (docs/reference.md "Objectives").
     ``block_widths`` (3n ints, None = unpruned) gives each block's inner width (conv1/bn1/conv2-input), which
     L1-norm filter pruning and network slimming shrink (training/pruning/structured.py); the residual stream keeps w/2w/4w."""
 

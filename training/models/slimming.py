@@ -1,5 +1,5 @@
 """VGG-19, DenseNet-40 and PreResNet-56 as defined in rethinking-network-pruning's ``cifar/network-slimming``
-(DESIGN §11).
+(docs/reference.md "Pruning as the reference code ran it").
 
 Both take a ``cfg`` that rebuilds a pruned network, so a checkpoint's ``arch`` (name, num_classes, cfg) is enough
 to load it through ``training.models.build_model``.

@@ -1,4 +1,4 @@
-"""A trained checkpoint -> a pruned schema-v1 checkpoint (DESIGN §11), the library behind ``python -m training.prune``.
+"""A trained checkpoint -> a pruned schema-v1 checkpoint (docs/reference.md "Pruning as the reference code ran it"), the library behind ``python -m training.prune``.
 
 The pruned checkpoint's ``arch`` rebuilds the smaller network (``block_widths`` / ``cfg``), so
 ``training.store.checkpoint.load_model``, landscape and diversity load it as any other. It keeps the source's ``method``

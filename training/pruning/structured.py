@@ -1,4 +1,4 @@
-"""Structured pruning (DESIGN §11): L1-norm filter pruning (Li et al. 2017) and Network Slimming (Liu et al. 2017),
+"""Structured pruning (docs/reference.md "Pruning as the reference code ran it"): L1-norm filter pruning (Li et al. 2017) and Network Slimming (Liu et al. 2017),
 following rethinking-network-pruning's ``cifar/l1-norm-pruning`` and ``cifar/network-slimming`` rules.
 
 Both choose, per prunable BN layer, the channels to drop; Torch-Pruning's DependencyGraph removes each channel

@@ -1,5 +1,5 @@
 """Weight-level magnitude pruning (Han et al. 2015) as rethinking-network-pruning's ``cifar/weight-level``
-(DESIGN §11), with ``torch.nn.utils.prune`` masks.
+(docs/reference.md "Pruning as the reference code ran it"), with ``torch.nn.utils.prune`` masks.
 
 One global threshold over the weights of every Conv2d (Linear and BN untouched): the int(total * p) smallest |w|
 are masked, p = 1 - r rounded to 12 decimals (``prune.global_unstructured`` with L1Unstructured; the reference

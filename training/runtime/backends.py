@@ -1,4 +1,4 @@
-"""Numeric backend settings of a run (docs/reference.md §5, §13): TF32 on or off explicitly, cuDNN autotuning,
+"""Numeric backend settings of a run (docs/reference.md "Training runs and checkpoints"): TF32 on or off explicitly, cuDNN autotuning,
 deterministic algorithms.
 
 PyTorch's own default runs fp32 convolutions in TF32 on Ampere and newer GPUs, so an "fp32" run would silently

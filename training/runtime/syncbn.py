@@ -1,4 +1,4 @@
-"""BatchNorm over the global batch under torchrun (docs/reference.md §13): SyncBatchNorm on GPUs, and its CPU
+"""BatchNorm over the global batch under torchrun (docs/reference.md "Training runs and checkpoints"): SyncBatchNorm on GPUs, and its CPU
 counterpart for gloo runs.
 
 torch.nn.SyncBatchNorm is the library's way and is used on CUDA; it refuses CPU tensors, so CPU (gloo) runs --

@@ -1,4 +1,4 @@
-"""Checkpoint schema v1 (docs/reference.md §5): save atomically, load with ``weights_only=True`` and validate.
+"""Checkpoint schema v1 (docs/reference.md "Training runs and checkpoints"): save atomically, load with ``weights_only=True`` and validate.
 
 A checkpoint is a dict of tensors and plain containers:
 ``format="orthokd.checkpoint"``, ``version=1``, ``arch={name, num_classes, **kwargs}``, ``model``

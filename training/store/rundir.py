@@ -1,4 +1,4 @@
-"""The run directory (docs/reference.md §5): config.json (written once; equality decides resume), metrics.jsonl
+"""The run directory (docs/reference.md "Training runs and checkpoints"): config.json (written once; equality decides resume), metrics.jsonl
 (one JSON object per epoch, rewritten atomically), last.pt, milestone checkpoints ckpt_eXXX.pt, and the
 ``.lock`` file of the process that trains in it (training.store.lock); and the discovery of the finished runs
 under a runs folder, grouped by method (what Table 6 and the analyses read)."""

@@ -1,4 +1,4 @@
-"""DDP keeps the paper's recipe (docs/reference.md §13): two gloo processes train exactly the steps one process
+"""DDP keeps the paper's recipe (docs/reference.md "Training runs and checkpoints"): two gloo processes train exactly the steps one process
 trains -- global batch 64 split over the ranks, BatchNorm over the global batch, one CutMix draw per global batch
 with partners drawn over it, the last (uneven) batch weighted by its share -- and a run is never resumed under
 another process count."""

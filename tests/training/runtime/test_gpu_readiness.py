@@ -1,4 +1,4 @@
-"""GPU-correct by construction, checked on the CPU (docs/reference.md §13): each torchrun rank binds its own GPU
+"""GPU-correct by construction, checked on the CPU (docs/reference.md "Training runs and checkpoints"): each torchrun rank binds its own GPU
 before the process group exists, TF32 is an explicit recorded choice, --compile reaches every network entry point
 feature KD uses, and normalization constants live on the device."""
 import json
