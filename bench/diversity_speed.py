@@ -15,17 +15,17 @@ import tempfile
 from pathlib import Path
 
 import torch
+from timing import interleaved, medians, print_load
 
+from diversity.batches import draw_batches
 from diversity.config import ScoreConfig
 from diversity.naswot import correlation_eigenvalues, score_from_eigenvalues
-from training.store.rundir import RunCheckpoint
 from diversity.scoring import load_all, score_checkpoints
-from training.store.checkpoint import save_checkpoint
 from training.config import TrainConfig
 from training.data.datasets import load_split
-from diversity.batches import draw_batches
 from training.models.registry import build_model
-from timing import interleaved, medians, print_load
+from training.store.checkpoint import save_checkpoint
+from training.store.rundir import RunCheckpoint
 
 
 def reference_score(model: torch.nn.Module, x: torch.Tensor) -> float:
@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=5, help="batches per checkpoint")
     p.add_argument("--checkpoints", type=int, default=3, help="checkpoints per timed repeat")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="2 checkpoints x 5 batches, 3 repeats (about a minute on 2 cores)")
+    p.add_argument("--quick", action="store_true", help="2 checkpoints x 5 batches, 3 repeats (about a minute on 2 "
+                                                        "cores)")
     a = p.parse_args(argv)
     if a.quick:
         a.checkpoints, a.repeats = 2, 3
@@ -56,8 +57,16 @@ def main(argv=None) -> int:
         torch.manual_seed(i)
         model = build_model(a.model, 10)
         path = tmp / f"c{i}.pt"
-        save_checkpoint({"arch": {"name": a.model, "num_classes": 10, "width": 16}, "model": model.state_dict(),
-                         "method": {"name": "scratch"}, "epoch": 0, "config": TrainConfig(model=a.model).to_json()}, path)
+        save_checkpoint(
+            {
+                "arch": {"name": a.model, "num_classes": 10, "width": 16},
+                "model": model.state_dict(),
+                "method": {"name": "scratch"},
+                "epoch": 0,
+                "config": TrainConfig(model=a.model).to_json(),
+            },
+            path,
+        )
         items.append(RunCheckpoint("scratch", None, path, i))
     loaded = load_all(items)
     cfg = ScoreConfig(batches=a.batches)
@@ -74,7 +83,8 @@ def main(argv=None) -> int:
     t = medians(interleaved({"ours": ours, "reference": reference}, a.repeats, warmup=0))
     o, r = t["ours"] / len(loaded), t["reference"] / len(loaded)
     print_load("after")
-    print(f"model {a.model}, N = {cfg.batch_size}, {a.batches} batches per checkpoint, {torch.get_num_threads()} threads",
+    print(f"model {a.model}, N = {cfg.batch_size}, {a.batches} batches per checkpoint, {torch.get_num_threads()} "
+          "threads",
           file=sys.stderr)
     print(f"reference_seconds_per_checkpoint: {r:.2f}")
     print(f"projected_25x{a.batches}_seconds: {25 * o:.1f}")

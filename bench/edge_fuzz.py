@@ -8,7 +8,8 @@ directory and a missing path. Each case runs in this process through the command
 captured, a per-case time limit, an address-space limit so an oversized allocation fails instead of exhausting
 the host) and ends as one of:
 
-- ``exit 0``; ``exit 2, one line`` (exactly one ``error:`` line on stderr, the contract of docs/reference.md "Errors and outputs");
+- ``exit 0``; ``exit 2, one line`` (exactly one ``error:`` line on stderr, the contract of docs/reference.md "Errors and
+outputs");
 - ``exit 2, noisy`` (more than that line on stderr, e.g. a library warning first);
 - ``traceback`` (an exception escaped); ``time limit`` (still working when the limit came: the value was taken).
 
@@ -85,14 +86,56 @@ def base_commands(fx: dict[str, str]) -> dict[str, list[str]]:
     return {
         "training.train": [*tiny, "--out-dir", "{out}/run"],
         "training.prune": [fx["ckpt"], "--rule", "l1", "--remaining", "0.5", "--out", "{out}/p.pt"],
-        "training.prune_schedule": ["--schedule", "finetuned", "--rule", "l1", "--remaining", "0.5", *tiny,
-                                    "--finetune-epochs", "1", "--out-dir", "{out}/sched"],
-        "landscape.plot": [fx["ckpt"], "--out", "{out}/s.npz", "--steps", "2", "--max-images", "16", "--device", "cpu",
-                           "--quiet"],
-        "diversity.score": [fx["ckpt"], fx["ckpt"], "--batch-size", "8", "--batches", "1", "--device", "cpu", "--quiet"],
+        "training.prune_schedule": [
+            "--schedule",
+            "finetuned",
+            "--rule",
+            "l1",
+            "--remaining",
+            "0.5",
+            *tiny,
+            "--finetune-epochs",
+            "1",
+            "--out-dir",
+            "{out}/sched",
+        ],
+        "landscape.plot": [
+            fx["ckpt"],
+            "--out",
+            "{out}/s.npz",
+            "--steps",
+            "2",
+            "--max-images",
+            "16",
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        "diversity.score": [
+            fx["ckpt"],
+            fx["ckpt"],
+            "--batch-size",
+            "8",
+            "--batches",
+            "1",
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
         "figures.study": ["--preset", "micro", "--dry-run", "--out-dir", "{out}/study", "--device", "cpu", "--quiet"],
-        "figures.make": ["--table", "1", "--runs-dir", "{out}/runs", "--out", "{out}/figs", "--preset", "micro",
-                         "--device", "cpu", "--quiet"],
+        "figures.make": [
+            "--table",
+            "1",
+            "--runs-dir",
+            "{out}/runs",
+            "--out",
+            "{out}/figs",
+            "--preset",
+            "micro",
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
     }
 
 
@@ -172,13 +215,16 @@ def run_case(module, argv: list[str], limit_s: float) -> tuple[str, str]:
                 rc = e.code if isinstance(e.code, int) else 2
     except CaseTimeout:
         return "time limit", ""
-    except BaseException as e:  # noqa: BLE001 - a traceback is what this sweep counts
+    except BaseException as e:
         signal.setitimer(signal.ITIMER_REAL, 0)
         tb = traceback.format_exception(type(e), e, e.__traceback__)
-        return "traceback", f"{type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''} @ {tb[-2].strip()[:150]}"
+        return (
+            "traceback",
+            f"{type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''} @ {tb[-2].strip()[:150]}",
+        )
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    lines = [l for l in err.getvalue().splitlines() if l.strip()]
+    lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
     if rc == 0:
         return "exit 0", ""
     if rc == 2 and len(lines) == 1 and lines[0].startswith("error:"):
@@ -207,9 +253,13 @@ def main() -> int:
         cases, tally = [], Counter()
         for name in a.commands:
             module = importlib.import_module(name)
-            actions = [x for x in module.build_parser()._actions
-                       if x.dest != "help" and not isinstance(x, (argparse._StoreTrueAction, argparse.BooleanOptionalAction))
-                       and (a.flags is None or x.dest in a.flags)]
+            actions = [
+                x
+                for x in module.build_parser()._actions
+                if x.dest != "help"
+                and not isinstance(x, (argparse._StoreTrueAction, argparse.BooleanOptionalAction))
+                and (a.flags is None or x.dest in a.flags)
+            ]
             plan = [("(base)", "", [])] + [(x.dest, label, with_flag(
                 bases[name] + [v.replace("{ckpt}", fx["ckpt"]) for v in CONTEXT.get((name, x.dest), [])]
                 + (MODEL_CONTEXT if x.dest in ("model_kwargs", "resize", "crop", "mean", "std", "weights", "group")

@@ -27,19 +27,20 @@ import math
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
-
-import torch
+from typing import Any
 
 import gpu_check_sections as sec
+import torch
 from gpu_check_record import Recorder, Skip
 from timing import load_note
-from training.store.files import provenance
+
 from training.cli.common import Parser, positive_float, run_cli
-from training.runtime.device import resolve_device
 from training.data.datasets import load_split
 from training.errors import UserError
+from training.runtime.device import resolve_device
+from training.store.files import provenance
 
 REPO = Path(__file__).resolve().parent.parent
 PRESETS = {  # name -> (sizes, time budget of the measurements in s, estimated s per section)
@@ -116,7 +117,9 @@ def run_sections(rec: Recorder, sizes: sec.Sizes, estimates: dict[str, float], d
     rec.write("environment", "data", "ok", train=train.description, test=test.description, train_images=len(train),
               summary=f"train: {train.description}; test: {test.description}")
     m: dict[str, Any] = {}
-    rec.section("graphs_vs_eager", estimates["graphs_vs_eager"], lambda: sec.graphs_equal_eager(rec, sizes, train, device))
+    rec.section(
+        "graphs_vs_eager", estimates["graphs_vs_eager"], lambda: sec.graphs_equal_eager(rec, sizes, train, device)
+    )
 
     def train_section() -> None:
         m["train"], runs = sec.train_speed(rec, sizes, train, device, ["fp32", "tf32", "bf16", "bf16_graphs"])

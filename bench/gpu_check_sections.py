@@ -1,7 +1,8 @@
 """The measurements of bench/gpu_check.py, one function per section; each writes its results through ``rec``
 (gpu_check_record.Recorder) the moment it has them. Sizes come from a ``Sizes`` (the preset, or its toy version).
 
-Training numbers come from ``training.engine.loop.train_one_epoch`` (the loop ``training.train`` runs, its per-step metric
+Training numbers come from ``training.engine.loop.train_one_epoch`` (the loop ``training.train`` runs, its per-step
+metric
 sums included) on a timed slice of ``Sizes.train_steps`` steps at batch 64, s/epoch extrapolated to the
 782 steps of a 50,000-image epoch. Kernel counts come from torch.profiler over a few steps of the bare step
 (forward, backward, SGD: ``training.engine.loop.sgd_step``, replayed when captured), after its warm-up.
@@ -12,27 +13,27 @@ import dataclasses
 import itertools
 import math
 import statistics
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
+from gpu_check_record import Recorder
+from timing import interleaved
 
 from diversity.naswot import score_batches
-from gpu_check_record import Recorder
 from landscape.compute import EngineOptions
 from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
-from timing import interleaved
-from training.runtime.backends import backend_settings, configure_backends
 from training.config import TrainConfig
-from training.data.datasets import ImageSet
-from training.runtime.distributed import DistInfo
-from training.engine.run import Run
-from training.engine.graphs import GraphedStep
 from training.data.batches import DeviceSplit, epoch_generators
+from training.data.datasets import ImageSet
+from training.engine.graphs import GraphedStep
 from training.engine.loop import evaluate, sgd_step, train_one_epoch, training_batches
 from training.engine.packed_step import train_packed_epoch
+from training.engine.run import Run
+from training.runtime.backends import backend_settings, configure_backends
+from training.runtime.distributed import DistInfo
 
 EPOCH_IMAGES, BATCH = 50_000, 64
 EPOCH_STEPS = math.ceil(EPOCH_IMAGES / BATCH)  # 782: 781 full batches and one of 16
@@ -135,7 +136,9 @@ def graphs_equal_eager(rec: Recorder, sizes: Sizes, train: ImageSet, device: tor
 
     def final(graphs: bool, packed: bool) -> list[dict[str, torch.Tensor]]:
         configure_backends(False, False)
-        cfgs = [config(sizes, method="cutmix", lr=0.02, seed=s, cuda_graphs=graphs) for s in ((0, 1) if packed else (0,))]
+        cfgs = [
+            config(sizes, method="cutmix", lr=0.02, seed=s, cuda_graphs=graphs) for s in ((0, 1) if packed else (0,))
+        ]
         runs = [Run(c, 10, None, None, device, DistInfo()) for c in cfgs]
         if packed:
             train_packed_epoch(runs, data, 1, device)
@@ -152,7 +155,8 @@ def graphs_equal_eager(rec: Recorder, sizes: Sizes, train: ImageSet, device: tor
         name = "packed_x2" if packed else "single"
         rec.write("graphs_vs_eager", name, "ok" if ok else "failed", max_relative_weight_difference=rel,
                   tolerance=1e-3, steps=steps, captured=device.type == "cuda",
-                  summary=f"{name}: after {steps} CutMix steps the captured step's weights differ from eager by at most "
+                  summary=f"{name}: after {steps} CutMix steps the captured step's weights differ from eager by at "
+                          "most "
                           f"{rel:.2e} (relative; tolerance 1e-3)")
 
 
@@ -176,7 +180,8 @@ def train_speed(rec: Recorder, sizes: Sizes, train: ImageSet, device: torch.devi
                 st = train_one_epoch(run.train_module, run.optimizer, data, run.cfg, next(epoch), DistInfo(), device)
             except Exception as e:
                 broken.add(name)
-                rec.write("train", name, "failed", reason=f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}")
+                rec.write("train", name, "failed", reason=f"{type(e).__name__}: "
+                                                          f"{(str(e).splitlines() or [''])[0][:300]}")
                 return math.nan
             rec.write("train_round", name, "ok", seconds_per_step=st.seconds / st.steps, steps=st.steps)
             return st.seconds / st.steps
@@ -264,7 +269,7 @@ def surface_speed(rec: Recorder, sizes: Sizes, train: ImageSet, device: torch.de
         dev_loss = max(abs(a[0] - b[0]) / abs(b[0]) for a, b in zip(results[k], results["fp32"]))
         dev_acc = max(abs(a[1] - b[1]) for a, b in zip(results[k], results["fp32"]))
         with backend_settings(o.tf32, o.cudnn_benchmark):
-            counts = kernel_counts(lambda: engines[k].points(coords[:1]), 1, device)
+            counts = kernel_counts(lambda k=k: engines[k].points(coords[:1]), 1, device)
         rec.write("surface", k, "ok", seconds_per_point=s, seconds_51x51=s * SURFACE_POINTS, images=len(data),
                   points_timed=len(coords), extrapolated=True, numerics=o.numerics(device),
                   max_relative_loss_deviation_from_fp32=dev_loss, max_accuracy_deviation_from_fp32_points=dev_acc,

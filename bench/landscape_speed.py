@@ -23,14 +23,14 @@ import sys
 
 import torch
 import torch.nn.functional as F
+from timing import interleaved, medians, print_load
 
 from landscape.directions import random_directions
 from landscape.engine import SurfaceEngine
-from training.store.checkpoint import load_model
-from training.runtime.device import resolve_device
 from training.data.datasets import load_split
 from training.models.registry import build_model
-from timing import interleaved, medians, print_load
+from training.runtime.device import resolve_device
+from training.store.checkpoint import load_model
 
 
 def time_all(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
@@ -70,7 +70,8 @@ def main(argv=None) -> int:
         a.model = f"{ckpt['arch']['name']} (trained: {a.checkpoint})"
     else:
         model = build_model(a.model, 10).eval()
-        with torch.no_grad():  # as in any trained net: loss-landscapes' filter normalization divides by 0 on all-zero BN beta
+        # as in any trained net: loss-landscapes' filter normalization divides by 0 on all-zero BN beta
+        with torch.no_grad():
             for m in model.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
                     m.bias.normal_(0, 0.01)

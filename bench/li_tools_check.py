@@ -62,7 +62,8 @@ def main() -> int:
             worst = max(worst, abs(px - x[i]), abs(py - y[j]), abs(loss[i, j] - zv), abs(pz - zv))
         subprocess.run([sys.executable, "-c", f"import plot_2D; plot_2D.plot_2d_contour({str(h5)!r}, 'train_loss', "
                         "0.1, 10, 0.5, False)"], check=True, env=env, cwd=h5.parent, capture_output=True)
-        print(f"Li's h52vtp.py: {len(pts)} points of a {len(x)} x {len(y)} surface; max |his (x, y, z) - ours| = {worst:.3g}")
+        print(f"Li's h52vtp.py: {len(pts)} points of a {len(x)} x {len(y)} surface; max |his (x, y, z) - ours| = "
+              f"{worst:.3g}")
         print("Li's plot_2D.plot_2d_contour: ran on our file")
         print(f"li_tools_max_difference: {worst:.3g}")
         return 0 if worst < 1e-5 and len(pts) == loss.size else 1

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from landscape.formats.paraview import check_in_paraview, pvbatch_command
-from landscape.record import Surface
 from landscape.formats.vtk_files import write_vtk
+from landscape.record import Surface
 
 NEED_ARRAYS = {"loss", "log_loss", "accuracy", "error", "valid"}
 NEED_FIELDS = {"meta_json", "z_scale"}

@@ -10,7 +10,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 MIN_ROUNDS = 3
 

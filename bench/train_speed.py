@@ -11,7 +11,8 @@ Same model, batch size, optimizer and loss. The sides take turns window by windo
 printed, and the host load before and after. Last line: speedup_vs_reference: X.XX
 
 With ``--augment autoaugment`` it instead times orthokd's step with AutoAugment (the paper's random policy, per
-image in ``--workers`` DataLoader processes, training.data.autoaugment) against the same step on the plain device pipeline,
+image in ``--workers`` DataLoader processes, training.data.autoaugment) against the same step on the plain device
+pipeline,
 and the host AutoAugment alone (images/s the workers deliver, no training step).
 Last line: autoaugment_vs_plain: X.XX
 
@@ -33,20 +34,20 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
+from timing import interleaved, print_load
 
-from training.data.autoaugment import AUGMENTS
 from training.cli.common import Parser, positive_int
-from training.runtime.device import resolve_device
 from training.config import TrainConfig
-from training.data.datasets import load_split
-from training.runtime.distributed import DistInfo
-from training.engine.run import Run
+from training.data.autoaugment import AUGMENTS
 from training.data.batches import DeviceSplit, epoch_generators
+from training.data.datasets import load_split
 from training.engine.loop import training_batches
-from training.objectives import CrossEntropy
-from training.models.registry import build_model
 from training.engine.packed_step import Pack
-from timing import print_load, interleaved
+from training.engine.run import Run
+from training.models.registry import build_model
+from training.objectives import CrossEntropy
+from training.runtime.device import resolve_device
+from training.runtime.distributed import DistInfo
 
 
 class PILDataset(torch.utils.data.Dataset):
@@ -101,10 +102,19 @@ def reference(cfg: TrainConfig, train, device, workers: int):
     torch.manual_seed(0)
     model = build_model(cfg.model, 10).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=1e-4)
-    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(train.mean, train.std)])
+    tf = T.Compose(
+        [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(train.mean, train.std)]
+    )
     ds = PILDataset(train.images.permute(0, 2, 3, 1).numpy(), train.labels.numpy(), tf)
-    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
-                                         drop_last=True, persistent_workers=workers > 0, pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
+    )
     while True:
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -129,8 +139,9 @@ def _runs_and_streams(cfg: TrainConfig, train, device, k: int):
     """K scratch runs (seeds 0..K-1) as training.train builds them, and a function giving their epoch streams."""
     runs = [Run(dataclasses.replace(cfg, seed=s), 10, None, None, device, DistInfo()) for s in range(k)]
     data = DeviceSplit.from_imageset(train, device)
-    streams = lambda epoch: [training_batches(data, r.cfg, epoch_generators(r.cfg.seed, epoch, device), DistInfo())
-                             for r in runs]
+    def streams(epoch):
+        return [training_batches(data, r.cfg, epoch_generators(r.cfg.seed, epoch, device), DistInfo())
+                                 for r in runs]
     return runs, streams
 
 
@@ -164,7 +175,9 @@ def packed(cfg: TrainConfig, train, device, k: int):
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python bench/train_speed.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(
+        prog="python bench/train_speed.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default="resnet56", help="architecture (same for both sides)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (paper: 64)")
     p.add_argument("--steps", type=int, default=20, help="steps per timed window")

@@ -1,7 +1,8 @@
 """``diversity.score_models({name: [model, ...]}, images)``: Table 6 for any classifiers.
 
 Every model is scored (diversity.naswot.score_batches: NASWOT v1 by default, on a copy whose normalization layers
-use batch statistics while Dropout and the rest stay in eval mode, TF32 off) on the same fixed batches of ``images`` (a paired design): ``batches`` disjoint batches of ``batch_size``
+use batch statistics while Dropout and the rest stay in eval mode, TF32 off) on the same fixed batches of ``images`` (a
+paired design): ``batches`` disjoint batches of ``batch_size``
 drawn once with ``seed`` (diversity.batches.fixed_batches); a model's score is its mean over the batches. Each
 group gets Table 6's statistics (diversity.stats: mean, std with ddof 1, ErrMargin = std / sqrt(n), the 99%
 half-width 2.576 ErrMargin, the Student-t half-width and Welch's p against ``reference``). score_model_files scores
@@ -9,8 +10,9 @@ the weights files of one external model the same way, as ``python -m diversity.s
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,11 +23,11 @@ from diversity.naswot import score_batches, scoring_inputs
 from diversity.report import table_lines
 from diversity.scoring import CheckpointScore
 from diversity.stats import Summary, summarize_groups
-from training.runtime.device import resolve_device
 from training.errors import UserError
 from training.external.data import images_for_model
 from training.external.model_output import check_model_inputs
 from training.external.models import model_from_flags
+from training.runtime.device import resolve_device
 from training.store.files import sha256_file
 
 

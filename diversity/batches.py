@@ -35,7 +35,9 @@ def fixed_batches(images: torch.Tensor, batch_size: int, batches: int, seed: int
     return list(images[idx].split(batch_size))
 
 
-def draw_batches(images: ImageSet, batch_size: int, batches: int, seed: int, transform: str = "none") -> list[torch.Tensor]:
+def draw_batches(
+    images: ImageSet, batch_size: int, batches: int, seed: int, transform: str = "none"
+) -> list[torch.Tensor]:
     """``batches`` disjoint batches of ``batch_size`` images: with
     idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed)), batch b holds the images
     idx[b * batch_size : (b + 1) * batch_size], normalized as (x / 255 - mean) / std with the ImageSet's

@@ -13,17 +13,18 @@ v2 is on another scale (about +1.6e3 for ResNet-56) and is not comparable with T
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
-from training.runtime.backends import ieee_fp32
 from training.errors import UserError
 from training.external.data import as_tensors
 from training.external.model_output import check_model_inputs
+from training.runtime.backends import ieee_fp32
 
 
 def scoring_copy(model: nn.Module, bn_mode: str) -> nn.Module:
@@ -51,7 +52,8 @@ def batch_jacobian(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     logits.backward(torch.ones_like(logits))
     j = x.grad.detach().contiguous().reshape(x.shape[0], -1).to("cpu", torch.float64).numpy()
     if not np.isfinite(j).all():
-        raise UserError("the input Jacobian holds NaN or inf (the model's outputs or gradients overflow on these images); "
+        raise UserError("the input Jacobian holds NaN or inf (the model's outputs or gradients overflow on these "
+                        "images); "
                         "check that the checkpoint's weights are finite and sane, or use another checkpoint")
     return j
 
@@ -67,7 +69,8 @@ def correlation_eigenvalues(jacobian: np.ndarray) -> np.ndarray:
     centred = j - j.mean(axis=1, keepdims=True)
     flat = np.flatnonzero(np.abs(centred).max(axis=1) == 0)
     if flat.size:
-        raise UserError(f"Jacobian rows {flat[:5].tolist()} have zero variance (the model's output ignores those images); "
+        raise UserError(f"Jacobian rows {flat[:5].tolist()} have zero variance (the model's output ignores those "
+                        "images); "
                         "the NASWOT correlation is undefined for this checkpoint/batch")
     with np.errstate(all="ignore"):
         c = np.corrcoef(j)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from diversity.config import BN_CAPTION, ScoreConfig
 from diversity.scoring import CheckpointScore
@@ -14,7 +15,9 @@ from diversity.stats import Summary
 from training.store.files import atomic_write_text, provenance, strict_json
 from training.store.poolable import describe_config, table_config
 
-HEADER = f"{'method':<20} {'n':>3} {'mean':>10} {'std':>7} {'ErrMargin':>9} {'99% (z)':>9} {'99% (t)':>9} {'Welch p':>9}"
+HEADER = (
+    f"{'method':<20} {'n':>3} {'mean':>10} {'std':>7} {'ErrMargin':>9} {'99% (z)':>9} {'99% (t)':>9} {'Welch p':>9}"
+)
 
 # Per-row CSV columns taken from each checkpoint's pooled config (diversity.scoring.pooled_config).
 CONFIG_COLUMNS = ("model", "width", "dataset", "data_dir", "normalization", "train_images", "epochs",
@@ -64,7 +67,9 @@ def write_results(out_dir: Path, cfg: ScoreConfig, scores: Sequence[CheckpointSc
                   pairwise: list[dict] | None, device: str) -> list[Path]:
     """scores.json (everything), scores.csv (one row per checkpoint and batch), pairwise.csv if computed."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    note = "Table 6 scale (NASWOT arXiv v1)" if cfg.score == "naswot" else "NASWOT v2 log-det: NOT comparable to Table 6"
+    note = (
+        "Table 6 scale (NASWOT arXiv v1)" if cfg.score == "naswot" else "NASWOT v2 log-det: NOT comparable to Table 6"
+    )
     im = scored_images(cfg, scores[0].config)
     doc = {"caption": caption(cfg, scores), "config": cfg.to_json(), "images": im, "note": note,
            "provenance": provenance(device), "summaries": [s.to_json() for s in summaries],
@@ -73,8 +78,27 @@ def write_results(out_dir: Path, cfg: ScoreConfig, scores: Sequence[CheckpointSc
     atomic_write_text(paths[0], strict_json(doc, indent=2) + "\n")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["method", "run", "seed", "batch", "score", "score_kind", "bn_mode", "transform", *CONFIG_COLUMNS,
-                "scored_dataset", "scored_split", "scored_images", "batch_size", "batches", "draw_seed", "sha256", "path"])
+    w.writerow(
+        [
+            "method",
+            "run",
+            "seed",
+            "batch",
+            "score",
+            "score_kind",
+            "bn_mode",
+            "transform",
+            *CONFIG_COLUMNS,
+            "scored_dataset",
+            "scored_split",
+            "scored_images",
+            "batch_size",
+            "batches",
+            "draw_seed",
+            "sha256",
+            "path",
+        ]
+    )
     for s in scores:
         for b, v in enumerate(s.batch_scores):
             w.writerow([s.method, s.run, s.seed, b, f"{v:.6f}", cfg.score, cfg.bn_mode, cfg.transform,

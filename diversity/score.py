@@ -15,26 +15,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from diversity.api import score_model_files
 from diversity.config import BATCH_MODES, BN_MODES, SCORES, TRANSFORMS, ScoreConfig
-from diversity.score_figure import plot_scores
 from diversity.report import caption, table_lines, write_results
-from training.store.rundir import RunCheckpoint, discover_runs, require_runs
+from diversity.score_figure import plot_scores
 from diversity.scoring import CheckpointScore, explicit_items, load_all, pairwise_rows, score_checkpoints
 from diversity.stats import summarize_groups
 from training.cli.common import (
-    Parser, add_common_flags, nonempty, nonnegative_int, positive_float, positive_int, run_cli,
+    Parser,
+    add_common_flags,
+    nonempty,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    run_cli,
 )
-from training.log import log
-from training.runtime.device import resolve_device
-from training.errors import UserError
 from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
+from training.errors import UserError
+from training.log import log
 from training.objectives import METHODS
+from training.runtime.device import resolve_device
+from training.store.rundir import RunCheckpoint, discover_runs, require_runs
 
 D = ScoreConfig()
 PAPER_RUNS = 5  # Table 6: five models per method
@@ -48,9 +54,12 @@ def build_parser() -> Parser:
                    help="checkpoints to score (default: discover run directories in --runs-dir); with --model: "
                         "weights files of that model")
     p.add_argument("--runs", type=positive_int, default=None,
-                   help=f"runs required per method ({PAPER_RUNS} when discovering run directories, 1 for explicit checkpoints)")
-    p.add_argument("--runs-dir", type=nonempty, default="runs", help="folder of run directories (each with config.json) [runs]")
-    p.add_argument("--milestone", type=positive_int, default=None, help="score ckpt_eXXX.pt of this epoch instead of the final one")
+                   help=f"runs required per method ({PAPER_RUNS} when discovering run directories, 1 for explicit "
+                        "checkpoints)")
+    p.add_argument("--runs-dir", type=nonempty, default="runs", help="folder of run directories (each with "
+                                                                     "config.json) [runs]")
+    p.add_argument("--milestone", type=positive_int, default=None, help="score ckpt_eXXX.pt of this epoch instead of "
+                                                                        "the final one")
     p.add_argument("--score", choices=SCORES, default=D.score,
                    help="naswot = NASWOT arXiv v1 Jacobian correlation (Table 6); naswot-v2 = ICML ReLU-code log-det "
                         "(not comparable to Table 6)")
@@ -61,10 +70,13 @@ def build_parser() -> Parser:
                         f"mean [{D.batches}]")
     p.add_argument("--batch-mode", choices=BATCH_MODES, default=D.batch_mode,
                    help="shared = every checkpoint scored on the same batches (paired design); per-model = each "
-                        "checkpoint on batches of its own, drawn from (--seed, its weights' sha256), as NASWOT's harness scores "
+                        "checkpoint on batches of its own, drawn from (--seed, its weights' sha256), as NASWOT's "
+                        "harness scores "
                         "each network on one random batch (with --batches 1) [shared]")
     p.add_argument("--seed", type=nonnegative_int, default=D.seed, help=f"seed of the batch draw [{D.seed}]")
-    p.add_argument("--split", choices=("train", "test"), default=D.split, help=f"split the images come from [{D.split}]")
+    p.add_argument(
+        "--split", choices=("train", "test"), default=D.split, help=f"split the images come from [{D.split}]"
+    )
     p.add_argument("--transform", type=transform_choice, default=D.transform, metavar="{none,v1,torchvision:WEIGHTS}",
                    help="none = normalized images; v1 = NASWOT's pad-4 random crop + flip (seeded); with --model "
                         "also torchvision:WEIGHTS = those weights' inference transforms [none]")
@@ -81,7 +93,8 @@ def build_parser() -> Parser:
                    help="also write method x method disagreement, symmetric KL and linear CKA on the test split")
     p.add_argument("--pairwise-images", type=positive_int, default=1000,
                    help="test images used by --pairwise, at least 2 [1000]")
-    p.add_argument("--out", type=nonempty, default=None, help="folder for scores.json, scores.csv, scores.png (and pairwise.csv)")
+    p.add_argument("--out", type=nonempty, default=None, help="folder for scores.json, scores.csv, scores.png (and "
+                                                              "pairwise.csv)")
     p.add_argument("--overwrite", action="store_true", help="replace existing results in --out")
     p.add_argument("--group", default=None, help="with --model: the row name of its models [the --model spec]")
     add_model_flags(p, weights=False, transform=False)
@@ -167,7 +180,8 @@ def report(a, cfg: ScoreConfig, scores: list[CheckpointScore], summaries: list, 
     if pairwise:
         print(f"\n# pairwise ({pairwise[0]['images']} test images): method_a method_b pairs disagreement sym_kl cka")
         for r in pairwise:
-            print(f"{r['method_a']:<20} {r['method_b']:<20} {r['pairs']:>3} {r['disagreement']:.4f} {r['sym_kl']:.4f} {r['cka']:.4f}")
+            print(f"{r['method_a']:<20} {r['method_b']:<20} {r['pairs']:>3} {r['disagreement']:.4f} {r['sym_kl']:.4f} "
+                  f"{r['cka']:.4f}")
     if out is not None:
         try:
             paths = write_results(out, cfg, scores, summaries, pairwise, str(device))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from diversity.stats import Summary
 from training.store.files import atomic_write

@@ -3,9 +3,10 @@ by one (explicit_items) and the method x method comparisons of the loaded ones (
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -13,12 +14,12 @@ from diversity.batches import draw_batches, model_seed
 from diversity.config import ScoreConfig
 from diversity.naswot import score_batches
 from diversity.pairwise import method_matrix, model_outputs
-from training.store.rundir import RunCheckpoint, config_beside
-from training.store.checkpoint import content_sha256, load_checkpoint, load_model
-from training.store.files import sha256_file
 from training.data.datasets import ImageSet, checkpoint_split
 from training.errors import UserError
+from training.store.checkpoint import content_sha256, load_checkpoint, load_model
+from training.store.files import sha256_file
 from training.store.poolable import check_table
+from training.store.rundir import RunCheckpoint, config_beside
 
 
 @dataclass

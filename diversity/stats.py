@@ -6,8 +6,8 @@ and Welch's t-test p-value of each method against a reference method (scratch)."
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats

@@ -2,8 +2,9 @@
 training.store.poolable.check_table), and the refusal of full-size tables from runs on the embedded subset."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from training.errors import UserError
 from training.store.poolable import describe_config, table_config

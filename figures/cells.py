@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
+from collections.abc import Sequence
 
 from figures.paper import Published
 
@@ -19,7 +19,7 @@ class Accuracy(float):
 
     best: float | None
 
-    def __new__(cls, last: float, best: float | None) -> "Accuracy":
+    def __new__(cls, last: float, best: float | None) -> Accuracy:
         obj = super().__new__(cls, last)
         obj.best = best
         return obj

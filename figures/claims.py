@@ -14,25 +14,29 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+from figures.analysis.plan import PRESETS
 from figures.augment.plan import AUGMENT_NETWORKS
 from figures.report.catalogue import LEVEL
-from figures.analysis.plan import PRESETS
 from figures.report.page import claims_and_report
 from training.cli.common import SEED_COUNT, Parser, nonempty, run_cli
-from training.log import log
 from training.errors import UserError
+from training.log import log
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m figures.claims", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(
+        prog="python -m figures.claims", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--runs-dir", type=nonempty, default="runs", help="the study's --out-dir [runs]")
     p.add_argument("--out", type=nonempty, required=True, help="output folder for claims.md, claims.json, report.html")
     p.add_argument("--tables-dir", type=nonempty, default=None,
                    help="where the study wrote its tables and figures [RUNS_DIR/figures]")
-    p.add_argument("--preset", choices=list(PRESETS), default="full", help="the figures.study preset of the runs [full]")
+    p.add_argument(
+        "--preset", choices=list(PRESETS), default="full", help="the figures.study preset of the runs [full]"
+    )
     p.add_argument("--runs", type=SEED_COUNT, default=None,
                    help="Tables 1-5: seeds per cell, seeds 0..N-1 (figures.study --seeds) [the preset's]")
     p.add_argument("--augment-networks", choices=list(AUGMENT_NETWORKS), default=None,

@@ -1,4 +1,5 @@
-"""The study's jobs through submitit (docs/reference.md "Training runs and checkpoints"): ``local`` = subprocesses on this node (submitit's LocalExecutor),
+"""The study's jobs through submitit (docs/reference.md "Training runs and checkpoints"): ``local`` = subprocesses on
+this node (submitit's LocalExecutor),
 ``slurm`` = sbatch job arrays (submitit.AutoExecutor). No launcher of our own: submitit starts the processes, writes
 the logs, requeues.
 
@@ -18,15 +19,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
 from figures.jobs import Job, Runner
-from training.runtime.device import resolve_device
 from training.errors import UserError
+from training.runtime.device import resolve_device
 from training.runtime.optional import require
 from training.runtime.threads import concurrent_environment
 

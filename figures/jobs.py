@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
+from training.log import log
 from training.store.files import atomic_write_text
 from training.store.rundir import milestone_name
-from training.log import log
 
 
 @dataclass
@@ -96,7 +96,8 @@ def run_jobs(jobs: list[Job], quiet: bool = False, dry_run: bool = False, runner
     if dry_run:
         return 0
     bar = tqdm(total=sum(j.cost for j in todo), unit="s(est)", file=sys.stderr, disable=quiet,
-               desc="study", dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} est. s [{elapsed}<{remaining}]")
+               desc="study", dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} est. s "
+                                                            "[{elapsed}<{remaining}]")
     start = time.perf_counter()
 
     def finished(j: Job) -> None:

@@ -32,24 +32,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 from diversity.config import BN_MODES, ScoreConfig
 from figures.analysis.hessian import HessianSettings
-from figures.captions import refuse_embedded_subset
-from figures.jobs import manifest_path, with_manifest
 from figures.analysis.plan import PRESETS, StudySpec, require_gpu
-from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, with_networks
-from figures.augment.tables import make_augment_table
-from figures.pruning.plan import PRUNE_PRESETS
-from figures.pruning.tables import make_pruning_table
 from figures.analysis.surfaces import make_surface_table
 from figures.analysis.table6 import make_table6
+from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, with_networks
+from figures.augment.tables import make_augment_table
+from figures.captions import refuse_embedded_subset
+from figures.jobs import manifest_path, with_manifest
+from figures.pruning.plan import PRUNE_PRESETS
+from figures.pruning.tables import make_pruning_table
 from landscape.config import GridSpec
 from training.cli.common import (
-    GRID_STEPS, SEED_COUNT, Parser, add_common_flags, nonempty, nonnegative_int, positive_float, positive_int,
+    GRID_STEPS,
+    SEED_COUNT,
+    Parser,
+    add_common_flags,
+    nonempty,
+    nonnegative_int,
+    positive_float,
+    positive_int,
     run_cli,
 )
 from training.log import log
@@ -74,14 +81,18 @@ def build_parser() -> Parser:
                         "[preset: full 3, demo and micro 1]")
     p.add_argument("--augment-networks", choices=list(AUGMENT_NETWORKS), default=None,
                    help="Tables 4-5: the networks the study ran (figures.study --augment-networks) [paper]")
-    p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch [final]")
-    p.add_argument("--batches", type=positive_int, default=None, help="Table 6: shared NASWOT batches per checkpoint [preset: 5]")
+    p.add_argument("--milestone", type=positive_int, default=None, help="Table 6: score ckpt_eXXX.pt of this epoch "
+                                                                        "[final]")
+    p.add_argument("--batches", type=positive_int, default=None, help="Table 6: shared NASWOT batches per checkpoint "
+                                                                      "[preset: 5]")
     p.add_argument("--batch-size", type=positive_int, default=None, help="Table 6: images per batch N [preset: 128]")
     p.add_argument("--bn-mode", choices=BN_MODES, default=ScoreConfig.bn_mode, help="Table 6: BatchNorm mode [train]")
-    p.add_argument("--steps", type=GRID_STEPS, default=None, help="Tables 7-8: grid points per axis, at least 3 [preset: 51]")
+    p.add_argument("--steps", type=GRID_STEPS, default=None, help="Tables 7-8: grid points per axis, at least 3 "
+                                                                  "[preset: 51]")
     p.add_argument("--max-images", type=positive_int, default=None,
                    help="Tables 7-8: training images per surface point [preset: all]")
-    p.add_argument("--surface-seed", type=nonnegative_int, default=None, help="Tables 7-8: seed of the run drawn per method [0]")
+    p.add_argument("--surface-seed", type=nonnegative_int, default=None, help="Tables 7-8: seed of the run drawn per "
+                                                                              "method [0]")
     p.add_argument("--linear", action="store_true", help="Tables 7-8: plot loss instead of ln(loss + 0.1)")
     p.add_argument("--zmax", type=positive_float, default=None, help="Tables 7-8: clip the loss at this value")
     p.add_argument("--sharpness-images", type=positive_int, default=None,
@@ -98,10 +109,14 @@ def preset_sizes(spec: StudySpec) -> str:
 
 def sized(a, spec: StudySpec) -> tuple[ScoreConfig, GridSpec, int, int, HessianSettings]:
     """Score config, grid, runs per method, surface seed and Hessian settings: each flag, else its preset value."""
-    spec = replace(spec, surface_steps=a.steps or spec.surface_steps,
-                   surface_max_images=a.max_images or spec.surface_max_images,
-                   score_batch_size=a.batch_size or spec.score_batch_size, score_batches=a.batches or spec.score_batches,
-                   sharpness=replace(spec.sharpness, images=a.sharpness_images or spec.sharpness.images))
+    spec = replace(
+        spec,
+        surface_steps=a.steps or spec.surface_steps,
+        surface_max_images=a.max_images or spec.surface_max_images,
+        score_batch_size=a.batch_size or spec.score_batch_size,
+        score_batches=a.batches or spec.score_batches,
+        sharpness=replace(spec.sharpness, images=a.sharpness_images or spec.sharpness.images),
+    )
     seed = spec.surface_seed if a.surface_seed is None else a.surface_seed
     return spec.score_config(a.bn_mode), spec.grid(), a.runs or len(spec.seeds), seed, spec.sharpness
 

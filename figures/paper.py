@@ -88,7 +88,8 @@ SURFACE_TABLES: dict[int, dict[str, str]] = {
         "cutmix_feature_kd": "CutMix+Feature KD"},
 }
 
-# Tables 1-3: pruning x KD on CIFAR-100 (docs/reference.md "Pruning as the reference code ran it"). Each table's networks and pruning settings in the paper's order,
+# Tables 1-3: pruning x KD on CIFAR-100 (docs/reference.md "Pruning as the reference code ran it"). Each table's
+# networks and pruning settings in the paper's order,
 # and its rows (the first pruned row is Finetuned in the Baseline column and Pre-Distill in the KD columns).
 @dataclass(frozen=True)
 class PruneSetting:
@@ -160,7 +161,8 @@ def _pruning_published() -> dict[tuple[int, str, str, str], Published]:
 PRUNING_PUBLISHED: dict[tuple[int, str, str, str], Published] = _pruning_published()
 
 
-# Tables 4-5: augmentation x KD on CIFAR-100 (docs/reference.md "Tables 4-5: augmentation × KD"): the augmentation at the teacher and/or the student, label
+# Tables 4-5: augmentation x KD on CIFAR-100 (docs/reference.md "Tables 4-5: augmentation × KD"): the augmentation at
+# the teacher and/or the student, label
 # and feature KD. Table 4 is "Pyramid-200-300" (PyramidNet-200, alpha 300: the depth-alpha pattern of Table 5's
 # labels, and CutMix-PyTorch's default alpha); Table 5 has two blocks, "Pyramid-110-64" and "Pyramid-200-240". The
 # teacher is the student's architecture (docs/reference.md "Objectives"; the paper does not say).

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from training.store.files import atomic_write_text
 from training.models.registry import build_model, training_kwargs
+from training.store.files import atomic_write_text
 
 PROBE_CACHE = "probe.json"  # in the study's --out-dir: the measured rates, reused when the study is run again
 

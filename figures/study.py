@@ -26,31 +26,30 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from diversity.config import BN_MODES, ScoreConfig
+from figures.analysis.plan import PRESETS, StudySpec, require_gpu, table_hours_line
+from figures.analysis.stage import surface_study_jobs, teacher_checkpoint
 from figures.augment.plan import AUGMENT_NETWORKS, AUGMENT_PRESETS, AugmentStudySpec, with_networks
 from figures.augment.stage import augment_jobs
 from figures.executor import EXECUTORS, executor_settings, job_device, remote_call, submitit_runner
 from figures.jobs import Job, run_in_order, run_jobs
-from figures.analysis.plan import PRESETS, StudySpec, require_gpu, table_hours_line
 from figures.probe import PROBE_CACHE, cached_rates, probe
 from figures.pruning.plan import L1_SKIP, PRUNE_PRESETS, SLIM_RESNETS, PruneStudySpec
 from figures.pruning.stage import prune_jobs
-from figures.analysis.stage import surface_study_jobs, teacher_checkpoint
-from training.data.autoaugment import HOST_AUGMENTS
-from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, positive_int, run_cli
-from training.log import log
-from training.store.checkpoint import load_checkpoint
-from training.data.datasets import DATASETS, NORMALIZATIONS, load_split
 from figures.report.page import claims_and_report
+from training.cli.common import SEED_COUNT, Parser, add_common_flags, nonempty, positive_int, run_cli
+from training.data.autoaugment import HOST_AUGMENTS
+from training.data.datasets import DATASETS, NORMALIZATIONS, load_split
 from training.errors import UserError
+from training.log import log
 from training.models.resnet import SHORTCUTS
-
+from training.store.checkpoint import load_checkpoint
 
 TABLES = (1, 2, 3, 4, 5, 6, 7, 8)
 DEFAULT_TABLES = (6, 7, 8)
@@ -58,9 +57,13 @@ STAGES = ("teacher", "train", "prune", "surface", "score", "tables")  # the orde
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m figures.study", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out-dir", type=nonempty, default="runs", help="run directories, surfaces and figures go here [runs]")
-    p.add_argument("--demo", action="store_true", help="the small CPU version on the embedded data (same as --preset demo)")
+    p = Parser(
+        prog="python -m figures.study", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--out-dir", type=nonempty, default="runs", help="run directories, surfaces and figures go here "
+                                                                    "[runs]")
+    p.add_argument("--demo", action="store_true", help="the small CPU version on the embedded data (same as --preset "
+                                                       "demo)")
     p.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="full = the paper (ResNet-56, 160 epochs, 5 seeds, 51x51 on the whole train split); demo = "
                         "about 6 min on 2 CPU cores; micro = seconds, for tests [full]")
@@ -87,7 +90,8 @@ def build_parser() -> Parser:
                    help="Table 4's AutoAugment pipeline: autoaugment-cutout = DeepVoltaire's (crop with grey padding, "
                         "flip, policy, Cutout 16x16), the code the paper names; autoaugment = the policy first, then "
                         "zero-pad crop and flip, no Cutout (earlier releases) [autoaugment-cutout]")
-    p.add_argument("--figures-dir", type=nonempty, default=None, help="where the tables and figures go [OUT_DIR/figures]")
+    p.add_argument("--figures-dir", type=nonempty, default=None, help="where the tables and figures go "
+                                                                      "[OUT_DIR/figures]")
     p.add_argument("--allow-cpu", action="store_true", help="run the full-size study on the CPU anyway")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the ETA, run nothing")
     p.add_argument("--bf16", action="store_true", help="train with bf16 autocast on CUDA (recorded in every run)")
@@ -121,7 +125,8 @@ def build_parser() -> Parser:
                           "through it), pad = with gradient, conv = 1x1 conv + BN [pad-detached]")
     t13.add_argument("--prune-normalization", choices=NORMALIZATIONS, default=None,
                      help="input mean/std: rethinking = the reference's constants (CIFAR-10 mean, std "
-                          "0.2023/0.1994/0.2010, also for CIFAR-100), cifar = the dataset's true statistics [rethinking]")
+                          "0.2023/0.1994/0.2010, also for CIFAR-100), cifar = the dataset's true statistics "
+                          "[rethinking]")
     t13.add_argument("--l1-skip", choices=L1_SKIP, default=None,
                      help="Table 1: the layers L1 pruning leaves whole, Li et al.'s preset B or A skip list in every "
                           "setting (B is the preset of ResNet-56 40/70/90%% and ResNet-110 50/60/70%%), or none [B]")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from training.store.files import atomic_write_text, strict_json
 
@@ -47,7 +48,9 @@ def _tex_escape(s: str) -> str:
 def to_latex(rows: Sequence[dict], columns: Sequence[str], caption: str, digits: Digits = 3,
              footnotes: Sequence[str] = ()) -> str:
     head = " & ".join(_tex_escape(c) for c in columns)
-    body = "\n".join(" & ".join(_tex_escape(_fmt(r.get(c), _digits(digits, c))) for c in columns) + r" \\" for r in rows)
+    body = "\n".join(
+        " & ".join(_tex_escape(_fmt(r.get(c), _digits(digits, c))) for c in columns) + r" \\" for r in rows
+    )
     notes = "".join(f"\\par\\footnotesize {_tex_escape(n)}\n" for n in footnotes)
     return (f"\\begin{{table}}[t]\n\\centering\n\\caption{{{_tex_escape(caption)}}}\n"
             f"\\begin{{tabular}}{{{'l' + 'r' * (len(columns) - 1)}}}\n\\toprule\n{head} \\\\\n\\midrule\n{body}\n"

@@ -1,5 +1,6 @@
 """orthokd landscape: filter-normalized loss surfaces (Li et al. 2018) of orthokd checkpoints and of any
-classifier (docs/reference.md "Loss surfaces"). Public API: ``landscape.surface(model, data, ...) -> Surface`` (landscape.api),
+classifier (docs/reference.md "Loss surfaces"). Public API: ``landscape.surface(model, data, ...) -> Surface``
+(landscape.api),
 ``landscape.sharpness(model, data)`` (landscape.sharpness) and ``landscape.Surface`` (landscape.api: the record of
 landscape.record with its writers .save, .render, .contour)."""
 from __future__ import annotations
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from orthokd import check_packages, export_faces
 
-# Off-screen VTK on headless Linux needs the EGL window chosen before vtk is first imported (docs/reference.md "Loss surfaces").
+# Off-screen VTK on headless Linux needs the EGL window chosen before vtk is first imported (docs/reference.md "Loss
+# surfaces").
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 check_packages("training")

@@ -10,27 +10,34 @@ point: mean ``loss(logits, labels, reduction="none")`` (cross-entropy) and accur
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape.compute import (EngineOptions, build_directions, check_directions_fit, evaluate_surface, surface_meta,
-                               tensors_sha)
+from landscape import record
+from landscape.compute import (
+    EngineOptions,
+    build_directions,
+    check_directions_fit,
+    evaluate_surface,
+    surface_meta,
+    tensors_sha,
+)
 from landscape.config import GridSpec
 from landscape.directions import Direction, float_state
 from landscape.engine import Loss
 from landscape.formats.dispatch import save_as
 from landscape.pictures.render import contour_png, render_png
-from landscape import record
-from training.runtime.device import resolve_device
-from training.runtime.distributed import DistInfo
 from training.errors import UserError
 from training.external.data import as_tensors
 from training.external.model_output import check_model_inputs
+from training.runtime.device import resolve_device
+from training.runtime.distributed import DistInfo
 
 
 class Surface(record.Surface):
@@ -101,7 +108,9 @@ def surface(model: nn.Module, data: Any, *, loss: Loss = F.cross_entropy, steps:
     spec = grid(steps, xrange, yrange, dir_seed, include_biasbn, split, max_images)
     count = 1 if spec.is_1d else 2
     if directions is None or isinstance(directions, (str, Path)):
-        kind, dirs, extra = build_directions(model, spec, Path(directions) if directions is not None else None, None, None)
+        kind, dirs, extra = build_directions(
+            model, spec, Path(directions) if directions is not None else None, None, None
+        )
     else:
         dirs, kind, extra = list(directions), "given", {}
         if len(dirs) != count:
@@ -116,7 +125,9 @@ def surface(model: nn.Module, data: Any, *, loss: Loss = F.cross_entropy, steps:
               "bn": "eval mode, the model's statistics", **extra}
     if loss is not F.cross_entropy:
         source["loss"] = getattr(loss, "__qualname__", repr(loss))
-    meta = surface_meta(kind, spec, dirs, f"{description or kind_of_data} [{split}] ({len(labels)} images)", device, source)
+    meta = surface_meta(
+        kind, spec, dirs, f"{description or kind_of_data} [{split}] ({len(labels)} images)", device, source
+    )
     return Surface.of(evaluate_surface(model, images, labels, spec, dirs, meta, device, opts,
                                        store=Path(store) if store is not None else None, overwrite=overwrite,
                                        quiet=quiet, dist=dist, what=f"surface of {label}", loss=loss))

@@ -18,17 +18,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape.config import GridSpec
-from landscape.directions import (Direction, cosine, difference, float_state, pca_directions, random_directions)
+from landscape.directions import Direction, cosine, difference, float_state, pca_directions, random_directions
 from landscape.engine import Loss, SurfaceEngine
 from landscape.formats.li_h5 import is_li_direction_file, read_li_directions
 from landscape.record import Surface, check_resumable, load_surface, save_surface
+from training.data.datasets import checkpoint_split
+from training.errors import UserError
+from training.log import log
 from training.runtime.backends import backend_settings
+from training.runtime.distributed import DistInfo
 from training.store.checkpoint import load_model
 from training.store.files import provenance, sha256_file
-from training.log import log
-from training.data.datasets import checkpoint_split
-from training.runtime.distributed import DistInfo
-from training.errors import UserError
 from training.store.lock import exclusive_lock
 
 TRAJECTORY_MARGIN = 0.2  # a fitted grid spans [min - m, max + m], m = this fraction of the path's extent
@@ -80,7 +80,8 @@ def tensors_sha(dirs: list[dict[str, torch.Tensor]]) -> str:
 def milestone_checkpoints(run_dir: Path) -> list[Path]:
     paths = sorted(run_dir.glob("ckpt_e*.pt"))
     if len(paths) < 2:
-        raise UserError(f"--trajectory {run_dir} needs at least two ckpt_eXXX.pt milestone checkpoints (found {len(paths)})")
+        raise UserError(f"--trajectory {run_dir} needs at least two ckpt_eXXX.pt milestone checkpoints (found "
+                        f"{len(paths)})")
     return paths
 
 
@@ -164,10 +165,21 @@ def _gather(local: list, dist: DistInfo) -> list:
     return [r for p in parts for r in p]
 
 
-def compute_surface(ckpt_path: Path, spec: GridSpec, store: Path, device: torch.device, opts: EngineOptions = EngineOptions(),
-                    *, directions_file: Path | None = None, trajectory: Path | None = None, interpolate: Path | None = None,
-                    fit_trajectory: bool = False, overwrite: bool = False, quiet: bool = False,
-                    dist: DistInfo = DistInfo()) -> Surface:
+def compute_surface(
+    ckpt_path: Path,
+    spec: GridSpec,
+    store: Path,
+    device: torch.device,
+    opts: EngineOptions = EngineOptions(),
+    *,
+    directions_file: Path | None = None,
+    trajectory: Path | None = None,
+    interpolate: Path | None = None,
+    fit_trajectory: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+    dist: DistInfo = DistInfo(),
+) -> Surface:
     """Compute every missing point of the surface of ``ckpt_path`` and return it (``evaluate_surface`` on the
     checkpoint's model and its split, normalized as it was trained). ``fit_trajectory``: with ``trajectory``,
     replace the grid's ranges by ones that contain the projected path (``fit_grid_to_path``)."""
@@ -180,9 +192,22 @@ def compute_surface(ckpt_path: Path, spec: GridSpec, store: Path, device: torch.
         log(f"grid fitted to the training path (its extent plus {TRAJECTORY_MARGIN:.0%} each side): x "
             f"[{spec.xmin:.4g}, {spec.xmax:.4g}]" + ("" if spec.is_1d else f", y [{spec.ymin:.4g}, {spec.ymax:.4g}]")
             + "; pass --xrange/--yrange to choose it", quiet)
-    meta = surface_meta(kind, spec, dirs, f"{data.description} [{spec.split}] ({len(data)} images)", device, {
-        "checkpoint": str(ckpt_path), "checkpoint_sha256": sha256_file(ckpt_path), "arch": ckpt["arch"],
-        "method": ckpt["method"].get("name"), "epoch": ckpt["epoch"], "bn": "eval mode, checkpoint statistics", **extra})
+    meta = surface_meta(
+        kind,
+        spec,
+        dirs,
+        f"{data.description} [{spec.split}] ({len(data)} images)",
+        device,
+        {
+            "checkpoint": str(ckpt_path),
+            "checkpoint_sha256": sha256_file(ckpt_path),
+            "arch": ckpt["arch"],
+            "method": ckpt["method"].get("name"),
+            "epoch": ckpt["epoch"],
+            "bn": "eval mode, checkpoint statistics",
+            **extra,
+        },
+    )
     return evaluate_surface(model, data.normalized(), data.labels, spec, dirs, meta, device, opts, store=store,
                             overwrite=overwrite, quiet=quiet, dist=dist, what=f"surface of {ckpt_path.name}")
 
@@ -198,10 +223,23 @@ def surface_meta(kind: str, spec: GridSpec, dirs: list[Direction], data: str, de
             "provenance": provenance(device), **source}
 
 
-def evaluate_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, spec: GridSpec, dirs: list[Direction],
-                     meta: dict[str, Any], device: torch.device, opts: EngineOptions = EngineOptions(), *,
-                     store: Path | None = None, overwrite: bool = False, quiet: bool = False, dist: DistInfo = DistInfo(),
-                     what: str = "surface", loss: Loss = F.cross_entropy) -> Surface:
+def evaluate_surface(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    spec: GridSpec,
+    dirs: list[Direction],
+    meta: dict[str, Any],
+    device: torch.device,
+    opts: EngineOptions = EngineOptions(),
+    *,
+    store: Path | None = None,
+    overwrite: bool = False,
+    quiet: bool = False,
+    dist: DistInfo = DistInfo(),
+    what: str = "surface",
+    loss: Loss = F.cross_entropy,
+) -> Surface:
     """Every point theta* + sum_i c_i d_i of ``spec``'s grid around ``model`` (landscape.engine.SurfaceEngine), and,
     for a trajectory surface, the loss along ``meta["trajectory_coords"]``. With ``store``, rank 0 holds an
     exclusive lock on it, resumes the points it holds (its identity and precision must match ``meta`` and
@@ -209,7 +247,11 @@ def evaluate_surface(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     set for the computation (``backend_settings``; restored after it) and recorded as ``meta["numerics"]``."""
     quiet = quiet or not dist.is_main
     meta["numerics"] = opts.numerics(device)
-    lock = exclusive_lock(store, f"surface store {store}") if store is not None and dist.is_main else contextlib.nullcontext()
+    lock = (
+        exclusive_lock(store, f"surface store {store}")
+        if store is not None and dist.is_main
+        else contextlib.nullcontext()
+    )
     with lock:
         shape = spec.shape
         surface = Surface(spec.xcoords(), spec.ycoords(), np.full(shape, np.nan), np.full(shape, np.nan), meta, dirs,

@@ -51,7 +51,9 @@ class GridSpec:
         if not 0 <= self.dir_seed <= INT_MAX:
             raise UserError(f"--dir-seed {self.dir_seed}: use a seed in 0..2**63-1")
         if self.max_images is not None and self.max_images < 1:
-            raise UserError(f"--max-images {self.max_images}: use a positive number of images (or leave it out for all)")
+            raise UserError(
+                f"--max-images {self.max_images}: use a positive number of images (or leave it out for all)"
+            )
         if self.split not in ("train", "test"):
             raise UserError(f"--split {self.split}: use train or test")
 
@@ -67,7 +69,8 @@ class GridSpec:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """(nx,) or (nx, ny): our arrays are indexed [ix, iy] (Li's HDF5 files are [iy, ix]; see landscape.formats.li_h5)."""
+        """(nx,) or (nx, ny): our arrays are indexed [ix, iy] (Li's HDF5 files are [iy, ix]; see
+        landscape.formats.li_h5)."""
         return (self.xsteps,) if self.is_1d else (self.xsteps, self.ysteps)
 
     def to_json(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ so it is slower than the default engine, which stays the one to use.
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -46,7 +46,9 @@ def loss_landscapes_grid(model: nn.Module, images: torch.Tensor, labels: torch.T
         from loss_landscapes import planar_interpolation
         from loss_landscapes.metrics import Metric
     except ImportError:
-        raise UserError("--engine loss-landscapes needs the loss-landscapes package: pip install loss-landscapes") from None
+        raise UserError(
+            "--engine loss-landscapes needs the loss-landscapes package: pip install loss-landscapes"
+        ) from None
     if spec.is_1d or len(dirs) != 2:
         raise UserError("--engine loss-landscapes computes 2-D surfaces only; drop --1d/--interpolate or use the "
                         "default engine")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F

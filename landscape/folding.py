@@ -79,7 +79,7 @@ class FoldedNetwork:
         self.params = {**dict(self.net.named_parameters()),
                        **{k: v for k, v in self.net.named_buffers() if v.is_floating_point()}}
 
-    def to(self, device: torch.device, memory_format=torch.channels_last) -> "FoldedNetwork":
+    def to(self, device: torch.device, memory_format=torch.channels_last) -> FoldedNetwork:
         self.net = self.net.to(device).to(memory_format=memory_format)  # applies to 4-D/5-D tensors only
         self._index()
         return self
@@ -89,7 +89,10 @@ class FoldedNetwork:
         Tensors may carry one leading dimension more than the model's (P grid points stacked)."""
         out: dict[str, torch.Tensor] = {}
         for layer, bn in self.pairs:
-            w, b0 = out.get(f"{layer}.weight", state[f"{layer}.weight"]), out.get(f"{layer}.bias", state.get(f"{layer}.bias"))
+            w, b0 = (
+                out.get(f"{layer}.weight", state[f"{layer}.weight"]),
+                out.get(f"{layer}.bias", state.get(f"{layer}.bias")),
+            )
             s = state[f"{bn}.weight"] / torch.sqrt(state[f"{bn}.running_var"] + self.eps[bn])
             out[f"{layer}.weight"] = w * s.reshape(*s.shape, *[1] * (self.weight_dims[layer] - 1))
             shift = (b0 - state[f"{bn}.running_mean"]) if b0 is not None else -state[f"{bn}.running_mean"]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from landscape.api import surface
 from landscape.compute import EngineOptions, compute_surface
@@ -26,20 +26,28 @@ from landscape.config import GridSpec
 from landscape.engine import DEFAULT_POINTS_PER_FORWARD
 from landscape.formats.dispatch import SUFFIXES, check_suffix, save_as
 from landscape.pictures.render import contour_levels, contour_png, render_png
-from landscape.sharpness import checkpoint_sharpness, describe_images, hessian_images, sharpness, summary_line
 from landscape.record import Surface, images_used, store_path
-from training.store.files import atomic_write_text, strict_json
+from landscape.sharpness import checkpoint_sharpness, describe_images, hessian_images, sharpness, summary_line
 from training.cli.common import (
-    GRID_STEPS, Parser, add_common_flags, finite_float, nonempty, nonnegative_int, output_file, positive_float,
-    positive_int, run_cli,
+    GRID_STEPS,
+    Parser,
+    add_common_flags,
+    finite_float,
+    nonempty,
+    nonnegative_int,
+    output_file,
+    positive_float,
+    positive_int,
+    run_cli,
 )
+from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
+from training.errors import UserError
+from training.external.data import images_for_model
+from training.external.models import model_from_flags
 from training.log import log
 from training.runtime.device import resolve_device
 from training.runtime.distributed import init_distributed, shutdown
-from training.errors import UserError
-from training.cli.model_flags import add_model_flags, refuse_model_flags_without_model
-from training.external.models import model_from_flags
-from training.external.data import images_for_model
+from training.store.files import atomic_write_text, strict_json
 
 D = GridSpec()
 
@@ -49,7 +57,8 @@ def build_parser() -> Parser:
                epilog="Example: python -m landscape.plot runs/scratch-s0/ckpt_e160.pt --out surf.vtk --png surf.png")
     p.add_argument("checkpoint", nargs="?", default=None,
                    help="orthokd checkpoint (the surface's centre theta*); or --model for any other classifier")
-    p.add_argument("--out", type=output_file, required=True, help=f"output file; suffix picks the format: {', '.join(SUFFIXES)}")
+    p.add_argument("--out", type=output_file, required=True, help="output file; suffix picks the format: "
+                                                                  f"{', '.join(SUFFIXES)}")
     p.add_argument("--steps", type=GRID_STEPS, nargs="+", default=[D.xsteps], metavar="N",
                    help="grid points per axis: N (square) or NX NY [51]")
     p.add_argument("--xrange", type=finite_float, nargs=2, default=None, metavar=("MIN", "MAX"),
@@ -66,15 +75,18 @@ def build_parser() -> Parser:
                         "--xrange/--yrange the grid spans the path plus 20%% each side")
     p.add_argument("--directions", metavar="FILE", default=None,
                    help="reuse directions: another surface (.npz) or a Li et al. direction file (.h5)")
-    p.add_argument("--dir-seed", type=nonnegative_int, default=D.dir_seed, help="seed of the random directions, >= 0 [123]")
+    p.add_argument("--dir-seed", type=nonnegative_int, default=D.dir_seed, help="seed of the random directions, >= 0 "
+                                                                                "[123]")
     p.add_argument("--include-biasbn", action="store_true",
                    help="also move biases and BN gamma/beta, along d = w (Li et al. without ignore=biasbn)")
     p.add_argument("--split", choices=("train", "test"), default=D.split, help="evaluation split [train]")
-    p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N images of the split [all]")
+    p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N images of the split "
+                                                                         "[all]")
     p.add_argument("--dataset", type=nonempty, default=None,
                    help="dataset: cifar10, cifar100, npz, or with --model also imagefolder [the checkpoint's own; "
                         "with --model: cifar10]")
-    p.add_argument("--batch-size", type=positive_int, default=None, help="images per forward pass [128 on CPU, 2048 on GPU]")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="images per forward pass [128 on CPU, 2048 on "
+                                                                         "GPU]")
     p.add_argument("--dtype", choices=("fp32", "tf32", "bf16"), default="fp32",
                    help="evaluation precision, recorded in the surface's metadata: fp32 = IEEE (TF32 off), tf32 = "
                         "TF32 convolutions/matmuls (CUDA), bf16 = autocast (faster; its measured deviation from fp32 "
@@ -86,18 +98,25 @@ def build_parser() -> Parser:
                    help="orthokd = this package's engine (resumable, folded BN, vmapped points); loss-landscapes = "
                         "the same surface through the loss-landscapes library's planar_interpolation, a cross-check "
                         "(2-D, one process, every point recomputed, slower) [orthokd]")
-    p.add_argument("--points-per-forward", type=positive_int, default=None, metavar="P",
-                   help="grid points evaluated together in one vmapped forward (torch.func): the same results to "
-                        "float rounding, memory grows with P x --batch-size [the best measured by "
-                        "bench/landscape_speed.py: "
-                        + ", ".join(f"{v} on {k}" for k, v in DEFAULT_POINTS_PER_FORWARD.items()) + "; 1 on other devices]")
+    p.add_argument(
+        "--points-per-forward",
+        type=positive_int,
+        default=None,
+        metavar="P",
+        help="grid points evaluated together in one vmapped forward (torch.func): the same results to "
+        "float rounding, memory grows with P x --batch-size [the best measured by "
+        "bench/landscape_speed.py: "
+        + ", ".join(f"{v} on {k}" for k, v in DEFAULT_POINTS_PER_FORWARD.items())
+        + "; 1 on other devices]",
+    )
     p.add_argument("--zmax", type=positive_float, default=None,
                    help="clip the loss at this value for VTK heights and pictures (before --log, as Li et al.)")
     p.add_argument("--log", action="store_true", help="heights ln(min(loss, zmax) + 0.1) for VTK and pictures")
     p.add_argument("--zscale", type=positive_float, default=None,
                    help="multiply VTK heights by this (viewing only) [automatic: height extent = 0.5 x the larger "
                         "of the x and y extents; the factor is stored as field data z_scale]")
-    p.add_argument("--png", type=output_file, default=None, help="also write a 3-D render (pyvista off-screen, matplotlib fallback)")
+    p.add_argument("--png", type=output_file, default=None, help="also write a 3-D render (pyvista off-screen, "
+                                                                 "matplotlib fallback)")
     p.add_argument("--contour", type=output_file, default=None, help="also write a 2-D contour map PNG")
     p.add_argument("--vmin", type=finite_float, default=None,
                    help="contour levels from VMIN to VMAX every VLEVEL, on the height scale (Li et al.: 0.1 10 0.5, "
@@ -110,7 +129,8 @@ def build_parser() -> Parser:
     p.add_argument("--sharpness-images", type=positive_int, default=512, metavar="N",
                    help="images for the Hessian numbers: the surface's own when it used at most N, else the first N "
                         "of the split [512]")
-    p.add_argument("--overwrite", action="store_true", help="discard a stored surface that does not match and start again")
+    p.add_argument("--overwrite", action="store_true", help="discard a stored surface that does not match and start "
+                                                            "again")
     add_model_flags(p)
     add_common_flags(p)
     return p
@@ -223,9 +243,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hessian_data = describe_images(data.description, a.split, n)
             same = report["images"] == images_used(s.meta)
             spath = out.with_name(out.stem + "_sharpness.json")
-            atomic_write_text(spath, strict_json({"checkpoint": a.checkpoint, "model": a.model, "hessian_data": hessian_data,
-                                                  "surface_data": s.meta.get("data"), "same_images": same, **report},
-                                                 indent=2) + "\n")
+            atomic_write_text(
+                spath,
+                strict_json(
+                    {
+                        "checkpoint": a.checkpoint,
+                        "model": a.model,
+                        "hessian_data": hessian_data,
+                        "surface_data": s.meta.get("data"),
+                        "same_images": same,
+                        **report,
+                    },
+                    indent=2,
+                )
+                + "\n",
+            )
             written.append(spath)
             print(summary_line(report, same))
         log("wrote " + ", ".join(map(str, written)), a.quiet)

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from landscape.directions import Direction
-from training.store.files import atomic_write
 from training.errors import UserError
+from training.store.files import atomic_write
 
 # Metadata keys that must match for a stored surface to be resumed or extended ("loss": only surfaces of a
 # loss other than cross-entropy have it).
@@ -96,7 +96,9 @@ def load_surface(path: Path, role: str = "surface file") -> Surface:
                            [dirs[i] for i in sorted(dirs)], computed)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         fix = "delete it or pass --overwrite" if role == "surface file" else "point to an intact file"
-        raise UserError(f"cannot read {role} {path} ({type(e).__name__}: it is damaged or not a surface); {fix}") from None
+        raise UserError(
+            f"cannot read {role} {path} ({type(e).__name__}: it is damaged or not a surface); {fix}"
+        ) from None
 
 
 def check_resumable(old: Surface, meta: dict[str, Any], path: Path) -> None:

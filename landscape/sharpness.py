@@ -71,9 +71,9 @@ def sharpness(model: nn.Module, data: Any, *, surface: Surface | None = None, ma
     available, else cpu. output_key: the logits' key when the model returns a mapping. Attention runs on the
     math kernel (``math_attention``), so transformers work. Bad input raises UserError (a ValueError). Also
     ``landscape.sharpness(model, data)``."""
-    from training.runtime.device import resolve_device
     from training.external.data import as_tensors
     from training.external.model_output import check_model_inputs
+    from training.runtime.device import resolve_device
 
     x, y, _ = as_tensors(data, max_images)
     model = check_model_inputs(model, x, y, output_key)

@@ -37,7 +37,7 @@ def batch(n: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_faces_are_functions_with_signatures_and_all():
-    import landscape.plot  # noqa: F401  imports the submodule landscape.sharpness: the face stays the function
+    import landscape.plot
     from diversity.naswot import naswot_v1  # noqa: F401  documented submodule imports keep working
     from landscape.sharpness import sharpness_report  # noqa: F401
 
@@ -67,7 +67,9 @@ def test_naswot_takes_what_surface_takes_and_mapping_outputs():
     expected = diversity.naswot(model, x)
     dataset = torch.utils.data.TensorDataset(x, y)
     assert diversity.naswot(model, (x, y)) == pytest.approx(expected, rel=1e-9)
-    assert diversity.naswot(model, torch.utils.data.DataLoader(dataset, batch_size=4)) == pytest.approx(expected, rel=1e-9)
+    assert diversity.naswot(model, torch.utils.data.DataLoader(dataset, batch_size=4)) == pytest.approx(
+        expected, rel=1e-9
+    )
     assert diversity.naswot(model, dataset) == pytest.approx(expected, rel=1e-9)
     wrapped = DictNet()
     wrapped.body.load_state_dict(model.state_dict())

@@ -1,4 +1,5 @@
-"""Every default of a training run, in one frozen dataclass (docs/reference.md "Layout", "Training runs and checkpoints").
+"""Every default of a training run, in one frozen dataclass (docs/reference.md "Layout", "Training runs and
+checkpoints").
 
 Field comments give meaning, unit and source. The CLI maps flags onto these fields; library code
 never sees an ``argparse.Namespace``. ``config.json`` of a run directory is ``dataclasses.asdict`` of
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Sequence
+from typing import Any
 
 from training.data.autoaugment import AUGMENTS
 from training.data.datasets import NORMALIZATIONS
@@ -55,7 +57,8 @@ class TrainConfig:
     dataset: str = "cifar10"  # a key of training.data.DATASETS (docs/reference.md "Data")
     data_dir: str | None = None  # None = the embedded CIFAR-10 subset shipped in training/data/embedded/cifar10-mini
     max_train_images: int | None = None  # keep only the first N training images (the npz rows are shuffled)
-    teacher: str | None = None  # path of an orthokd checkpoint; required by the KD methods (docs/reference.md "Objectives")
+    # path of an orthokd checkpoint; required by the KD methods (docs/reference.md "Objectives")
+    teacher: str | None = None
     seed: int = 0  # seeds model init, data order, augmentation and CutMix draws
     epochs: int = 160  # rethinking-network-pruning CIFAR recipe (docs/reference.md "Training runs and checkpoints")
     lr_milestones: tuple[int, ...] = (80, 120)  # lr x gamma after these epochs (1-based, inclusive)
@@ -66,26 +69,33 @@ class TrainConfig:
     weight_decay: float = 1e-4  # L2 on every parameter, as the reference code; paper recipe
     kd_alpha: float = 0.9  # eq. (1) weight of the KL term (docs/reference.md "Objectives")
     kd_temperature: float = 4.0  # eq. (1) temperature T (docs/reference.md "Objectives")
-    feature_beta: float | None = None  # eq. (2) beta; None = per-architecture default (500 for ResNets; docs/reference.md "Objectives")
-    cutmix_prob: float = 0.5  # probability a batch is CutMix-ed (CutMix-PyTorch CIFAR setting; docs/reference.md "Objectives")
+    # eq. (2) beta; None = per-architecture default (500 for ResNets; docs/reference.md "Objectives")
+    feature_beta: float | None = None
+    # probability a batch is CutMix-ed (CutMix-PyTorch CIFAR setting; docs/reference.md "Objectives")
+    cutmix_prob: float = 0.5
     cutmix_beta: float = 1.0  # lambda ~ Beta(beta, beta) (CutMix-PyTorch CIFAR setting; docs/reference.md "Objectives")
     eval_batch_size: int = 1000  # images per forward at test time; does not change results
     amp_bf16: bool = False  # bf16 autocast for forward passes (CUDA only); off = exact fp32 recipe
     channels_last: bool = True  # memory format of activations; same math, faster convolutions
     compile: bool = False  # torch.compile the training objective
     # Added after the first release; defaults keep older config.json files meaning what they meant.
-    shortcut: str = "pad"  # stride-2 shortcut: pad (grad flows), pad-detached (rethinking-network-pruning), conv (1x1, Li)
+    # stride-2 shortcut: pad (grad flows), pad-detached (rethinking-network-pruning), conv (1x1, Li)
+    shortcut: str = "pad"
     # mean/std preset: cifar (true CIFAR std), rethinking (std 0.2023/0.1994/0.2010) or cutmix (CutMix-PyTorch's)
     normalization: str = "cifar"
-    tf32: bool = False  # TF32 convolutions/matmuls on CUDA (PyTorch's default for convs); off = IEEE fp32 (docs/reference.md "Training runs and checkpoints")
+    # TF32 convolutions/matmuls on CUDA (PyTorch's default for convs); off = IEEE fp32 (docs/reference.md "Training runs
+    # and checkpoints")
+    tf32: bool = False
     sync_bn: bool = True  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm), as one process
-    # Pruning x KD (docs/reference.md "Pruning as the reference code ran it"); defaults = an ordinary run from random init.
+    # Pruning x KD (docs/reference.md "Pruning as the reference code ran it"); defaults = an ordinary run from random
+    # init.
     init: str | None = None  # start from this orthokd checkpoint's arch and weights (e.g. a pruned network)
     keep_zeros: bool = False  # keep every zero conv weight of --init at zero (torch.nn.utils.prune masks, Han et al.)
     slim_s: float = 0.0  # network-slimming sparsity s: grad(gamma) += s*sign(gamma) after backward (Liu et al. 2017)
     # feature KD: start R from this orthokd checkpoint's aux regressor (e.g. the initial phase's; shapes must match)
     regressor_init: str | None = None  # None = a fresh random 1x1 conv (docs/reference.md "Objectives")
-    # Augmentation x KD (docs/reference.md "Tables 4-5: augmentation × KD"); defaults = the ResNet recipe without AutoAugment.
+    # Augmentation x KD (docs/reference.md "Tables 4-5: augmentation × KD"); defaults = the ResNet recipe without
+    # AutoAugment.
     nesterov: bool = False  # Nesterov momentum in SGD (CutMix-PyTorch's PyramidNet recipe uses it)
     # per-image host augmentation: none | autoaugment (CIFAR-10 policy, then the device's pad-crop/flip) |
     # autoaugment-cutout (DeepVoltaire's pipeline: grey-padded crop, flip, policy, Cutout 16x16, all on the host)
@@ -102,7 +112,8 @@ class TrainConfig:
         if self.nesterov and self.momentum == 0:
             raise UserError("--nesterov needs a positive --momentum (Nesterov momentum with momentum 0 is undefined)")
         if self.keep_zeros and not self.init:
-            raise UserError("--keep-zeros keeps the zero weights of --init; pass --init CKPT (a weight-pruned checkpoint)")
+            raise UserError("--keep-zeros keeps the zero weights of --init; pass --init CKPT (a weight-pruned "
+                            "checkpoint)")
         m = self.lr_milestones
         if any(e < 1 for e in m) or any(a >= b for a, b in zip(m, m[1:])):
             raise UserError(f"--lr-milestones {' '.join(map(str, m))} must be increasing epochs >= 1 "
@@ -115,7 +126,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_json(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
         d["lr_milestones"] = tuple(d.get("lr_milestones", ()))
         known = set(cls.__dataclass_fields__)
@@ -132,12 +143,14 @@ def milestone_epochs(lr_milestones: Sequence[int], epochs: int) -> list[int]:
     return sorted({e for e in lr_milestones if 0 < e < epochs} | {epochs})
 
 
-# The fine-tuning recipe of the pruning study (rethinking-network-pruning, docs/reference.md "Pruning as the reference code ran it"): 40 epochs at a constant
+# The fine-tuning recipe of the pruning study (rethinking-network-pruning, docs/reference.md "Pruning as the reference
+# code ran it"): 40 epochs at a constant
 # lr 0.001 (no decay), batch 64, momentum 0.9, weight decay 1e-4.
 FINETUNE_RECIPE: dict[str, Any] = {"epochs": 40, "lr": 0.001, "lr_milestones": (), "batch_size": 64,
                                    "momentum": 0.9, "weight_decay": 1e-4}
 
-# CutMix-PyTorch's CIFAR PyramidNet recipe (docs/reference.md "Tables 4-5: augmentation × KD"): 300 epochs, batch 64, SGD lr 0.25 with Nesterov momentum 0.9,
+# CutMix-PyTorch's CIFAR PyramidNet recipe (docs/reference.md "Tables 4-5: augmentation × KD"): 300 epochs, batch 64,
+# SGD lr 0.25 with Nesterov momentum 0.9,
 # weight decay 1e-4, lr x0.1 after epochs 150 and 225 (its ``lr * 0.1**(epoch // 150) * 0.1**(epoch // 225)``).
 PYRAMIDNET_RECIPE: dict[str, Any] = {"epochs": 300, "lr": 0.25, "lr_milestones": (150, 225), "lr_gamma": 0.1,
                                      "batch_size": 64, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True}

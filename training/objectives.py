@@ -9,8 +9,9 @@ when the batch was not mixed (lam = 1).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,8 @@ class StepResult(NamedTuple):
 
 
 def mixed_cross_entropy(logits: torch.Tensor, t: Targets) -> torch.Tensor:
-    """lam * CE(s, y_a) + (1 - lam) * CE(s, y_b) (CutMix, docs/reference.md "Objectives"); plain CE when lam = 1. A tensor
+    """lam * CE(s, y_a) + (1 - lam) * CE(s, y_b) (CutMix, docs/reference.md "Objectives"); plain CE when lam = 1. A
+    tensor
     lam (a captured step's device input, training.engine.graphs) always takes the mixed formula: no host read of it."""
     if not isinstance(t.lam, torch.Tensor) and t.lam == 1.0:
         return F.cross_entropy(logits, t.a)
@@ -57,7 +59,7 @@ class Objective(nn.Module):
         """The networks the loss reads: ``student`` and, for the KD methods, ``teacher``."""
         return {"student": self.student}
 
-    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> "Objective":
+    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> Objective:
         """The same formula and hyperparameters around other networks (the packed step's stand-ins); new trainable
         modules of its own, initialized as in a fresh objective."""
         raise NotImplementedError
@@ -79,7 +81,7 @@ class CrossEntropy(Objective):
         super().__init__()
         self.student = student
 
-    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> "CrossEntropy":
+    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> CrossEntropy:
         return CrossEntropy(student)
 
     def forward(self, images: torch.Tensor, targets: Targets) -> StepResult:
@@ -100,7 +102,7 @@ class _WithTeacher(Objective):
     def networks(self) -> dict[str, nn.Module]:
         return {"student": self.student, "teacher": self.teacher}
 
-    def train(self, mode: bool = True) -> "_WithTeacher":
+    def train(self, mode: bool = True) -> _WithTeacher:
         super().train(mode)
         self.teacher.eval()
         return self
@@ -115,7 +117,7 @@ class LabelKD(_WithTeacher):
         super().__init__(student, teacher)
         self.alpha, self.temperature = alpha, temperature
 
-    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> "LabelKD":
+    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> LabelKD:
         return LabelKD(student, teacher, self.alpha, self.temperature)
 
     def teacher_targets(self, images: torch.Tensor) -> torch.Tensor:
@@ -143,7 +145,7 @@ class FeatureKD(_WithTeacher):
         self.beta = beta
         self.regressor = nn.Conv2d(student.feature_channels, teacher.feature_channels, 1, bias=False)
 
-    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> "FeatureKD":
+    def around(self, student: nn.Module, teacher: nn.Module | None = None) -> FeatureKD:
         return FeatureKD(student, teacher, self.beta)
 
     def aux_modules(self) -> dict[str, nn.Module]:
@@ -159,9 +161,11 @@ class FeatureKD(_WithTeacher):
         logits = self.student.forward_head(feats)
         teacher_feats = self.teacher_targets(images)
         if feats.shape[-2:] != teacher_feats.shape[-2:]:
-            raise UserError(f"feature KD compares feature maps of one size, but the student's are "
-                            f"{tuple(feats.shape[-2:])} and the teacher's {tuple(teacher_feats.shape[-2:])}; "
-                            "use a teacher whose last feature map has the student's spatial size (e.g. the same family)")
+            raise UserError(
+                f"feature KD compares feature maps of one size, but the student's are "
+                f"{tuple(feats.shape[-2:])} and the teacher's {tuple(teacher_feats.shape[-2:])}; "
+                "use a teacher whose last feature map has the student's spatial size (e.g. the same family)"
+            )
         ce = mixed_cross_entropy(logits, targets)
         feat = feature_distance(self.regressor(feats), teacher_feats)
         loss = ce + self.beta * feat

@@ -1,5 +1,6 @@
 """``python -m training.prune CKPT --rule l1|slimming|weight --remaining R [R R] | --preset A|B --out PRUNED.pt``:
-prune a trained checkpoint into a schema-v1 checkpoint of the smaller network (docs/reference.md "Pruning as the reference code ran it"; training.pruning.rules).
+prune a trained checkpoint into a schema-v1 checkpoint of the smaller network (docs/reference.md "Pruning as the
+reference code ran it"; training.pruning.rules).
 
 Fine-tune it with ``python -m training.train --init PRUNED.pt --recipe finetune --model ... --out-dir ...``.
 """
@@ -7,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from training.store.checkpoint import save_checkpoint
 from training.cli.common import Parser, number_flag, output_file, run_cli
 from training.errors import UserError
 from training.pruning.rules import RULES, describe, prune_checkpoint
+from training.store.checkpoint import save_checkpoint
 
 remaining_ratio = number_flag(float, lambda v: 0.0 < v <= 1.0, "a remaining ratio in (0, 1]")
 
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", choices=("A", "B"), default=None,
                    help="l1 with --remaining: leave whole the layers Li et al.'s preset A / B skips (its skip list, "
                         "your ratios; figures.study's Table 1 uses B's) [prune every block]")
-    p.add_argument("--out", type=output_file, required=True, metavar="PRUNED.pt", help="output checkpoint (written atomically)")
+    p.add_argument("--out", type=output_file, required=True, metavar="PRUNED.pt", help="output checkpoint (written "
+                                                                                       "atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out (refused otherwise)")
     p.add_argument("--force", action="store_true",
                    help="write the pruned network even when a conv or linear layer is left without a single weight "

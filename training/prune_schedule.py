@@ -7,19 +7,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from training.cli.common import (
-    WIDTH, Parser, add_common_flags, finite_float, nonempty, nonnegative_int, positive_float, positive_int, run_cli,
+    WIDTH,
+    Parser,
+    add_common_flags,
+    finite_float,
+    nonempty,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    run_cli,
 )
-from training.log import log
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
 from training.data.datasets import DATASETS, NORMALIZATIONS
+from training.engine.schedules import SCHEDULES, ScheduleSpec, run_schedule
+from training.log import log
 from training.models.registry import MODELS
 from training.models.resnet import SHORTCUTS
 from training.prune import remaining_ratio
 from training.pruning.rules import RULES
-from training.engine.schedules import SCHEDULES, ScheduleSpec, run_schedule
 
 D = TrainConfig()
 
@@ -27,7 +35,8 @@ D = TrainConfig()
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m training.prune_schedule", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                description="Run one pruning x KD schedule: DIR/initial (run directory), DIR/pruned.pt, DIR/finetune "
-                           "(run directory), DIR/schedule.json. finetuned = scratch, plain fine-tuning; pre-distill = KD "
+                           "(run directory), DIR/schedule.json. finetuned = scratch, plain fine-tuning; pre-distill = "
+                           "KD "
                            "then plain fine-tuning; post-distill = scratch then KD fine-tuning; pre-post = KD in both; "
                            "self-distill = KD, then KD fine-tuning from the unpruned student of DIR/initial.")
     p.add_argument("--schedule", required=True, choices=list(SCHEDULES), help="which schedule (see above)")
@@ -49,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="orthokd checkpoint of the external teacher (every schedule but finetuned needs it)")
     p.add_argument("--model", default=D.model, choices=list(MODELS), help="architecture")
     p.add_argument("--width", type=WIDTH, default=D.width, help="ResNets: channels of the first stage")
-    p.add_argument("--shortcut", default=D.shortcut, choices=SHORTCUTS, help="ResNets: stride-2 shortcut (see training.train)")
-    p.add_argument("--dataset", default=D.dataset, choices=list(DATASETS), help="dataset (cifar100 for the paper's tables)")
+    p.add_argument("--shortcut", default=D.shortcut, choices=SHORTCUTS, help="ResNets: stride-2 shortcut (see "
+                                                                             "training.train)")
+    p.add_argument("--dataset", default=D.dataset, choices=list(DATASETS), help="dataset (cifar100 for the paper's "
+                                                                                "tables)")
     p.add_argument("--normalization", default=D.normalization, choices=NORMALIZATIONS, help="input mean/std preset")
     p.add_argument("--max-train-images", type=positive_int, default=None, help="use only the first N training images")
     p.add_argument("--seed", type=nonnegative_int, default=D.seed, help="seed of every phase")
@@ -69,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kd-temperature", type=positive_float, default=D.kd_temperature, help="label KD: temperature T")
     p.add_argument("--feature-beta", type=positive_float, default=D.feature_beta,
                    help="feature KD: beta of eq. (2); default per architecture (500 ResNets, 1500 VGG, 1000 DenseNet)")
-    p.add_argument("--eval-batch-size", type=positive_int, default=D.eval_batch_size, help="images per forward when evaluating")
+    p.add_argument("--eval-batch-size", type=positive_int, default=D.eval_batch_size, help="images per forward when "
+                                                                                           "evaluating")
     p.add_argument("--overwrite", action="store_true", help="start every phase again")
     add_common_flags(p)
     return p

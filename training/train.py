@@ -1,4 +1,5 @@
-"""``python -m training.train``: train one CIFAR network with one method (docs/reference.md "Objectives", "Training runs and checkpoints", "Errors and outputs").
+"""``python -m training.train``: train one CIFAR network with one method (docs/reference.md "Objectives", "Training runs
+and checkpoints", "Errors and outputs").
 
 Every default is the paper's recipe (TrainConfig). Re-running the same command resumes from last.pt.
 Under ``torchrun --nproc_per_node K -m training.train ...`` it trains with DistributedDataParallel.
@@ -7,21 +8,30 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from training.cli.common import (
-    WIDTH, WORKERS, Parser, add_common_flags, finite_float, nonempty, nonnegative_float, nonnegative_int,
-    positive_float, positive_int, run_cli,
+    WIDTH,
+    WORKERS,
+    Parser,
+    add_common_flags,
+    finite_float,
+    nonempty,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    run_cli,
 )
-from training.log import log
-from training.data.autoaugment import AUGMENTS
 from training.config import RECIPES, RuntimeOptions, TrainConfig
+from training.data.autoaugment import AUGMENTS
 from training.data.datasets import DATASETS, NORMALIZATIONS
 from training.engine.fit import fit
-from training.objectives import METHODS
+from training.engine.packed import fit_seeds
+from training.log import log
 from training.models.registry import MODELS
 from training.models.resnet import SHORTCUTS
-from training.engine.packed import fit_seeds
+from training.objectives import METHODS
 
 D = TrainConfig()
 
@@ -31,14 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m training.train",
         description="Train a CIFAR ResNet with scratch / CutMix / label KD / feature KD (paper recipe by default). "
                     "Writes OUT_DIR/config.json, metrics.jsonl, last.pt and ckpt_eXXX.pt at the last epoch before "
-                    "each LR decay and at the final epoch (and every --save-every epochs). Re-run the same command to resume; "
+                    "each LR decay and at the final epoch (and every --save-every epochs). Re-run the same command to "
+                    "resume; "
                     "one run directory takes one process at a time.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--method", default=D.method, choices=list(METHODS),
                    help="objective: " + "; ".join(f"{k} = {v.description}" for k, v in METHODS.items()))
     p.add_argument("--model", default=D.model, choices=list(MODELS),
-                   help="architecture: CIFAR ResNet-6n+2, vgg19, densenet40, or a PyramidNet (bottleneck, CutMix-PyTorch "
+                   help="architecture: CIFAR ResNet-6n+2, vgg19, densenet40, or a PyramidNet (bottleneck, "
+                        "CutMix-PyTorch "
                         "definitions; pyramidnet_tiny for demos)")
     p.add_argument("--width", type=WIDTH, default=D.width, help="channels of the first stage (16 = paper)")
     p.add_argument("--shortcut", default=D.shortcut, choices=SHORTCUTS,
@@ -46,14 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "pad-detached = the same without gradient (rethinking-network-pruning); conv = 1x1 conv + BN "
                         "(Li et al.'s trainer)")
     p.add_argument("--dataset", default=D.dataset, choices=list(DATASETS),
-                   help="cifar10/cifar100 in torchvision's on-disk format under --data-dir, or npz = a --data-dir with one "
+                   help="cifar10/cifar100 in torchvision's on-disk format under --data-dir, or npz = a --data-dir with "
+                        "one "
                         "*-train.npz and one *-test.npz (uint8 images N x 32 x 32 x 3, int64 labels)")
     p.add_argument("--normalization", default=D.normalization, choices=NORMALIZATIONS,
                    help="input mean/std: cifar = the dataset's true statistics; rethinking = std 0.2023/0.1994/0.2010 "
                         "as in rethinking-network-pruning; cutmix = CutMix-PyTorch's (125.3, 123.0, 113.9)/255, "
-                        "(63.0, 62.1, 66.7)/255 for both CIFARs; recorded in the checkpoint, so analyses normalize alike")
-    p.add_argument("--out-dir", type=nonempty, required=True, help="run directory (created; resumed when it holds the same config)")
-    p.add_argument("--teacher", default=D.teacher, help="orthokd checkpoint of the teacher (required by the KD methods)")
+                        "(63.0, 62.1, 66.7)/255 for both CIFARs; recorded in the checkpoint, so analyses normalize "
+                        "alike")
+    p.add_argument("--out-dir", type=nonempty, required=True, help="run directory (created; resumed when it holds the "
+                                                                   "same config)")
+    p.add_argument(
+        "--teacher", default=D.teacher, help="orthokd checkpoint of the teacher (required by the KD methods)"
+    )
     # No defaults here, so main can tell a given --seed from none next to --seeds; unset --seed means D.seed.
     p.add_argument("--seed", type=nonnegative_int, default=argparse.SUPPRESS,
                    help=f"seed of init, data order, augmentation and CutMix (default: {D.seed})")
@@ -66,38 +83,48 @@ def build_parser() -> argparse.ArgumentParser:
                    help="increasing epochs after which the lr is multiplied by --lr-gamma; each also gets a "
                         "ckpt_eXXX.pt; milestones at or past --epochs never apply")
     p.add_argument("--lr-gamma", type=positive_float, default=D.lr_gamma, help="lr decay factor at each milestone")
-    p.add_argument("--batch-size", type=positive_int, default=D.batch_size, help="global batch size (split over torchrun ranks)")
+    p.add_argument("--batch-size", type=positive_int, default=D.batch_size, help="global batch size (split over "
+                                                                                 "torchrun ranks)")
     p.add_argument("--lr", type=positive_float, default=D.lr, help="SGD learning rate")
     p.add_argument("--momentum", type=nonnegative_float, default=D.momentum, help="SGD momentum, in [0, 1)")
-    p.add_argument("--weight-decay", type=nonnegative_float, default=D.weight_decay, help="SGD weight decay (all parameters)")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=D.weight_decay, help="SGD weight decay (all "
+                                                                                          "parameters)")
     p.add_argument("--kd-alpha", type=finite_float, default=D.kd_alpha,
                    help="label KD: weight alpha of the KL term, eq. (1), in [0, 1]")
-    p.add_argument("--kd-temperature", type=positive_float, default=D.kd_temperature, help="label KD: temperature T, eq. (1)")
+    p.add_argument("--kd-temperature", type=positive_float, default=D.kd_temperature, help="label KD: temperature T, "
+                                                                                           "eq. (1)")
     p.add_argument("--feature-beta", type=nonnegative_float, default=D.feature_beta,
                    help="feature KD: beta of eq. (2); default per architecture (500 for ResNets)")
     p.add_argument("--cutmix-prob", type=finite_float, default=D.cutmix_prob,
                    help="CutMix: probability a batch is mixed, in [0, 1]")
-    p.add_argument("--cutmix-beta", type=positive_float, default=D.cutmix_beta, help="CutMix: lambda ~ Beta(beta, beta)")
+    p.add_argument(
+        "--cutmix-beta", type=positive_float, default=D.cutmix_beta, help="CutMix: lambda ~ Beta(beta, beta)"
+    )
     p.add_argument("--max-train-images", type=positive_int, default=D.max_train_images,
                    help="use only the first N training images (for quick runs)")
-    p.add_argument("--eval-batch-size", type=positive_int, default=D.eval_batch_size, help="images per forward when evaluating")
+    p.add_argument("--eval-batch-size", type=positive_int, default=D.eval_batch_size, help="images per forward when "
+                                                                                           "evaluating")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA (faster; not the exact fp32 recipe)")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW activations (channels_last is faster)")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the student and the teacher (forward, and the feature entry points feature KD uses)")
+                   help="torch.compile the student and the teacher (forward, and the feature entry points feature KD "
+                        "uses)")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay each epoch's training step (forward, backward, SGD) as one CUDA graph: one launch per "
                         "step instead of hundreds; same math (the epoch's smaller last batch runs eagerly); single and "
                         "--seeds runs, not under torchrun; on a CPU the step runs eagerly (recorded)")
     p.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=D.tf32,
-                   help="TF32 convolutions and matmuls on CUDA (faster on Ampere+; recorded in config.json). --no-tf32 = "
+                   help="TF32 convolutions and matmuls on CUDA (faster on Ampere+; recorded in config.json). --no-tf32 "
+                        "= "
                         "IEEE fp32; PyTorch itself would use TF32 for convolutions unless told")
     p.add_argument("--no-sync-bn", action="store_true",
                    help="under torchrun, keep per-process BatchNorm statistics (default: SyncBatchNorm over the global "
                         "batch, so W processes take the steps one process takes; recorded)")
     p.add_argument("--deterministic", action="store_true",
-                   help="deterministic GPU kernels and no cuDNN autotuning: a resumed GPU run then equals an uninterrupted "
-                        "one bitwise (slower); without it GPU runs agree to float tolerance (CPU runs are always bitwise)")
+                   help="deterministic GPU kernels and no cuDNN autotuning: a resumed GPU run then equals an "
+                        "uninterrupted "
+                        "one bitwise (slower); without it GPU runs agree to float tolerance (CPU runs are always "
+                        "bitwise)")
     p.add_argument("--init", default=D.init, metavar="CKPT",
                    help="start from this orthokd checkpoint's architecture and weights (e.g. a pruned network from "
                         "python -m training.prune) instead of a random init; --model/--width/--shortcut must match its "

@@ -95,7 +95,8 @@ def table_hours_line(costs: dict[int, float], device: torch.device) -> str:
     needs (done or not; from the throughput probe of each network on ``device``), printed in device-hours."""
     unit = "GPU" if device.type == "cuda" else f"{device.type.upper()}"
     each = ", ".join(f"Table {t} {s / 3600:.2f} {unit}-hours" for t, s in sorted(costs.items()))
-    return (f"plan: {each} (estimated from the throughput probe of each network on this {device.type} device; runs that "
+    return (f"plan: {each} (estimated from the throughput probe of each network on this {device.type} device; runs "
+            "that "
             "tables share are counted in each; with several GPUs the wall time divides, the GPU-hours do not)")
 
 

@@ -3,22 +3,22 @@ per method that trains all of that method's seeds (train_method_seeds), one per 
 (Table 6) and the surface tables (7-8). A job is done when its outputs exist, so a re-run skips it."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
+from figures.analysis.plan import TEACHER_RUN, StudySpec, run_name
 from figures.analysis.surfaces import ensure_surface, make_surface_table, surface_path
 from figures.analysis.table6 import make_table6
 from figures.jobs import Job, run_finished, table_job
-from figures.analysis.plan import TEACHER_RUN, StudySpec, run_name
 from figures.probe import Rates, epoch_seconds
+from landscape.record import load_surface
 from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import checkpoint_split
 from training.engine.fit import fit
 from training.engine.packed import fit_seeds
 from training.objectives import method_spec
-from landscape.record import load_surface
 from training.store.rundir import milestone_name
 
 
@@ -37,9 +37,11 @@ def teacher_checkpoint(runs_dir: Path, spec: StudySpec) -> Path:
 def train_method_seeds(spec: StudySpec, method: str, seeds: Sequence[int], runs_dir: Path, teacher: Path | None,
                        device: str) -> list[Path]:
     """Train ``method`` for every seed into RUNS_DIR/METHOD-s{seed}: packed into one process with one forward/backward
-    per step (training.engine.packed) when ``spec.pack_seeds`` and not ``spec.compile``, else one after another. Finished
+    per step (training.engine.packed) when ``spec.pack_seeds`` and not ``spec.compile``, else one after another.
+    Finished
     runs are skipped and an interrupted one resumes from its last.pt; a packed restart packs all ``seeds`` again
-    (training.engine.packed leaves the finished ones alone), since each run records the pack it started in and resumes only
+    (training.engine.packed leaves the finished ones alone), since each run records the pack it started in and resumes
+    only
     in one of that size. Returns the run directories."""
     opts = RuntimeOptions(device=device, quiet=True)
     outs = [runs_dir / run_name(method, seed) for seed in seeds]

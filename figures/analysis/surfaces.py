@@ -7,29 +7,42 @@ from typing import Any
 
 import torch
 
-from training.store.rundir import discover_runs, milestone_name, read_config
 from figures.analysis.hessian import HessianSettings, hessian_numbers
-from figures.paper import SURFACE_TABLES
 from figures.captions import setup_line, table_setup
+from figures.paper import SURFACE_TABLES
 from figures.tables import write_table
 from landscape.compute import EngineOptions, compute_surface
 from landscape.config import GridSpec
 from landscape.formats.paraview import script_path
-from landscape.pictures.panels import animate, panels_png
-from landscape.sharpness import flatness
-from landscape.record import Surface
 from landscape.formats.vtk_files import write_vtk
+from landscape.pictures.panels import animate, panels_png
+from landscape.record import Surface
+from landscape.sharpness import flatness
 from training.config import milestone_epochs
 from training.errors import UserError
 from training.store.poolable import check_table
+from training.store.rundir import discover_runs, milestone_name, read_config
+
 
 def rise_label(cells: int) -> str:
     """The flatness table's column for the loss rise within ``cells`` grid cells of the centre."""
     return f"rise within {cells} cell{'s' if cells > 1 else ''}"
 
 
-HESSIAN_COLUMNS = ["method", "epoch", "images", "centre loss", "lambda_max", "lambda_max iterations",
-                   "lambda_max converged", "Hessian trace", "trace SE", "Hutchinson samples", "Hutch++ sketch", "trace converged"]
+HESSIAN_COLUMNS = [
+    "method",
+    "epoch",
+    "images",
+    "centre loss",
+    "lambda_max",
+    "lambda_max iterations",
+    "lambda_max converged",
+    "Hessian trace",
+    "trace SE",
+    "Hutchinson samples",
+    "Hutch++ sketch",
+    "trace converged",
+]
 FLATNESS_CELLS = (1, 2, 5)  # rise radii in grid cells
 FLATNESS_DELTAS = (0.1, 0.5, 1)  # basin thresholds: loss <= centre loss + delta
 FLATNESS_COLUMNS = ["method", "epoch", "surface images", "surface centre loss",
@@ -49,7 +62,8 @@ def surface_run(runs_dir: Path, method: str, seed: int) -> tuple[Path, list[int]
                 raise UserError(f"run {it.run_dir} lacks milestone checkpoint(s) {', '.join(missing)}; finish it first")
             return it.run_dir, epochs
     raise UserError(f"no run of method {method} with seed {seed} under {runs_dir}; train it "
-                    f"(python -m training.train --method {method} --seed {seed} --out-dir {runs_dir}/{method}-s{seed} ...)")
+                    f"(python -m training.train --method {method} --seed {seed} --out-dir {runs_dir}/{method}-s{seed} "
+                    "...)")
 
 
 def surface_path(runs_dir: Path, method: str, seed: int, epoch: int) -> Path:
@@ -58,7 +72,8 @@ def surface_path(runs_dir: Path, method: str, seed: int, epoch: int) -> Path:
 
 def run_surface(run_dir: Path, runs_dir: Path, method: str, seed: int, epoch: int, spec: GridSpec,
                 device: torch.device, quiet: bool = True) -> Surface:
-    """The surface of ``run_dir``'s checkpoint of ``epoch``, computed or resumed in its store under RUNS_DIR/surfaces/."""
+    """The surface of ``run_dir``'s checkpoint of ``epoch``, computed or resumed in its store under
+    RUNS_DIR/surfaces/."""
     return compute_surface(run_dir / milestone_name(epoch), spec, surface_path(runs_dir, method, seed, epoch), device,
                            EngineOptions(), quiet=quiet)
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import torch
 
 from diversity.config import ScoreConfig
-from diversity.score_figure import plot_scores
 from diversity.report import write_results
-from training.store.rundir import RunCheckpoint, discover_runs, read_config, require_runs
+from diversity.score_figure import plot_scores
 from diversity.scoring import load_all, score_checkpoints
 from diversity.stats import Summary, summarize_groups
-from figures.paper import TABLE6, TABLE6_ROWS, TABLE6_RUNS
 from figures.captions import setup_line, table_setup
+from figures.paper import TABLE6, TABLE6_ROWS, TABLE6_RUNS
 from figures.tables import write_table
 from training.errors import UserError
 from training.store.poolable import check_table
+from training.store.rundir import RunCheckpoint, discover_runs, read_config, require_runs
 
 COLUMNS = ["method", "n", "mean", "std", "ErrMargin", "99% (z)", "99% (t)", "Welch p vs Scratch", "verdict vs Scratch",
            "paper mean", "paper std", "paper ErrMargin", "paper 99%", "paper note", "paper verdict"]
@@ -75,12 +75,14 @@ def table6_rows(summaries: list[Summary], setups: dict[str, str],
     ``per_model``'s columns when given."""
     by = {s.method: s for s in summaries}
     if "scratch" not in by:
-        raise UserError("Table 6 compares every method with scratch, but the runs hold no scratch run; train scratch runs")
+        raise UserError("Table 6 compares every method with scratch, but the runs hold no scratch run; train scratch "
+                        "runs")
     ref = by["scratch"]
     rows = []
     for s in summaries:
         verdict = "reference" if s.method == "scratch" else (
-            f"{separation(s.mean, s.ci99_z, ref.mean, ref.ci99_z)} (t: {separation(s.mean, s.ci99_t, ref.mean, ref.ci99_t)})")
+            f"{separation(s.mean, s.ci99_z, ref.mean, ref.ci99_z)} (t: "
+            f"{separation(s.mean, s.ci99_t, ref.mean, ref.ci99_t)})")
         rows.append({"method": TABLE6_ROWS.get(s.method, s.method), "n": s.n, "mean": s.mean, "std": s.std,
                      "ErrMargin": s.err_margin, "99% (z)": s.ci99_z, "99% (t)": s.ci99_t,
                      "Welch p vs Scratch": s.welch_p, "verdict vs Scratch": verdict,
@@ -92,7 +94,9 @@ def pooled_runs(runs_dir: Path, milestone: int | None, runs: int) -> tuple[dict[
     """The runs of every method in the paper's row order (others after) and their (name, config.json) pairs;
     each row and the whole table checked poolable."""
     groups = discover_runs(runs_dir, milestone)
-    groups = {m: groups[m] for m in TABLE6_ROWS if m in groups} | {m: g for m, g in groups.items() if m not in TABLE6_ROWS}
+    groups = {m: groups[m] for m in TABLE6_ROWS if m in groups} | {
+        m: g for m, g in groups.items() if m not in TABLE6_ROWS
+    }
     require_runs(groups, runs)
     configs = {m: [(it.run_dir.name, read_config(it.run_dir, required=True)) for it in g] for m, g in groups.items()}
     check_table(configs)
@@ -121,7 +125,8 @@ def make_table6(runs_dir: Path, out_dir: Path, cfg: ScoreConfig, runs: int, devi
                f"as the paper) and Student t; verdict = 99% intervals disjoint from Scratch's. N: the paper does not "
                f"give it; its scores (each <= -N) give N <= 141, and {cfg.batch_size} is assumed. '1 batch/model' "
                f"columns: the same runs scored as NASWOT's harness does, each on one random batch of N of its own "
-               f"(drawn from the sha256 of its weights), so the batch-sampling noise is in std and the interval as in the "
+               "(drawn from the sha256 of its weights), so the batch-sampling noise is in std and the interval as in "
+               "the "
                f"paper's; the shared batches leave it out. {table_setup(configs, images)}. Paper columns: Park et al. "
                f"2020, Table 6 (n = {TABLE6_RUNS}), every cell as printed; [k]: a printed ErrMargin or 99% that std / "
                f"sqrt({TABLE6_RUNS}) and 2.576 x that do not give.")

@@ -1,4 +1,5 @@
-"""What the Tables 4-5 study (augmentation x KD, docs/reference.md "Tables 4-5: augmentation × KD") runs, at full size and at toy size, and where.
+"""What the Tables 4-5 study (augmentation x KD, docs/reference.md "Tables 4-5: augmentation × KD") runs, at full size
+and at toy size, and where.
 
 Per network of a table (Table 4: PyramidNet-200 alpha 300; Table 5: PyramidNet-110 alpha 64 and PyramidNet-200 alpha
 240, figures.paper.AUGMENT_TABLES): two teachers of that network, trained without and with the table's augmentation

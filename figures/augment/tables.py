@@ -15,15 +15,23 @@ paper implies, from its printed cells), and for Table 5 the CutMix paper's numbe
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from figures.augment.plan import AugmentStudySpec, matrix, student_run, teacher_run
 from figures.captions import refuse_embedded_subset
 from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
 from figures.jobs import run_finished
-from figures.paper import (AUGMENT_NAMES, AUGMENT_PUBLISHED, AUGMENT_REPRODUCTION_GAP, AUGMENT_TABLES, KD_COLUMNS,
-                           TABLE5_CAPTION_NOTE, AugmentSetting, Cell)
+from figures.paper import (
+    AUGMENT_NAMES,
+    AUGMENT_PUBLISHED,
+    AUGMENT_REPRODUCTION_GAP,
+    AUGMENT_TABLES,
+    KD_COLUMNS,
+    TABLE5_CAPTION_NOTE,
+    AugmentSetting,
+    Cell,
+)
 from figures.tables import write_table
 from training.errors import UserError
 from training.store.poolable import describe_config
@@ -163,8 +171,11 @@ def caption(table: int, spec: AugmentStudySpec, root: Path) -> str:
         for a in (False, True)) for s, network in zip(settings, networks))
     students = " | ".join(dict.fromkeys(describe_config(c).split("; teacher")[0] for c in configs))
     pipeline = ""
-    if settings[0].augment == "autoaugment":  # which host pipeline the augmented students ran (training.data.autoaugment)
-        used = read_config(student_run(root, settings[0], None, True, False, spec.seeds[0]), required=True).get("augment")
+    # which host pipeline the augmented students ran (training.data.autoaugment)
+    if settings[0].augment == "autoaugment":
+        used = read_config(student_run(root, settings[0], None, True, False, spec.seeds[0]), required=True).get(
+            "augment"
+        )
         pipeline = f"{aug} pipeline: {PIPELINES.get(used, used)}. "
     return (f"Table {table}: {aug} x KD, {' and '.join(networks)}. {size}{accuracy_caption(n)}; in parentheses the "
             f"gain over Scratch. {pipeline}Teacher / Student {aug}: whether the teacher / the student trained with "

@@ -1,6 +1,8 @@
-"""What the Tables 1-3 study (pruning x KD, docs/reference.md "Pruning as the reference code ran it") runs, at full size and at toy size, and where it puts it.
+"""What the Tables 1-3 study (pruning x KD, docs/reference.md "Pruning as the reference code ran it") runs, at full size
+and at toy size, and where it puts it.
 
-Per network: a scratch teacher of that network (docs/reference.md "Objectives": the paper distils between same-size networks in its
+Per network: a scratch teacher of that network (docs/reference.md "Objectives": the paper distils between same-size
+networks in its
 pruning study), then per seed the three initial trainings (scratch, label KD, feature KD; with network-slimming
 sparsity for the slimming table), then per pruning setting and seed the nine fine-tunings of the schedules
 (finetuned once, and pre-distill, post-distill, pre-post, self-distill for each KD). Schedules that share an initial
@@ -10,7 +12,9 @@ training share its run (training.engine.schedules.ScheduleSpec.initial_dir). Lay
     MODEL/[slim-]METHOD-sSEED/                  initial trainings (slim- = with sparsity s*sign(gamma))
     MODEL/RULE-R1-R2-R3[-skipP]/SCHEDULE[-KD][-reuseR]-sSEED/    pruned.pt, finetune/ and schedule.json of one schedule
 
-The networks and pipeline default to the reference code's (rethinking-network-pruning, docs/reference.md "Pruning as the reference code ran it"): L1 pruning leaves whole the layers of Li et al.'s preset B skip list in every Table 1 setting (B is the
+The networks and pipeline default to the reference code's (rethinking-network-pruning, docs/reference.md "Pruning as the
+reference code ran it"): L1 pruning leaves whole the layers of Li et al.'s preset B skip list in every Table 1 setting
+(B is the
 preset of ResNet-56 40/70/90% and ResNet-110 50/60/70%; the two other settings keep their network's B list, since
 the reference's res56prune.py / res110prune.py choose ratios and skip list together by -v A|B, the paper's text says
 certain layers are never pruned, and one list per network leaves the ratios as the only difference between its two
@@ -26,11 +30,11 @@ from pathlib import Path
 from figures.paper import PRUNING_TABLES, PruneSetting
 from training.config import FINETUNE_RECIPE, TrainConfig
 from training.data.datasets import NORMALIZATIONS
-from training.errors import UserError
-from training.models.resnet import SHORTCUTS
-from training.models.registry import model_spec, training_kwargs
-from training.pruning.structured import L1_PRESETS
 from training.engine.schedules import KD_METHODS, SCHEDULES, ScheduleSpec, sparsity
+from training.errors import UserError
+from training.models.registry import model_spec, training_kwargs
+from training.models.resnet import SHORTCUTS
+from training.pruning.structured import L1_PRESETS
 
 PRUNE_DIR = "prune"
 KD_SCHEDULES = tuple(s for s in SCHEDULES if s != "finetuned")  # the schedules run once per KD
@@ -61,7 +65,8 @@ class PruneStudySpec:
     max_train_images: int | None = None  # None = all
     epochs: int = 160  # initial training (rethinking-network-pruning's CIFAR recipe: 160 epochs, LR steps 80/120)
     lr_milestones: tuple[int, ...] = (80, 120)
-    finetune_epochs: int = FINETUNE_RECIPE["epochs"]  # 40 epochs at lr 0.001, no decay (docs/reference.md "Pruning as the reference code ran it")
+    # 40 epochs at lr 0.001, no decay (docs/reference.md "Pruning as the reference code ran it")
+    finetune_epochs: int = FINETUNE_RECIPE["epochs"]
     seeds: tuple[int, ...] = (0,)  # each cell is the mean +- std over these seeds (std only with several)
     teacher_seed: int = 100  # the teachers are their own runs, not one of the students
     kds: tuple[str, ...] = tuple(KD_METHODS)  # label and feature KD: the two KD columns
@@ -115,7 +120,8 @@ class PruneStudySpec:
 FULL = PruneStudySpec(seeds=(0, 1, 2))  # three seeds: the paper's effects (0.05-1.5 points) are within one run's noise
 
 # Toy size on the embedded CIFAR-10 subset: ResNet-8/14 (width 8), a 10-conv VGG, PreResNet-11 (width 4,
-# EXTRA_STAND_INS) and DenseNet-10 stand in for the paper's networks; 4 initial epochs (LR steps after 2 and 3), 2 fine-tuning epochs, 1,000 training images.
+# EXTRA_STAND_INS) and DenseNet-10 stand in for the paper's networks; 4 initial epochs (LR steps after 2 and 3), 2
+# fine-tuning epochs, 1,000 training images.
 DEMO = PruneStudySpec(stand_ins=(("ResNet-56", "resnet8"), ("ResNet-110", "resnet14"), ("VGG-19", "vgg_tiny"),
                                  ("DenseNet-40", "densenet_tiny")),
                       width=8, dataset="cifar10", max_train_images=1000, epochs=4, lr_milestones=(2, 3),

@@ -12,8 +12,8 @@ from figures.pruning.tables import make_pruning_table
 from training.config import RuntimeOptions
 from training.data.datasets import checkpoint_split
 from training.engine.fit import fit
-from training.store.rundir import milestone_name
 from training.engine.schedules import SUMMARY, ScheduleSpec, initial_config, run_schedule
+from training.store.rundir import milestone_name
 
 
 def prune_jobs(spec: PruneStudySpec, root: Path, figs: Path, rates: dict[str, Rates], device: str) -> list[Job]:

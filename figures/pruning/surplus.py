@@ -12,8 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from training.errors import UserError
 from training.engine.schedules import SUMMARY
+from training.errors import UserError
 
 
 def surplus(self_distill: float, finetuned: float, unpruned_kd: float, unpruned_scratch: float) -> float:
@@ -30,7 +30,8 @@ def _summary(run_dir: str | Path, schedule: str) -> dict:
         raise UserError(f"{path} not found: run python -m training.prune_schedule --schedule {schedule} there first")
     summary = json.loads(path.read_text())
     if summary["schedule"] != schedule:
-        raise UserError(f"{run_dir} holds a {summary['schedule']} schedule, not {schedule}; pass the {schedule} directory")
+        raise UserError(f"{run_dir} holds a {summary['schedule']} schedule, not {schedule}; pass the {schedule} "
+                        "directory")
     return summary
 
 
@@ -38,6 +39,7 @@ def schedule_surplus(finetuned_dir: str | Path, self_distill_dir: str | Path) ->
     """Surplus from a ``finetuned`` and a ``self-distill`` schedule directory (same model, rule and ratios)."""
     ft, sd = _summary(finetuned_dir, "finetuned"), _summary(self_distill_dir, "self-distill")
     if (ft["rule"], ft["remaining"], ft["preset"]) != (sd["rule"], sd["remaining"], sd["preset"]):
-        raise UserError(f"{finetuned_dir} and {self_distill_dir} were pruned differently; compare schedules of one rule and ratio")
+        raise UserError(f"{finetuned_dir} and {self_distill_dir} were pruned differently; compare schedules of one "
+                        "rule and ratio")
     return surplus(sd["finetune"]["test_acc"], ft["finetune"]["test_acc"], sd["initial"]["test_acc"],
                    ft["initial"]["test_acc"])

@@ -13,19 +13,20 @@ Baseline (paper) column holds its Scratch row), and the caption names the datase
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from figures.captions import refuse_embedded_subset
 from figures.cells import Accuracy, accuracy_caption, cell, numbered, paper_numbers, paper_text
 from figures.paper import KD_COLUMNS, PRUNING_PUBLISHED, PRUNING_ROWS, PRUNING_TABLES, PRUNING_TITLES, PruneSetting
 from figures.pruning.plan import PruneStudySpec, network_note, schedule_cells, schedule_run
-from figures.tables import write_table
-from training.errors import UserError
-from training.store.rundir import read_config
-from training.store.poolable import describe_config
-from training.engine.schedules import SUMMARY
 from figures.pruning.surplus import surplus
+from figures.tables import write_table
+from training.engine.schedules import SUMMARY
+from training.errors import UserError
+from training.store.poolable import describe_config
+from training.store.rundir import read_config
 
 Summaries = dict[tuple[str, str], list[dict[str, Any]]]  # (schedule, kd) -> one schedule.json per seed
 

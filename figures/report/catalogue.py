@@ -13,19 +13,38 @@ computes one seed: then n = 1 and no interval, so inconclusive).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from figures.augment.plan import AugmentStudySpec
-from figures.report.inputs import (AugmentBlocks, Missing, PruneCells, SurfacePoint, augment_blocks, naswot_scores,
-                                prune_cells, surfaces)
-from figures.report.measures import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, SUPPORTED, Estimate, basin_width, combine,
-                                    local_minima, paired, welch)
 from figures.paper import AUGMENT_PUBLISHED, PRUNING_PUBLISHED, TABLE6, TABLE6_ROWS
 from figures.pruning.plan import PruneStudySpec
+from figures.report.inputs import (
+    AugmentBlocks,
+    Missing,
+    PruneCells,
+    SurfacePoint,
+    augment_blocks,
+    naswot_scores,
+    prune_cells,
+    surfaces,
+)
+from figures.report.measures import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    NOT_RUN,
+    SUPPORTED,
+    Estimate,
+    basin_width,
+    combine,
+    local_minima,
+    paired,
+    welch,
+)
 from figures.tables import to_markdown
 from landscape.sharpness import flatness
 from training.store.files import atomic_write_text, strict_json
@@ -241,7 +260,8 @@ Measure = Callable[[SurfacePoint], float]
 def _hessian(key: str) -> Measure:
     def measure(p: SurfacePoint) -> float:
         if p.hessian is None:
-            raise Missing("Tables 7-8: a surface has no Hessian numbers beside it (python -m figures.study --tables 7 8)")
+            raise Missing("Tables 7-8: a surface has no Hessian numbers beside it (python -m figures.study --tables 7 "
+                          "8)")
         return float(p.hessian[key])
 
     return measure

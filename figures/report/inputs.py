@@ -1,4 +1,5 @@
-"""What the claims (figures.report.catalogue) read: per-seed accuracies of Tables 1-5 from the run directories (through the
+"""What the claims (figures.report.catalogue) read: per-seed accuracies of Tables 1-5 from the run directories (through
+the
 tables' own readers, which refuse mixed configurations), the per-run NASWOT scores of Table 6 (scores.json), and the
 surfaces of Tables 7-8 with their Hessian numbers. A table whose runs or outputs are missing raises Missing, and its
 claims become "not run"; nothing is computed here, only read."""
@@ -11,18 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
+from figures.analysis.surfaces import surface_run
+from figures.analysis.table6 import pooled_runs
 from figures.augment.plan import AugmentStudySpec, matrix, student_run
 from figures.augment.tables import read_block
 from figures.jobs import run_finished
 from figures.paper import PRUNING_TABLES
-from training.store.rundir import read_config
 from figures.pruning.plan import PruneStudySpec, schedule_cells, schedule_run
 from figures.pruning.tables import read_summaries
-from figures.analysis.surfaces import surface_run
-from figures.analysis.table6 import pooled_runs
 from landscape.record import Surface, load_surface
-from training.store.poolable import check_table
 from training.engine.schedules import SUMMARY
+from training.store.poolable import check_table
+from training.store.rundir import read_config
 
 
 class Missing(Exception):

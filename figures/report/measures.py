@@ -13,8 +13,8 @@ contradicted when it lies on the other side, inconclusive otherwise or with fewe
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage, stats

@@ -10,18 +10,17 @@ import base64
 import html
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-
 from figures.augment.plan import AUGMENT_PRESETS, with_networks
+from figures.paper import SURFACE_TABLES
+from figures.pruning.plan import PRUNE_PRESETS
 from figures.report.catalogue import COLUMNS as CLAIM_COLUMNS
 from figures.report.catalogue import TOY_NOTE, Inputs, evaluate_claims, write_claims
-from figures.pruning.plan import PRUNE_PRESETS
-from figures.paper import SURFACE_TABLES
 from training.store.files import atomic_write_text
 
 HIGHLIGHT = 1.0  # points: a one-seed cell this far from the paper's is highlighted
@@ -84,7 +83,11 @@ def table_html(doc: dict) -> str:
         cells = []
         for c in shown:
             off, tip = differs(r.get(c), r.get(pairs[c])) if c in pairs else (False, "")
-            attrs = f' class="differs" title="{html.escape(tip)}"' if off else (f' title="{html.escape(tip)}"' if tip else "")
+            attrs = (
+                f' class="differs" title="{html.escape(tip)}"'
+                if off
+                else (f' title="{html.escape(tip)}"' if tip else "")
+            )
             cells.append(f"<td{attrs}>{_cell(r.get(c))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     notes = "".join(f"<p><small>{html.escape(n)}</small></p>" for n in doc.get("footnotes", []))
@@ -94,9 +97,17 @@ def table_html(doc: dict) -> str:
 
 def claims_html(rows: Sequence[dict]) -> str:
     head = "".join(f"<th>{c}</th>" for c in CLAIM_COLUMNS)
-    body = "".join("<tr>" + "".join(
-        f'<td class="{r["verdict"].replace(" ", "-")}">{_cell(r[c])}</td>' if c == "verdict" else f"<td>{_cell(r[c])}</td>"
-        for c in CLAIM_COLUMNS) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{r["verdict"].replace(" ", "-")}">{_cell(r[c])}</td>'
+            if c == "verdict"
+            else f"<td>{_cell(r[c])}</td>"
+            for c in CLAIM_COLUMNS
+        )
+        + "</tr>"
+        for r in rows
+    )
     notes = "".join(f"<li><b>{html.escape(r['id'])}</b>: {html.escape(r['note'])}</li>" for r in rows if r["note"])
     return f'<table id="claims"><tr>{head}</tr>{body}</table><ul>{notes}</ul>'
 
@@ -170,12 +181,16 @@ def write_report(out: Path, tables_dir: Path, claims: Sequence[dict], toy: bool,
     views = surface_views(tables_dir)
     if views:
         parts += ["<h2>Loss surfaces of Tables 7-8</h2>",
-                  "<p>Drag to rotate, scroll to zoom, hover for the loss and accuracy of a grid point. Heights: those of "
+                  "<p>Drag to rotate, scroll to zoom, hover for the loss and accuracy of a grid point. Heights: those "
+                  "of "
                   "the VTK files beside the tables (the same file is shown once when both tables hold it).</p>",
                   '<div class="views">']
-        for i, ((method, epoch), (path, tables)) in enumerate(sorted(views.items(), key=lambda kv: (kv[0][0], kv[0][1]))):
+        for i, ((method, epoch), (path, tables)) in enumerate(
+            sorted(views.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+        ):
             labels = " / ".join(dict.fromkeys(SURFACE_TABLES[t][method] for t in sorted(tables)))
-            title = f"{labels}, epoch {epoch} (Table{'s' if len(tables) > 1 else ''} {' and '.join(map(str, sorted(tables)))})"
+            which = f"Table{'s' if len(tables) > 1 else ''} {' and '.join(map(str, sorted(tables)))}"
+            title = f"{labels}, epoch {epoch} ({which})"
             fig = surface_figure(path, title)
             parts.append('<div class="view">' + fig.to_html(full_html=False, include_plotlyjs=i == 0,
                                                             div_id=f"surface-{method}-e{epoch}") + "</div>")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from landscape.formats.li_h5 import write_li_h5
 from landscape.formats.paraview import script_path
-from landscape.record import Surface, save_surface
 from landscape.formats.vtk_files import VTK_SUFFIXES, trajectory_polyline, write_vtk
-from training.store.files import atomic_write
+from landscape.record import Surface, save_surface
 from training.errors import UserError
+from training.store.files import atomic_write
 
 SUFFIXES = (*VTK_SUFFIXES, ".h5", ".npz")
 

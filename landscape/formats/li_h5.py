@@ -25,8 +25,8 @@ from torch import nn
 
 from landscape.directions import Direction
 from landscape.record import Surface
-from training.store.files import atomic_write
 from training.errors import UserError
+from training.store.files import atomic_write
 
 NOT_COMPUTED = -1.0  # Li's marker for a point not computed yet
 
@@ -105,7 +105,9 @@ def read_li_h5(path: Path, split: str = "train") -> Surface:
                 v = f["dir_file"][()]
                 meta["dir_file"] = v.decode() if isinstance(v, bytes) else str(v)
     except (OSError, KeyError) as e:
-        raise UserError(f"cannot read {path} as a Li surface file ({e}); it needs xcoordinates and {split}_loss") from None
+        raise UserError(
+            f"cannot read {path} as a Li surface file ({e}); it needs xcoordinates and {split}_loss"
+        ) from None
     n = len(x) * max(len(y), 1)
     if flat_loss.size != n or flat_acc.size != n:
         raise UserError(f"{path}: {split}_loss has {flat_loss.size} values for a {len(x)} x {max(len(y), 1)} grid")
@@ -138,7 +140,8 @@ def read_li_directions(path: Path, model: nn.Module, count: int) -> list[Directi
                                 f"{' and '.join(groups)} (a Li direction file)")
             lists = [[np.asarray(f[g][str(i)][()]) for i in range(len(f[g]))] for g in groups]
     except OSError as e:
-        raise UserError(f"cannot read --directions {path} as HDF5 ({e}); point to a Li direction file or an .npz surface") from None
+        raise UserError(f"cannot read --directions {path} as HDF5 ({e}); point to a Li direction file or an .npz "
+                        "surface") from None
     params = [(n, p.detach()) for n, p in model.named_parameters()]
     states = list(model.state_dict().items())
     out = []

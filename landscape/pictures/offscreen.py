@@ -13,7 +13,8 @@ import json
 import os
 import sys
 
-# Off-screen VTK on headless Linux needs the EGL window chosen before vtk is first imported (docs/reference.md "Loss surfaces").
+# Off-screen VTK on headless Linux needs the EGL window chosen before vtk is first imported (docs/reference.md "Loss
+# surfaces").
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 

@@ -3,15 +3,15 @@ contour map, on one colour scale) and an animation across several surfaces (GIF)
 drawing functions of landscape.pictures.render."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
+from landscape.heights import height_label
 from landscape.labels import surface_title
 from landscape.pictures.render import CMAP, draw_3d, draw_contour, finite_heights, pyplot, save_figure
 from landscape.record import Surface
-from landscape.heights import height_label
 from training.store.files import atomic_write
 
 

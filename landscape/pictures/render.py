@@ -1,8 +1,10 @@
 """Pictures of surfaces: a 3-D render (pyvista off-screen through EGL in a child process, matplotlib when that
-fails), a 2-D contour map and a 1-D curve, one surface each (landscape.pictures.panels draws several: the Tables 7-8 panels
+fails), a 2-D contour map and a 1-D curve, one surface each (landscape.pictures.panels draws several: the Tables 7-8
+panels
 and the GIF).
 
-Heights are min(loss, zmax) or ln(min(loss, zmax) + 0.1) (landscape.formats.vtk_files.heights). Titles name method, epoch,
+Heights are min(loss, zmax) or ln(min(loss, zmax) + 0.1) (landscape.formats.vtk_files.heights). Titles name method,
+epoch,
 architecture, grid and images from the surface metadata; axes are the filter-normalized directions (alpha for an
 interpolation, PC1/PC2 for a trajectory). Contour levels: np.arange(vmin, vmax, vlevel) of the height when any of
 vmin, vmax, vlevel is given (Li et al.'s plot_2D defaults 0.1, 10, 0.5 fill in the others), else 21 levels evenly
@@ -19,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from landscape.formats.vtk_files import surface_mesh, trajectory_polyline
+from landscape.heights import auto_zscale, height_label, heights
 from landscape.labels import axis_labels, surface_title
 from landscape.record import Surface
-from landscape.heights import auto_zscale, height_label, heights
-from landscape.formats.vtk_files import surface_mesh, trajectory_polyline
-from training.store.files import atomic_write
 from training.errors import UserError
+from training.store.files import atomic_write
 
 LI_LEVELS = (0.1, 10.0, 0.5)  # Li et al.'s plot_2D: vmin, vmax, vlevel
 MAX_LEVELS = 1000  # contour levels one map may ask for (Li's defaults give 20)

@@ -40,8 +40,14 @@ def bench(monkeypatch):
 def test_toy_preset_measures_every_section(tmp_path, bench):
     record = bench[0]
     out = tmp_path / "check"
-    p = subprocess.run(command("--preset", "10min", "--toy", "--device", "cpu", "--out", str(out), "--budget-s", "1500"),
-                       cwd=REPO, capture_output=True, text=True, timeout=1200, env=ENV)
+    p = subprocess.run(
+        command("--preset", "10min", "--toy", "--device", "cpu", "--out", str(out), "--budget-s", "1500"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=ENV,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     recs = record.read_records(out / "measurements.jsonl")
     got = {(r["section"], r["name"]): r for r in recs}
@@ -73,7 +79,15 @@ def test_sections_that_do_not_fit_the_budget_are_skipped_and_said(tmp_path, benc
                        cwd=REPO, capture_output=True, text=True, timeout=300, env=ENV)
     assert p.returncode == 0, p.stderr[-2000:]
     skipped = [r for r in bench[0].read_records(out / "measurements.jsonl") if r["status"] == "skipped"]
-    assert [r["section"] for r in skipped] == ["graphs_vs_eager", "train", "packed", "surface", "naswot", "eta", "compile"]
+    assert [r["section"] for r in skipped] == [
+        "graphs_vs_eager",
+        "train",
+        "packed",
+        "surface",
+        "naswot",
+        "eta",
+        "compile",
+    ]
     assert all("does not fit the time budget" in r["reason"] for r in skipped)
 
 

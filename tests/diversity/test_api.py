@@ -69,7 +69,12 @@ def test_score_models_gives_table_6_statistics_on_shared_batches(images):
         std = float(np.std(v, ddof=1))
         err = std / math.sqrt(3)
         r = rows[g]
-        assert (r.n, r.mean, r.std, r.err_margin) == (3, pytest.approx(np.mean(v)), pytest.approx(std), pytest.approx(err))
+        assert (r.n, r.mean, r.std, r.err_margin) == (
+            3,
+            pytest.approx(np.mean(v)),
+            pytest.approx(std),
+            pytest.approx(err),
+        )
         assert r.ci99_z == pytest.approx(2.576 * err) and r.ci99_t == pytest.approx(stats.t.ppf(0.995, 2) * err)
     assert rows["other"].welch_p == pytest.approx(stats.ttest_ind(expected["other"], expected["scratch"],
                                                                   equal_var=False).pvalue)
@@ -84,7 +89,7 @@ def test_score_cli_with_a_torchvision_model_equals_the_api(tmp_path, capsys):
     assert main(["--model", "torchvision:resnet18", "--model-kwargs", '{"num_classes": 10}', *map(str, paths),
                  "--group", "r18", "--batch-size", "4", "--batches", "2", "--device", "cpu", "--quiet",
                  "--out", str(tmp_path / "out")]) == 0
-    row = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("r18"))
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("r18"))
     x = load_split("cifar10", "train").normalized()
     api = diversity.score_models({"r18": [resnet18(0), resnet18(1)]}, x, batch_size=4, batches=2, device="cpu")
     assert float(row.split()[2]) == pytest.approx(api.summaries[0].mean, abs=1e-3)
@@ -93,8 +98,10 @@ def test_score_cli_with_a_torchvision_model_equals_the_api(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, needle", [
     (["--model", "torchvision:resnet18"], "returns (2, 1000)"),
-    (["--model", "torchvision:resnet34", "--model-kwargs", '{"num_classes": 10}', "W"], "does not fit torchvision:resnet34"),
-    (["--model", "torchvision:resnet18", "--model-kwargs", '{"num_classes": 10}', "--pairwise"], "need orthokd checkpoints"),
+    (["--model", "torchvision:resnet34", "--model-kwargs", '{"num_classes": 10}', "W"], "does not fit "
+                                                                                        "torchvision:resnet34"),
+    (["--model", "torchvision:resnet18", "--model-kwargs", '{"num_classes": 10}', "--pairwise"], "need orthokd "
+                                                                                                 "checkpoints"),
     (["--model-kwargs", '{"num_classes": 10}'], "applies to --model only"),
 ])
 def test_score_cli_refuses_bad_models_in_one_line(extra, needle, tmp_path, capsys):

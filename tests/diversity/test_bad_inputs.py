@@ -9,10 +9,10 @@ from torch import nn
 
 from diversity.naswot import batch_jacobian, correlation_eigenvalues, naswot_v1
 from diversity.score import main
-from training.store.checkpoint import save_checkpoint
 from training.cli.common import run_cli
 from training.errors import UserError
 from training.models.registry import build_model
+from training.store.checkpoint import save_checkpoint
 
 from .conftest import edit_config
 

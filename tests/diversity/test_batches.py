@@ -10,8 +10,8 @@ import torch
 from diversity import naswot
 from diversity.batches import draw_batches, model_seed
 from diversity.score import main
-from training.store.checkpoint import load_model
 from training.data.datasets import checkpoint_split
+from training.store.checkpoint import load_model
 
 
 def _own_batch_score(ck: dict, size: int, seed: int = 0) -> float:

@@ -6,11 +6,18 @@ import pytest
 import torch
 
 from diversity.batches import draw_batches
-from diversity.naswot import (batch_jacobian, correlation_eigenvalues, naswot_v1, naswot_v2, relu_kernel,
-                              score_from_eigenvalues, scoring_copy)
-from training.store.checkpoint import load_model
+from diversity.naswot import (
+    batch_jacobian,
+    correlation_eigenvalues,
+    naswot_v1,
+    naswot_v2,
+    relu_kernel,
+    score_from_eigenvalues,
+    scoring_copy,
+)
 from training.data.datasets import load_split
 from training.errors import UserError
+from training.store.checkpoint import load_model
 
 K = 1e-5
 

@@ -27,7 +27,7 @@ K = 1e-5  # NASWOT eval_score
 BATCH_SIZE, BATCHES, SEED = 128, 5, 0  # the CLI's documented defaults (the study's 5 batches of 128)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_eigenvalues(checkpoint: Path, normalization: str) -> tuple[np.ndarray, ...]:
     """Per batch: eigenvalues of corrcoef(J), J = d(sum of logits)/d(input) with BatchNorm in train mode
     (NASWOT's harness) on a contiguous float32 copy of the checkpoint's model; corrcoef and eigvalsh in float64."""
@@ -83,7 +83,10 @@ def test_cli_default_score_equals_numpy(normalization, tiny_checkpoint, rethinki
 
 
 def test_the_tolerance_separates_k(tiny_checkpoint):
-    right, wrong = np.mean(numpy_naswot(tiny_checkpoint, "cifar")), np.mean(numpy_naswot(tiny_checkpoint, "cifar", 1e-3))
+    right, wrong = (
+        np.mean(numpy_naswot(tiny_checkpoint, "cifar")),
+        np.mean(numpy_naswot(tiny_checkpoint, "cifar", 1e-3)),
+    )
     assert abs(wrong - right) > 4 * MEAN_ABS
 
 
@@ -103,7 +106,9 @@ def test_cka_ignores_a_constant_offset():
     # Centring: CKA(X + c, Y) = CKA(X, Y). Without it, an offset of 10 dominates X X^T and CKA drops to ~0.3.
     g = torch.Generator().manual_seed(1)
     x = torch.randn(80, 6, generator=g, dtype=torch.float64)
-    y = x @ torch.randn(6, 4, generator=g, dtype=torch.float64) + 0.5 * torch.randn(80, 4, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(6, 4, generator=g, dtype=torch.float64) + 0.5 * torch.randn(
+        80, 4, generator=g, dtype=torch.float64
+    )
     base = linear_cka(x, y)
     assert 0.2 < base < 0.99
     assert linear_cka(x + 10.0, y) == pytest.approx(base, abs=1e-10)
@@ -145,5 +150,7 @@ def test_method_matrix_averages_distinct_pairs():
     rows = method_matrix({"scratch": [_outputs(x), _outputs(x)], "label_kd": [_outputs(y)]})
     by = {(r["method_a"], r["method_b"]): r for r in rows}
     assert by[("scratch", "scratch")]["pairs"] == 1 and by[("scratch", "scratch")]["disagreement"] == 0.0
-    assert by[("scratch", "label_kd")]["pairs"] == 2 and by[("scratch", "label_kd")]["disagreement"] == pytest.approx(2 / 3)
+    assert by[("scratch", "label_kd")]["pairs"] == 2 and by[("scratch", "label_kd")]["disagreement"] == pytest.approx(
+        2 / 3
+    )
     assert ("label_kd", "label_kd") not in by  # one model: no distinct pair

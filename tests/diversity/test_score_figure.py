@@ -5,10 +5,10 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from diversity.score_figure import plot_scores  # noqa: E402
-from diversity.stats import summarize_groups  # noqa: E402
+from diversity.score_figure import plot_scores
+from diversity.stats import summarize_groups
 
 
 def test_one_group_is_not_cramped(tmp_path, monkeypatch):

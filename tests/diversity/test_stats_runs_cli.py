@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from training.store.rundir import discover_runs
 from diversity.score import main
 from diversity.stats import summarize, summarize_groups
 from training.store.files import sha256_file
+from training.store.rundir import discover_runs
 
 from .conftest import edit_config
 
@@ -48,7 +48,7 @@ def test_cli_scores_and_writes_outputs(runs_dir, tiny_checkpoint, tmp_path, caps
     assert main(["--runs-dir", str(runs_dir), "--runs", "2", "--batch-size", "32", "--batches", "2",
                  "--out", str(out), "--pairwise", "--pairwise-images", "100", "--quiet"]) == 0
     stdout = capsys.readouterr().out
-    rows = [l.split() for l in stdout.splitlines() if l.startswith(("scratch ", "label_kd "))]
+    rows = [ln.split() for ln in stdout.splitlines() if ln.startswith(("scratch ", "label_kd "))]
     assert [r[0] for r in rows[:2]] == ["scratch", "label_kd"] and rows[0][1] == "2"
     doc = json.loads((out / "scores.json").read_text())
     assert doc["config"]["bn_mode"] == "train" and len(doc["checkpoints"]) == 4
@@ -64,8 +64,19 @@ def test_cli_scores_and_writes_outputs(runs_dir, tiny_checkpoint, tmp_path, caps
         assert text in doc["caption"], text
     assert doc["images"]["images"] == 64 and doc["images"]["split"] == "train"
     rows = list(csv.DictReader(io.StringIO((out / "scores.csv").read_text())))
-    assert {(r["model"], r["width"], r["dataset"], r["epochs"], r["train_images"], r["scored_images"], r["scored_split"],
-             r["draw_seed"]) for r in rows} == {("resnet8", "4", "cifar10", "1", "256", "64", "train", "0")}
+    assert {
+        (
+            r["model"],
+            r["width"],
+            r["dataset"],
+            r["epochs"],
+            r["train_images"],
+            r["scored_images"],
+            r["scored_split"],
+            r["draw_seed"],
+        )
+        for r in rows
+    } == {("resnet8", "4", "cifar10", "1", "256", "64", "train", "0")}
     assert {r["method"]: r["teacher_sha256"] for r in rows} == {"scratch": "", "label_kd": teacher}
     pw_rows = list(csv.DictReader(io.StringIO((out / "pairwise.csv").read_text())))
     assert {(r["model"], r["width"], r["dataset"], r["epochs"], r["images"], r["split"], r["table_teacher_sha256"])
@@ -92,12 +103,14 @@ def test_fewer_runs_than_asked(runs_dir):
 def test_mixed_architecture_in_a_method(copy_runs):
     runs = copy_runs()
     ck = torch.load(runs / "scratch-s1" / "ckpt_e001.pt", weights_only=True)
-    from training.store.checkpoint import save_checkpoint
     from training.models.registry import build_model
+    from training.store.checkpoint import save_checkpoint
 
     ck["arch"] = {"name": "resnet14", "num_classes": 10, "width": 4}
     ck["model"] = build_model("resnet14", 10, width=4).state_dict()
-    save_checkpoint({k: v for k, v in ck.items() if k not in ("format", "version")}, runs / "scratch-s1" / "ckpt_e001.pt")
+    save_checkpoint(
+        {k: v for k, v in ck.items() if k not in ("format", "version")}, runs / "scratch-s1" / "ckpt_e001.pt"
+    )
     rc, _, err = _cli("--runs-dir", str(runs), "--runs", "2", "--quiet", "--batch-size", "16")
     assert rc == 2 and "scratch-s0 and scratch-s1 differ in arch" in err and len(err.strip().splitlines()) == 1
 
@@ -138,7 +151,14 @@ def test_defaults_are_the_studys_and_help_is_plain_text():
     from diversity.score import build_parser
     from figures.analysis.plan import FULL
 
-    assert (ScoreConfig().batches, ScoreConfig().batch_size, ScoreConfig().k) == (FULL.score_batches, FULL.score_batch_size, 1e-5)
+    assert (ScoreConfig().batches, ScoreConfig().batch_size, ScoreConfig().k) == (
+        FULL.score_batches,
+        FULL.score_batch_size,
+        1e-5,
+    )
     text = build_parser().format_help()
-    assert "batches per checkpoint (shared by all unless --batch-mode per-model); the score is their mean [5]" in " ".join(text.split()).replace("- ", "-")
+    assert (
+        "batches per checkpoint (shared by all unless --batch-mode per-model); the score is their mean [5]"
+        in " ".join(text.split()).replace("- ", "-")
+    )
     assert "`" not in text and "DESIGN" not in text and "§" not in text

@@ -74,4 +74,6 @@ def test_bad_input_is_one_line_exit_2(places, capsys, command, flags, words, tmp
     assert rc == 2, err
     assert stdout == "" and len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
     assert all(w in err for w in words), err
-    assert sorted(p.name for p in out.iterdir()) == ["table6.md"] and (out / "table6.md").read_text() == "earlier result\n"
+    assert (
+        sorted(p.name for p in out.iterdir()) == ["table6.md"] and (out / "table6.md").read_text() == "earlier result\n"
+    )

@@ -12,21 +12,30 @@ from scipy import stats
 
 from figures.augment.plan import MICRO as AUGMENT_MICRO
 from figures.augment.plan import matrix, student_run, teacher_run
-from figures.report.catalogue import CLAIMS, Inputs, evaluate_claims, _label_mismatch, _surplus, _synergy
-from figures.report.measures import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, SUPPORTED, basin_width, combine,
-                                    local_minima, paired, welch)
 from figures.claims import main as claims_main
 from figures.paper import AUGMENT_PUBLISHED, PRUNING_PUBLISHED, PRUNING_TABLES
 from figures.pruning.plan import MICRO as PRUNE_MICRO
 from figures.pruning.plan import schedule_cells, schedule_run
+from figures.report.catalogue import CLAIMS, Inputs, _label_mismatch, _surplus, _synergy, evaluate_claims
+from figures.report.measures import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    NOT_RUN,
+    SUPPORTED,
+    basin_width,
+    combine,
+    local_minima,
+    paired,
+    welch,
+)
 from figures.report.page import claims_and_report
-from landscape.sharpness import flatness
-from landscape.record import Surface, load_surface
 from landscape.heights import loss_heights, resolve_zscale, scaled_heights
+from landscape.record import Surface, load_surface
+from landscape.sharpness import flatness
 from training.cli.common import run_cli
+from training.engine.schedules import SUMMARY
 from training.errors import UserError
 from training.store.rundir import milestone_name
-from training.engine.schedules import SUMMARY
 
 
 def _surface(loss):

@@ -179,15 +179,14 @@ def test_a_preempted_method_job_is_requeued_and_resumes(tmp_path):
     import os
     import signal
     import time
+    from dataclasses import replace
 
     import torch
 
-    from figures.executor import ExecutorSettings, as_checkpointable, make_executor
     from figures.analysis.plan import MICRO
-    from figures.probe import Rates
     from figures.analysis.stage import training_jobs
-
-    from dataclasses import replace
+    from figures.executor import ExecutorSettings, as_checkpointable, make_executor
+    from figures.probe import Rates
 
     # Packed, as the full study trains: a kill between the two runs' saves must still resume to the same weights.
     packed = replace(MICRO, pack_seeds=True)
@@ -215,8 +214,8 @@ def test_a_preempted_method_job_is_requeued_and_resumes(tmp_path):
 
 
 def test_study_passes_training_numerics_and_packing_through():
-    from figures.study import build_parser, study_spec
     from figures.analysis.stage import train_config
+    from figures.study import build_parser, study_spec
 
     spec = study_spec(build_parser().parse_args(["--preset", "micro", "--bf16", "--tf32", "--compile", "--pack"]))
     cfg = train_config(spec, "scratch", 0, None)

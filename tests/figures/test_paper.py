@@ -7,11 +7,20 @@ import math
 
 import pytest
 
-from figures.augment.plan import (AUGMENT_NETWORKS, DEMO, FULL, MICRO, matrix, student_run, teacher_run,
-                                  with_networks)
+from figures.augment.plan import AUGMENT_NETWORKS, DEMO, FULL, MICRO, matrix, student_run, teacher_run, with_networks
 from figures.augment.tables import block_rows, make_augment_table, network_label
-from figures.paper import (AUGMENT_PUBLISHED, AUGMENT_REPRODUCTION_GAP, AUGMENT_TABLES, NOTES, PRUNING_PUBLISHED,
-                           PRUNING_ROWS, PRUNING_TABLES, TABLE6, TABLE6_Z99, all_published)
+from figures.paper import (
+    AUGMENT_PUBLISHED,
+    AUGMENT_REPRODUCTION_GAP,
+    AUGMENT_TABLES,
+    NOTES,
+    PRUNING_PUBLISHED,
+    PRUNING_ROWS,
+    PRUNING_TABLES,
+    TABLE6,
+    TABLE6_Z99,
+    all_published,
+)
 from figures.pruning.tables import setting_rows
 from training.errors import UserError
 
@@ -41,7 +50,7 @@ def _printed_gains_tables_1_to_3():
 
 def _printed_gains_tables_4_5():
     out = []
-    for (table, network), cells in AUGMENT_PUBLISHED.items():
+    for cells in AUGMENT_PUBLISHED.values():
         scratch, aug = cells[(None, False, False)], cells[(None, True, False)]
         out.append((aug, aug.gain, aug.value - scratch.value))
         for kd in (LABEL, FEATURE):
@@ -117,7 +126,8 @@ def _summary(acc_initial, acc_finetune, params=(1000, 600), macs=(10_000, 5_000)
 
 
 def _fake_summaries():
-    from figures.pruning.plan import FULL as PRUNE_FULL, schedule_cells
+    from figures.pruning.plan import FULL as PRUNE_FULL
+    from figures.pruning.plan import schedule_cells
 
     return {key: [_summary(70.0 + i, 60.0 + i)] for i, key in enumerate(schedule_cells(PRUNE_FULL))}
 
@@ -241,7 +251,8 @@ def test_the_full_study_plans_every_network_of_both_tables(tmp_path):
 
 @pytest.mark.parametrize("table", [1, 2, 3])
 def test_every_output_format_of_the_pruning_tables_has_the_papers_cells(tmp_path, table):
-    from figures.pruning.plan import MICRO as PRUNE_MICRO, schedule_cells, schedule_run
+    from figures.pruning.plan import MICRO as PRUNE_MICRO
+    from figures.pruning.plan import schedule_cells, schedule_run
     from figures.pruning.tables import make_pruning_table
     from training.engine.schedules import SUMMARY
 

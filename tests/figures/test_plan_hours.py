@@ -7,7 +7,7 @@ from figures.probe import Rates
 
 
 def _hours(err: str) -> dict[int, float]:
-    line = next(l for l in err.splitlines() if l.startswith("plan: Table"))
+    line = next(ln for ln in err.splitlines() if ln.startswith("plan: Table"))
     assert "estimated from the throughput probe of each network on this cpu device" in line
     return {int(t): float(h) for t, h in re.findall(r"Table (\d) ([\d.]+) CPU-hours", line)}
 
@@ -38,9 +38,16 @@ def test_stage_modules_build_the_jobs_and_one_helper_the_table_jobs(tmp_path):
     from figures.analysis.stage import surface_study_jobs
     from figures.jobs import table_job
 
-    jobs = surface_study_jobs(PRESETS["micro"], {6, 8}, tmp_path, tmp_path / "figs", Rates(5.0, 50.0), torch.device("cpu"))
-    assert [(j.stage, j.name) for j in jobs if j.stage in ("score", "tables")] == [("score", "table6"), ("tables", "table8")]
-    assert {j.stage for j in jobs} == {"teacher", "train", "surface", "score", "tables"} and not any(j.done() for j in jobs)
+    jobs = surface_study_jobs(
+        PRESETS["micro"], {6, 8}, tmp_path, tmp_path / "figs", Rates(5.0, 50.0), torch.device("cpu")
+    )
+    assert [(j.stage, j.name) for j in jobs if j.stage in ("score", "tables")] == [
+        ("score", "table6"),
+        ("tables", "table8"),
+    ]
+    assert {j.stage for j in jobs} == {"teacher", "train", "surface", "score", "tables"} and not any(
+        j.done() for j in jobs
+    )
     out = tmp_path / "table4.md"
     job = table_job(tmp_path, 4, 2.0, lambda: [out] if out.write_text("x") else [])
     assert (job.stage, job.name, job.cost, job.done()) == ("tables", "table4", 2.0, False)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from training.store.checkpoint import load_model
 from training.data.datasets import load_split
+from training.store.checkpoint import load_model
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,9 @@ def test_dataloader_dataset_and_tensors_give_one_surface(images):
     model = calibrated(small_net(), x)
     pair = landscape.surface(model, (x, y), steps=3, yrange=None, device="cpu")
     ds = torch.utils.data.TensorDataset(x, y)
-    loader = landscape.surface(model, torch.utils.data.DataLoader(ds, batch_size=17), steps=3, yrange=None, device="cpu")
+    loader = landscape.surface(
+        model, torch.utils.data.DataLoader(ds, batch_size=17), steps=3, yrange=None, device="cpu"
+    )
     dataset = landscape.surface(model, ds, steps=3, yrange=None, device="cpu", max_images=50)
     assert pair.is_1d and pair.loss.shape == (3,)
     np.testing.assert_array_equal(pair.loss, loader.loss)
@@ -122,7 +124,11 @@ def test_surface_is_the_record_with_its_writers(images):
     assert all(callable(getattr(s, m)) for m in ("save", "render", "contour"))
     assert not any(hasattr(record.Surface, m) for m in ("save", "render", "contour"))  # the record has no writers
     fields = ["xcoords", "ycoords", "loss", "acc", "meta", "directions", "computed"]
-    assert [f.name for f in dataclasses.fields(api.Surface)] == [f.name for f in dataclasses.fields(record.Surface)] == fields
+    assert (
+        [f.name for f in dataclasses.fields(api.Surface)]
+        == [f.name for f in dataclasses.fields(record.Surface)]
+        == fields
+    )
     plain = record.Surface(**{f: getattr(s, f) for f in fields})
     assert api.Surface.of(plain).loss is s.loss and s.done and s.centre_index() == (0, 0)
 

@@ -87,7 +87,8 @@ def run(argv, capsys) -> tuple[int, str]:
     (["--weights", "w.pt"], "--weights applies to --model only"),
     ([], "give an orthokd CHECKPOINT or --model"),
     (["--model", "test_api_models:small_net", "--trajectory", "runs"], "--trajectory and --interpolate need"),
-    (["--model", "test_api_models:small_net", "--dataset", "imagefolder", "--data-dir", "."], "needs the model's input transform"),
+    (["--model", "test_api_models:small_net", "--dataset", "imagefolder", "--data-dir", "."], "needs the model's input "
+                                                                                              "transform"),
     (["--model", "test_api_models:small_net", "--mean", "0.5", "0.5", "0.5"], "--mean and --std go together"),
 ])
 def test_bad_models_and_flags_are_one_line_exit_2(extra, needle, on_path, tmp_path, capsys, monkeypatch):

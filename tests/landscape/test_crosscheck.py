@@ -25,8 +25,14 @@ def test_loss_landscapes_engine_equals_ours(tmp_path):
     x, y = torch.randn(20, 3, 6, 6, generator=g), torch.arange(20) % 3
     kw = dict(steps=(4, 3), xrange=(-1.0, 0.5), yrange=(-0.5, 1.0), device="cpu")
     ours = landscape.surface(model, (x, y), **kw)
-    theirs = landscape.surface(model, (x, y), directions=ours.directions, options=EngineOptions(engine="loss-landscapes"),
-                               store=tmp_path / "ll.npz", **kw)
+    theirs = landscape.surface(
+        model,
+        (x, y),
+        directions=ours.directions,
+        options=EngineOptions(engine="loss-landscapes"),
+        store=tmp_path / "ll.npz",
+        **kw,
+    )
     assert theirs.loss.shape == ours.loss.shape == (4, 3)
     np.testing.assert_allclose(theirs.loss, ours.loss, rtol=1e-5)
     np.testing.assert_allclose(theirs.acc, ours.acc)

@@ -109,7 +109,9 @@ def test_mismatched_store_refused(tiny_checkpoint, tmp_path):
     with pytest.raises(UserError, match="grid"):
         compute_surface(tiny_checkpoint, GridSpec(xsteps=5, ysteps=3, max_images=32), store, CPU, quiet=True)
     with pytest.raises(UserError, match="directions_sha"):
-        compute_surface(tiny_checkpoint, GridSpec(xsteps=3, ysteps=3, max_images=32, dir_seed=1), store, CPU, quiet=True)
+        compute_surface(
+            tiny_checkpoint, GridSpec(xsteps=3, ysteps=3, max_images=32, dir_seed=1), store, CPU, quiet=True
+        )
 
 
 def test_same_loss_as_loss_landscapes_library(model_and_data):
@@ -217,8 +219,8 @@ def test_cli_nonsquare_surface_equals_naive_evaluation(tiny_checkpoint, tmp_path
     """Every loss[i, j] of a 4 x 3 surface on asymmetric ranges, through the CLI, equals a naive evaluation at
     (x_i, y_j) on the split normalized as the checkpoint was trained (its config's normalization preset)."""
     from landscape.plot import main
-    from training.store.checkpoint import load_model
     from training.data.datasets import load_split
+    from training.store.checkpoint import load_model
 
     ckpt_path = tmp_path / "c.pt"
     ck = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
@@ -231,7 +233,9 @@ def test_cli_nonsquare_surface_equals_naive_evaluation(tiny_checkpoint, tmp_path
     assert s.loss.shape == (4, 3)
     model, _ = load_model(ckpt_path)
     raw = load_split("cifar10", "train", None, 96)
-    x = (raw.images.float() / 255.0 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD[normalization]).view(1, 3, 1, 1)
+    x = (raw.images.float() / 255.0 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD[normalization]).view(
+        1, 3, 1, 1
+    )
     xs, ys = np.linspace(-1, 0.5, 4), np.linspace(-0.3, 0.6, 3)
     for i in range(4):
         for j in range(3):

@@ -12,9 +12,9 @@ from landscape.directions import difference, float_state, random_directions
 from landscape.engine import SurfaceEngine
 from landscape.plot import main
 from landscape.record import load_surface
-from training.store.checkpoint import load_model
 from training.cli.common import run_cli
 from training.errors import UserError
+from training.store.checkpoint import load_model
 
 from .formats.test_formats_cli import _free_port
 

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from landscape.hessian import PROBE_BATCH, HessianOperator, hessian_trace, top_eigenvalue
-from landscape.sharpness import flatness, sharpness_report
 from landscape.record import Surface
-from training.store.checkpoint import load_model
+from landscape.sharpness import flatness, sharpness_report
 from training.data.datasets import checkpoint_split
+from training.store.checkpoint import load_model
 
 IMAGES = 16
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.engine import fit as fit_module
-from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig
+from training.engine import fit as fit_module
 from training.errors import CheckpointError, UserError
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.train import main
 
 TINY = ["--model", "resnet8", "--width", "4", "--device", "cpu", "--quiet", "--max-train-images", "128"]
@@ -57,21 +57,42 @@ def finished_run(tiny_run_dir, tmp_path) -> Path:
 
 
 FLAG_CASES = [
-    (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-4"], "--batch-size"),
-    (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--lr", "0"], "--lr"), (["--lr", "inf"], "--lr"),
-    (["--width", "0"], "--width"), (["--eval-batch-size", "0"], "--eval-batch-size"), (["--epochs", "0"], "--epochs"),
-    (["--momentum", "-0.5"], "--momentum"), (["--momentum", "nan"], "--momentum"), (["--momentum", "1"], "--momentum"),
-    (["--weight-decay", "-0.0001"], "--weight-decay"), (["--weight-decay", "nan"], "--weight-decay"),
-    (["--lr-milestones", "0"], "--lr-milestones"), (["--lr-milestones", "-2"], "--lr-milestones"),
-    (["--lr-milestones", "2", "1"], "--lr-milestones"), (["--lr-milestones", "2", "2"], "--lr-milestones"),
-    (["--lr-gamma", "0"], "--lr-gamma"), (["--lr-gamma", "nan"], "--lr-gamma"),
-    (["--kd-temperature", "0"], "--kd-temperature"), (["--kd-temperature", "-4"], "--kd-temperature"),
-    (["--kd-alpha", "1.5"], "--kd-alpha"), (["--kd-alpha", "-0.1"], "--kd-alpha"), (["--kd-alpha", "nan"], "--kd-alpha"),
-    (["--cutmix-prob", "1.01"], "--cutmix-prob"), (["--cutmix-prob", "-0.5"], "--cutmix-prob"),
-    (["--cutmix-beta", "0"], "--cutmix-beta"), (["--feature-beta", "-1"], "--feature-beta"),
-    (["--feature-beta", "inf"], "--feature-beta"), (["--max-train-images", "0"], "--max-train-images"),
-    (["--seed", "-1"], "--seed"), (["--save-every", "-1"], "--save-every"), (["--stop-after-epoch", "0"], "--stop-after-epoch"),
-    (["--shortcut", "option-b"], "--shortcut"), (["--normalization", "imagenet"], "--normalization"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--batch-size", "-4"], "--batch-size"),
+    (["--lr", "-1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "inf"], "--lr"),
+    (["--width", "0"], "--width"),
+    (["--eval-batch-size", "0"], "--eval-batch-size"),
+    (["--epochs", "0"], "--epochs"),
+    (["--momentum", "-0.5"], "--momentum"),
+    (["--momentum", "nan"], "--momentum"),
+    (["--momentum", "1"], "--momentum"),
+    (["--weight-decay", "-0.0001"], "--weight-decay"),
+    (["--weight-decay", "nan"], "--weight-decay"),
+    (["--lr-milestones", "0"], "--lr-milestones"),
+    (["--lr-milestones", "-2"], "--lr-milestones"),
+    (["--lr-milestones", "2", "1"], "--lr-milestones"),
+    (["--lr-milestones", "2", "2"], "--lr-milestones"),
+    (["--lr-gamma", "0"], "--lr-gamma"),
+    (["--lr-gamma", "nan"], "--lr-gamma"),
+    (["--kd-temperature", "0"], "--kd-temperature"),
+    (["--kd-temperature", "-4"], "--kd-temperature"),
+    (["--kd-alpha", "1.5"], "--kd-alpha"),
+    (["--kd-alpha", "-0.1"], "--kd-alpha"),
+    (["--kd-alpha", "nan"], "--kd-alpha"),
+    (["--cutmix-prob", "1.01"], "--cutmix-prob"),
+    (["--cutmix-prob", "-0.5"], "--cutmix-prob"),
+    (["--cutmix-beta", "0"], "--cutmix-beta"),
+    (["--feature-beta", "-1"], "--feature-beta"),
+    (["--feature-beta", "inf"], "--feature-beta"),
+    (["--max-train-images", "0"], "--max-train-images"),
+    (["--seed", "-1"], "--seed"),
+    (["--save-every", "-1"], "--save-every"),
+    (["--stop-after-epoch", "0"], "--stop-after-epoch"),
+    (["--shortcut", "option-b"], "--shortcut"),
+    (["--normalization", "imagenet"], "--normalization"),
 ]
 
 
@@ -105,7 +126,7 @@ def test_milestones_past_the_last_epoch_are_accepted_and_never_apply(tmp_path):
     """Decision: milestones must increase and be >= 1; those at or past --epochs are allowed (so the recipe's
     defaults work with short runs) and change nothing."""
     assert main([*TINY, "--epochs", "2", "--lr-milestones", "1", "5", "--out-dir", str(tmp_path / "r")]) == 0
-    rows = [json.loads(l) for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(ln) for ln in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [round(r["lr"], 6) for r in rows] == [0.1, 0.01]
 
 
@@ -183,7 +204,9 @@ def test_load_model_refuses_non_finite_weights_and_buffers(tiny_checkpoint, tmp_
 
 def test_nan_teacher_is_refused_before_any_training(tiny_checkpoint, tmp_path, capsys):
     bad = _nan_checkpoint(tiny_checkpoint, tmp_path / "nan_teacher.pt")
-    rc, err = _run([*TINY, "--method", "label_kd", "--teacher", bad, "--epochs", "1", "--out-dir", tmp_path / "r"], capsys)
+    rc, err = _run(
+        [*TINY, "--method", "label_kd", "--teacher", bad, "--epochs", "1", "--out-dir", tmp_path / "r"], capsys
+    )
     _one_line(rc, err, "--teacher", "non-finite")
     assert not (tmp_path / "r").exists()
 

@@ -1,7 +1,6 @@
 """One test per class of bad input: numbers bounded where the flags are declared, allocation
 failures, model factories that raise anything, unreadable images, foreign pickles, lock holders named, degenerate
 pruning, and intra-op threads divided among processes."""
-import io
 import os
 import subprocess
 import sys
@@ -11,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.config import INT_MAX
 from training.cli.common import memory_error_message, run_cli
+from training.config import INT_MAX
 from training.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +31,7 @@ def _run(module: str, argv, capsys):
 
 
 def _one_line(rc, err, *needles):
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:"), err
     for n in needles:
         assert n in lines[0], (n, lines[0])

@@ -7,9 +7,8 @@ import numpy as np
 import torch
 
 from training.data.augment import Targets, cutmix, cutmix_box
-from training.objectives import (CrossEntropy, FeatureKD, LabelKD, feature_distance, kd_kl_term,
-                                 mixed_cross_entropy)
 from training.models.registry import build_model
+from training.objectives import CrossEntropy, FeatureKD, LabelKD, feature_distance, kd_kl_term, mixed_cross_entropy
 
 
 def _softmax(z):
@@ -49,7 +48,10 @@ def test_label_kd_module_uses_teacher_in_eval_and_eq1():
 
 def test_feature_kd_equals_eq2_by_hand():
     g = torch.Generator().manual_seed(1)
-    fs, ft = torch.randn(3, 4, 2, 2, generator=g, dtype=torch.float64), torch.randn(3, 4, 2, 2, generator=g, dtype=torch.float64)
+    fs, ft = (
+        torch.randn(3, 4, 2, 2, generator=g, dtype=torch.float64),
+        torch.randn(3, 4, 2, 2, generator=g, dtype=torch.float64),
+    )
     a, b = fs.reshape(3, -1).numpy(), ft.reshape(3, -1).numpy()
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)

@@ -6,12 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.store.checkpoint import load_checkpoint, load_model
 from training.config import TrainConfig
 from training.data.datasets import checkpoint_split, load_split
 from training.errors import UserError
-from training.models.resnet import PadShortcut
 from training.models.registry import build_model
+from training.models.resnet import PadShortcut
+from training.store.checkpoint import load_checkpoint, load_model
 from training.store.poolable import describe_config
 from training.train import main
 

@@ -9,7 +9,7 @@ import errno
 import math
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -71,7 +71,8 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     """Run ``main``; a ``UserError``, a fixable I/O failure (full disk, read-only or forbidden output, a file in
     the way), an allocation larger than the memory or a closed stdout becomes one ``error: ...`` line on stderr and
     exit code 2, never a traceback.
-    Outputs are written atomically (training.store.checkpoint.atomic_write), so a failed write leaves no partial file."""
+    Outputs are written atomically (training.store.checkpoint.atomic_write), so a failed write leaves no partial
+    file."""
     try:
         rc = main(argv)
         if sys.stdout is not None:
@@ -111,7 +112,8 @@ def add_common_flags(p: argparse.ArgumentParser, *, data: bool = True) -> None:
     if data:
         p.add_argument("--data-dir", type=nonempty, default=None,
                        help="dataset folder: torchvision's CIFAR-10/100 layout, or a folder of *-train.npz/*-test.npz "
-                            "files for --dataset npz; omitted = the embedded CIFAR-10 subset in training/data/embedded/cifar10-mini")
+                            "files for --dataset npz; omitted = the embedded CIFAR-10 subset in "
+                            "training/data/embedded/cifar10-mini")
 
 
 def number_flag(kind: type, check: Callable[[float], bool], need: str) -> Callable[[str], float]:
@@ -136,7 +138,8 @@ def number_flag(kind: type, check: Callable[[float], bool], need: str) -> Callab
 
 
 def bounded_int(hi: int, what: str) -> Callable[[str], int]:
-    """An argparse ``type=`` for an integer in [1, hi], ``what`` naming it (e.g. a width, whose tensors grow with it)."""
+    """An argparse ``type=`` for an integer in [1, hi], ``what`` naming it (e.g. a width, whose tensors grow with
+    it)."""
     return number_flag(int, lambda v: 1 <= v <= hi, f"a positive integer up to {hi:,} ({what})")
 
 

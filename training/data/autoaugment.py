@@ -1,4 +1,5 @@
-"""AutoAugment as the paper's "random policy", per image on the host (docs/reference.md "Tables 4-5: augmentation × KD", docs/reference.md "Data").
+"""AutoAugment as the paper's "random policy", per image on the host (docs/reference.md "Tables 4-5: augmentation × KD",
+docs/reference.md "Data").
 
 Two pipelines (``TrainConfig.augment``):
 
@@ -23,7 +24,7 @@ sub-policy; this draws per image.)
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch

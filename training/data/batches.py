@@ -48,7 +48,7 @@ class DeviceSplit:
     host: HostAutoAugment | None = None
 
     @classmethod
-    def from_imageset(cls, s: ImageSet, device: torch.device, augment: str = "none", workers: int = 0) -> "DeviceSplit":
+    def from_imageset(cls, s: ImageSet, device: torch.device, augment: str = "none", workers: int = 0) -> DeviceSplit:
         host = HostAutoAugment(s.images, workers, device, augment) if augment in HOST_AUGMENTS else None
         return cls(s.images.to(device), s.labels.to(device), torch.tensor(s.mean, device=device),
                    torch.tensor(s.std, device=device), host)

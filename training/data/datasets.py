@@ -7,9 +7,9 @@ analysis keep it resident on the device and do augmentation there (training.data
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ class ImageSet:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def head(self, n: int | None) -> "ImageSet":
+    def head(self, n: int | None) -> ImageSet:
         """The first n images (all when n is None). The sources are shuffled, so a prefix mixes classes."""
         if n is None or n >= len(self):
             return self
@@ -77,7 +77,8 @@ def _from_hwc(images: np.ndarray, labels, num_classes: int, description: str) ->
     if images.shape[0] == 0:
         raise UserError(f"{description} holds no images; point --data-dir at a non-empty dataset")
     if images.shape[1:] != (3, 32, 32) or labels.shape != (images.shape[0],):
-        raise UserError(f"{description}: expected N x 32 x 32 x 3 images and N labels, got {images.shape} and {labels.shape}")
+        raise UserError(f"{description}: expected N x 32 x 32 x 3 images and N labels, got {images.shape} and "
+                        f"{labels.shape}")
     if labels.min() < 0 or labels.max() >= num_classes:
         raise UserError(f"{description}: labels must lie in 0..{num_classes - 1}")
     mean, std = NORMALIZATION.get(num_classes, NORMALIZATION[10])
@@ -90,7 +91,8 @@ def _load_npz_file(path: Path) -> ImageSet:
             images, labels = z["images"], z["labels"]
             num_classes = len(z["classes"]) if "classes" in z.files else int(labels.max()) + 1
     except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"cannot read {path} as an npz with 'images' and 'labels' ({e}); it needs uint8 'images' (N, 32, 32, 3) and int64 'labels' (N,), see docs/reference.md") from None
+        raise UserError(f"cannot read {path} as an npz with 'images' and 'labels' ({e}); it needs uint8 'images' (N, "
+                        "32, 32, 3) and int64 'labels' (N,), see docs/reference.md") from None
     return _from_hwc(images, labels, num_classes, f"npz:{path}")
 
 

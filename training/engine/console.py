@@ -3,7 +3,8 @@ run counted in training images (its rate is img/s, its ETA the run's), and one l
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from training.config import TrainConfig
 

@@ -1,4 +1,5 @@
-"""A whole single training run (docs/reference.md "Training runs and checkpoints"): run directory, resume, epochs, milestone checkpoints.
+"""A whole single training run (docs/reference.md "Training runs and checkpoints"): run directory, resume, epochs,
+milestone checkpoints.
 
 ``fit`` is what ``python -m training.train`` calls once its flags are mapped into a ``TrainConfig``.
 """
@@ -24,14 +25,17 @@ from training.runtime.threads import divided_threads
 from training.store.rundir import LAST, read_metrics
 
 
-def fit(cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOptions(), overwrite: bool = False) -> Path:
+def fit(
+    cfg: TrainConfig, out_dir: str | Path, opts: RuntimeOptions = RuntimeOptions(), overwrite: bool = False
+) -> Path:
     """Train (or resume) the run in ``out_dir``; returns the path of ``last.pt``. Rank 0 holds an exclusive
     lock on ``out_dir`` for the whole run, so a second process on the same directory is refused."""
     out_dir = Path(out_dir)
     device = resolve_device(opts.device)
     configure_backends(cfg.tf32, opts.deterministic)
     dist = init_distributed(device)
-    # The AutoAugment workers share the host's cores with this process (training.runtime.threads): they count as one more
+    # The AutoAugment workers share the host's cores with this process (training.runtime.threads): they count as one
+    # more
     # process whatever --workers is, since the thread count changes CPU rounding and a resume with another worker
     # count must stay bitwise.
     try:
@@ -45,7 +49,8 @@ def _fit(cfg: TrainConfig, out_dir: Path, opts: RuntimeOptions, overwrite: bool,
          dist: DistInfo) -> Path:
     quiet = opts.quiet or not dist.is_main
     p = prepare(cfg, dist)
-    train_data = DeviceSplit.from_imageset(p.train_set, device, p.cfg.augment, opts.workers)  # refuses AutoAugment sizes
+    # refuses AutoAugment sizes
+    train_data = DeviceSplit.from_imageset(p.train_set, device, p.cfg.augment, opts.workers)
     record = run_record(p.cfg, p.teacher_sha, len(p.train_set), dist.world_size, p.init_sha)
     with claimed_run_dirs(p.cfg, [out_dir], [record], overwrite, quiet, dist.is_main) as (decision,):
         barrier(dist)

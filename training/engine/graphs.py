@@ -1,4 +1,5 @@
-"""The training step replayed as one CUDA graph (``--cuda-graphs``, docs/reference.md "Training runs and checkpoints" "Numerics and speed").
+"""The training step replayed as one CUDA graph (``--cuda-graphs``, docs/reference.md "Training runs and checkpoints"
+"Numerics and speed").
 
 A ResNet-56 step at batch 64 is about 560 kernel launches; eager, the host issues them more slowly than an H100
 runs them. ``GraphedStep`` captures forward, backward and the optimizer step once (``torch.cuda.graph``) and then
@@ -22,7 +23,7 @@ tensor lambda, so the tests compare this very path with the plain eager step.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

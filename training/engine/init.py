@@ -1,4 +1,5 @@
-"""Runs that start from a checkpoint (``--init``), as the fine-tuning phase of the pruning study (docs/reference.md "Pruning as the reference code ran it").
+"""Runs that start from a checkpoint (``--init``), as the fine-tuning phase of the pruning study (docs/reference.md
+"Pruning as the reference code ran it").
 
 ``--init CKPT`` builds the student from the checkpoint's ``arch`` and weights (a pruned checkpoint's arch rebuilds
 the smaller network) instead of a random init; ``--model``/``--width``/``--shortcut`` must name that arch, so a run
@@ -14,13 +15,13 @@ from typing import Any
 
 from torch import nn
 
-from training.store.checkpoint import load_checkpoint, model_from_checkpoint
-from training.store.files import sha256_file
 from training.config import TrainConfig
 from training.errors import CheckpointError, UserError
-from training.objectives import Objective
 from training.models.registry import training_kwargs
+from training.objectives import Objective
 from training.pruning.weights import restore_weight_masks
+from training.store.checkpoint import load_checkpoint, model_from_checkpoint
+from training.store.files import sha256_file
 
 
 def _load_init(path: str) -> dict[str, Any]:
@@ -34,7 +35,8 @@ def check_init_arch(cfg: TrainConfig, arch: dict[str, Any], num_classes: int) ->
     """Refuse an --init whose architecture differs from --model / --width / --shortcut or from the dataset's
     number of classes (one line naming the flag to change)."""
     if arch["name"] != cfg.model:
-        raise UserError(f"--init {cfg.init} holds a {arch['name']} but --model is {cfg.model}; pass --model {arch['name']}")
+        raise UserError(f"--init {cfg.init} holds a {arch['name']} but --model is {cfg.model}; pass --model "
+                        f"{arch['name']}")
     for key, value in training_kwargs(cfg.model, cfg.width, cfg.shortcut).items():
         if arch.get(key) != value:
             raise UserError(f"--init {cfg.init} has {key} {arch.get(key)} but --{key} is {value}; "

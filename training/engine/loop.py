@@ -1,4 +1,5 @@
-"""One epoch of training and one evaluation pass (docs/reference.md "Training runs and checkpoints"), on data resident on the device.
+"""One epoch of training and one evaluation pass (docs/reference.md "Training runs and checkpoints"), on data resident
+on the device.
 
 Randomness: each epoch draws from generators seeded by (seed, epoch) through numpy's SeedSequence, so an
 epoch's data order, crops, flips, CutMix and AutoAugment draws do not depend on what ran before: a run resumed from
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +23,8 @@ from training.data.augment import Targets, cutmix, random_crop_flip
 from training.data.autoaugment import HOST_CROPS
 from training.data.batches import DeviceSplit, EpochGenerators, epoch_generators
 from training.data.datasets import normalize
-from training.errors import UserError
 from training.engine.graphs import GraphedStep
+from training.errors import UserError
 from training.objectives import method_spec
 from training.runtime.distributed import DistInfo, all_reduce_sum
 

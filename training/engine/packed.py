@@ -1,5 +1,6 @@
 """``python -m training.train --seeds 0 1 2 --out-dir runs/M-s{seed}``: one run per seed, all trained in one process
-with one forward/backward per step (docs/reference.md "Training runs and checkpoints"; the packed step is training.engine.packed_step).
+with one forward/backward per step (docs/reference.md "Training runs and checkpoints"; the packed step is
+training.engine.packed_step).
 
 Each seed is a whole run of its own: its directory (``{seed}`` in ``--out-dir`` replaced by the seed), lock,
 config.json (that seed's record, as a single run writes it), metrics.jsonl, last.pt and milestone checkpoints, all
@@ -17,8 +18,8 @@ import dataclasses
 import re
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -117,7 +118,9 @@ def _train_all(runs: list[Run], dirs: list[Path], opts: RuntimeOptions, device: 
                 run = runs[i]
                 with warnings.catch_warnings():
                     # The run's own optimizer did not step (the packed one did), which the scheduler would warn about.
-                    warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
+                    warnings.filterwarnings(
+                        "ignore", message=re.escape("Detected call of `lr_scheduler.step()` before")
+                    )
                     row = end_epoch(run, epoch, lr, st, test_data, DistInfo(), who=f" of seed {run.cfg.seed}")
                 publish_epoch(run, dirs[i], row, rows[i], opts, writers[i])
                 if not quiet:

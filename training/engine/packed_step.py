@@ -1,4 +1,5 @@
-"""One epoch of K runs of one method packed into one forward/backward per step (docs/reference.md "Training runs and checkpoints").
+"""One epoch of K runs of one method packed into one forward/backward per step (docs/reference.md "Training runs and
+checkpoints").
 
 The K runs' students are stacked with ``torch.func.stack_module_state`` (parameters and BatchNorm buffers get a
 leading axis of size K) and run as one ``vmap`` of ``functional_call`` over the K batches; BatchNorm updates each
@@ -12,20 +13,20 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from training.data.augment import Targets
-from training.runtime.distributed import DistInfo
-from training.errors import UserError
-from training.engine.run import Run
-from training.engine.graphs import GraphedStep
 from training.data.batches import DeviceSplit, epoch_generators
+from training.engine.graphs import GraphedStep
 from training.engine.loop import EpochStats, EpochTally, autocast, non_finite_loss, training_batches
+from training.engine.run import Run
+from training.errors import UserError
 from training.objectives import method_spec
+from training.runtime.distributed import DistInfo
 
 
 class _FeaturesAndLogits(nn.Module):
@@ -159,7 +160,8 @@ def train_packed_epoch(runs: Sequence[Run], data: DeviceSplit, epoch: int, devic
     ``cuda_graphs`` the packed step is replayed as one CUDA graph on a GPU (training.engine.graphs)."""
     pack = Pack(runs)
     k = len(runs)
-    step: Callable = lambda batches: pack.step(batches, device)
+    def step(batches):
+        return pack.step(batches, device)
     if pack.cfg.cuda_graphs:
         step = GraphedStep(step, capture=device.type == "cuda", mixes=method_spec(pack.cfg.method).cutmix)
     streams = [training_batches(data, r.cfg, epoch_generators(r.cfg.seed, epoch, device), DistInfo()) for r in runs]

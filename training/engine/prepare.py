@@ -4,9 +4,10 @@ refused, locked and started (``claimed_run_dirs``)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -38,7 +39,9 @@ def prepare(cfg: TrainConfig, dist: DistInfo) -> Prepared:
     check_config(cfg, dist)
     train_set = load_split(cfg.dataset, "train", cfg.data_dir, cfg.max_train_images, cfg.normalization)
     test_set = load_split(cfg.dataset, "test", cfg.data_dir, normalization=cfg.normalization)
-    teacher, teacher_sha = load_teacher(cfg.teacher, train_set.num_classes, cfg.dataset) if cfg.teacher else (None, None)
+    teacher, teacher_sha = (
+        load_teacher(cfg.teacher, train_set.num_classes, cfg.dataset) if cfg.teacher else (None, None)
+    )
     cfg, init_sha = prepare_init(cfg, train_set.num_classes)
     return Prepared(cfg, train_set, test_set, teacher, teacher_sha, init_sha)
 

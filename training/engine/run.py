@@ -129,7 +129,9 @@ class Run:
             compile_model(student)
         self.train_module: nn.Module = self.objective
         if dist.enabled:
-            self.train_module = DistributedDataParallel(self.objective, device_ids=[device.index] if device.type == "cuda" else None)
+            self.train_module = DistributedDataParallel(
+                self.objective, device_ids=[device.index] if device.type == "cuda" else None
+            )
 
     def state(self, metrics: dict[str, Any], rng_note: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -158,7 +160,9 @@ class Run:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
         except (RuntimeError, KeyError, ValueError) as e:
-            raise CheckpointError(f"{path} does not fit this run ({str(e).splitlines()[0][:160]}); {RESUME_FIX}") from None
+            raise CheckpointError(
+                f"{path} does not fit this run ({str(e).splitlines()[0][:160]}); {RESUME_FIX}"
+            ) from None
         self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
 
 

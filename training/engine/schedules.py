@@ -1,4 +1,5 @@
-"""Pruning x KD schedules (docs/reference.md "Pruning as the reference code ran it"; the paper's Tables 1-3), each a sequence of phases under one directory:
+"""Pruning x KD schedules (docs/reference.md "Pruning as the reference code ran it"; the paper's Tables 1-3), each a
+sequence of phases under one directory:
 
 ``DIR/initial`` (a run directory: training from scratch, or KD from --teacher; with sparsity s*sign(gamma) when the
 rule is slimming, i.e. network slimming's sparsity training is the initial training), ``DIR/pruned.pt`` (the
@@ -26,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.store.files import atomic_write_text, sha256_file
-from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.config import FINETUNE_RECIPE, RuntimeOptions, TrainConfig
-from training.errors import CheckpointError, UserError
 from training.engine.fit import fit
+from training.errors import CheckpointError, UserError
 from training.models.registry import model_spec
-from training.store.lock import exclusive_lock
 from training.pruning.rules import RULES, prune_checkpoint
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
+from training.store.files import atomic_write_text, sha256_file
+from training.store.lock import exclusive_lock
 from training.store.rundir import LAST, last_and_best_test_acc
 
 
@@ -68,7 +69,8 @@ class ScheduleSpec:
     preset: str | None = None  # l1 only: Li et al.'s A / B
     teacher: str | None = None  # the external teacher's checkpoint
     base: TrainConfig = TrainConfig()  # model, data and initial-training recipe; method/teacher/init are set here
-    finetune_epochs: int = FINETUNE_RECIPE["epochs"]  # fine-tuning recipe (docs/reference.md "Pruning as the reference code ran it")
+    # fine-tuning recipe (docs/reference.md "Pruning as the reference code ran it")
+    finetune_epochs: int = FINETUNE_RECIPE["epochs"]
     finetune_lr: float = FINETUNE_RECIPE["lr"]
     slim_s: float | None = None  # slimming sparsity; None = Liu et al.'s per-family default
     # The initial training's run directory; None = DIR/initial. Schedules with the same initial training (finetuned
@@ -91,7 +93,8 @@ class ScheduleSpec:
         if self.slim_s is not None and self.rule != "slimming":
             raise UserError(f"--slim-s is network slimming's sparsity training; drop it for --rule {self.rule}")
         if self.needs_teacher and not self.teacher:
-            raise UserError(f"schedule {self.schedule} distils from a teacher: pass --teacher CKPT (an orthokd checkpoint)")
+            raise UserError(f"schedule {self.schedule} distils from a teacher: pass --teacher CKPT (an orthokd "
+                            "checkpoint)")
 
     @property
     def needs_teacher(self) -> bool:

@@ -10,9 +10,10 @@ torchvision weights name (its own inference transforms) or from explicit resize 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +48,11 @@ def as_tensors(data: Any, max_images: int | None = None) -> tuple[torch.Tensor, 
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(torch.is_tensor(t) for t in data):
         x, y, what = data[0], data[1], "tensors"
     else:
-        if hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, torch.utils.data.DataLoader):
+        if (
+            hasattr(data, "__getitem__")
+            and hasattr(data, "__len__")
+            and not isinstance(data, torch.utils.data.DataLoader)
+        ):
             what = f"{type(data).__name__} dataset"
             if max_images is not None and max_images < len(data):
                 data = torch.utils.data.Subset(data, _spread(len(data), max_images).tolist())
@@ -87,7 +92,8 @@ def make_transform(weights: str | None = None, resize: int | None = None, crop: 
                             "--resize, --crop, --mean and --std")
         source, _, name = weights.partition(":")
         if source != "torchvision" or not name:
-            raise UserError(f"--transform {weights}: use torchvision:WEIGHTS, e.g. torchvision:ResNet18_Weights.IMAGENET1K_V1")
+            raise UserError(f"--transform {weights}: use torchvision:WEIGHTS, e.g. "
+                            "torchvision:ResNet18_Weights.IMAGENET1K_V1")
         import torchvision
 
         try:
@@ -155,4 +161,6 @@ def images_for_model(dataset: str | None, split: str, data_dir: str | None, max_
     ``transform`` (a torchvision:WEIGHTS value; others, such as diversity's none/v1, are not input transforms),
     ``resize``, ``crop``, ``mean`` and ``std``."""
     weights = transform if transform is not None and transform.startswith("torchvision:") else None
-    return load_images(dataset or "cifar10", split, data_dir, max_images, make_transform(weights, resize, crop, mean, std))
+    return load_images(
+        dataset or "cifar10", split, data_dir, max_images, make_transform(weights, resize, crop, mean, std)
+    )

@@ -38,7 +38,8 @@ def _pick(out, output_key: str):
 
 def check_model_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
                        output_key: str = "logits") -> nn.Module:
-    """Run ``model`` (eval mode, no grad; every module's mode is restored) on the first two of ``images`` and return the model
+    """Run ``model`` (eval mode, no grad; every module's mode is restored) on the first two of ``images`` and return the
+    model
     the analyses should use (``logits_model`` when the output is a mapping). Refused with one UserError line:
     inputs that are not a float tensor of at least 2 rows, a forward that fails on them (the first line of its
     error, with the input shape), an output that is not (N, classes) logits, labels beyond the classes."""

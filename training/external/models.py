@@ -61,7 +61,9 @@ def build_model(spec: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
         try:
             module = importlib.import_module(source)
         except ImportError as e:
-            raise UserError(f"--model {spec}: cannot import {source} ({e}); put it on PYTHONPATH or install it") from None
+            raise UserError(
+                f"--model {spec}: cannot import {source} ({e}); put it on PYTHONPATH or install it"
+            ) from None
         factory = getattr(module, name, None)
         if not callable(factory):
             raise UserError(f"--model {spec}: {source} has no callable {name!r}; name a function or class that "
@@ -101,7 +103,9 @@ def strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items())
+    return (
+        isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items())
+    )
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -127,8 +131,9 @@ def load_weights(model: nn.Module, path: str | os.PathLike, spec: str = "the mod
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        detail = next((l for l in lines if l.startswith(("size mismatch", "Missing key", "Unexpected key"))), lines[0])
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        known = ("size mismatch", "Missing key", "Unexpected key")
+        detail = next((ln for ln in lines if ln.startswith(known)), lines[0])
         if detail.startswith(("Missing key", "Unexpected key")):  # name the first two of possibly hundreds
             keys = detail.split(", ")
             detail = ", ".join(keys[:2]) + (f", ... ({len(keys)} in all)" if len(keys) > 2 else "")
@@ -152,9 +157,11 @@ def check_logits(model: nn.Module, sample: torch.Tensor, num_classes: int, spec:
         model.train(was_training)
     shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
     if shape != (sample.shape[0], num_classes):
-        raise UserError(f"--model {spec} returns {shape} for {sample.shape[0]} inputs, but the analyses need logits of "
-                        f"shape ({sample.shape[0]}, {num_classes}) for this {num_classes}-class data; pass "
-                        f"--model-kwargs '{{\"num_classes\": {num_classes}}}' or a factory whose forward returns logits")
+        raise UserError(
+            f"--model {spec} returns {shape} for {sample.shape[0]} inputs, but the analyses need logits of "
+            f"shape ({sample.shape[0]}, {num_classes}) for this {num_classes}-class data; pass "
+            f"--model-kwargs '{{\"num_classes\": {num_classes}}}' or a factory whose forward returns logits"
+        )
 
 
 def model_from_flags(spec: str, kwargs: dict[str, Any] | None, weights: str | None, sample: torch.Tensor,

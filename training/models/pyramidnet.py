@@ -1,4 +1,5 @@
-"""CIFAR PyramidNets (Han et al. 2017) as clovaai/CutMix-PyTorch defines them (docs/reference.md "Tables 4-5: augmentation × KD").
+"""CIFAR PyramidNets (Han et al. 2017) as clovaai/CutMix-PyTorch defines them (docs/reference.md "Tables 4-5:
+augmentation × KD").
 
 Additive widening: with n blocks per stage (3 stages, 3n blocks), block k = 1..3n has ``round(d_k)`` inner
 channels, d_k = 16 + k * alpha / (3n) accumulated in floating point as the reference does (Python ``round``);
@@ -16,7 +17,7 @@ PyramidNet-110 alpha 64: 1,696,410 / 1,725,300 (1.7 M); PyramidNet-200 alpha 240
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

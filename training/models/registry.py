@@ -3,8 +3,8 @@ resnet.py, slimming.py, pyramidnet.py) with the facts that callers ask of a name
 beta, slimming sparsity); ``build_model`` builds one by name, as a checkpoint's ``arch`` records it."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

@@ -11,7 +11,7 @@ With option A and a CIFAR-100 head: ResNet-56 858,868; ResNet-110 1,727,962 (CIF
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -65,7 +65,8 @@ class CifarResNet(nn.Module):
     """ResNet-(6n+2) for 32x32 inputs. ``forward`` gives logits; ``forward_features`` the last
     feature map (N, 4w, 8, 8) before pooling, used by feature distillation (docs/reference.md "Objectives").
     ``block_widths`` (3n ints, None = unpruned) gives each block's inner width (conv1/bn1/conv2-input), which
-    L1-norm filter pruning and network slimming shrink (training/pruning/structured.py); the residual stream keeps w/2w/4w."""
+    L1-norm filter pruning and network slimming shrink (training/pruning/structured.py); the residual stream keeps
+    w/2w/4w."""
 
     def __init__(self, depth: int, num_classes: int, width: int = 16, shortcut: str = "pad",
                  block_widths: list[int] | None = None):

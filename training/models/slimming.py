@@ -31,7 +31,7 @@ to load it through ``training.models.build_model``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

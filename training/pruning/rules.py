@@ -1,4 +1,5 @@
-"""A trained checkpoint -> a pruned schema-v1 checkpoint (docs/reference.md "Pruning as the reference code ran it"), the library behind ``python -m training.prune``.
+"""A trained checkpoint -> a pruned schema-v1 checkpoint (docs/reference.md "Pruning as the reference code ran it"), the
+library behind ``python -m training.prune``.
 
 The pruned checkpoint's ``arch`` rebuilds the smaller network (``block_widths`` / ``cfg``), so
 ``training.store.checkpoint.load_model``, landscape and diversity load it as any other. It keeps the source's ``method``
@@ -10,16 +11,17 @@ are not pruned, and the MACs stay those of the dense network.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from torch import nn
 
-from training.store.checkpoint import load_checkpoint, model_from_checkpoint
-from training.store.files import provenance, sha256_file
 from training.errors import UserError
 from training.pruning.structured import count_params_macs, l1_filter_prune, l1_preset, network_slimming_prune
 from training.pruning.weights import conv_sparsity, finalize_weight_masks, magnitude_prune
+from training.store.checkpoint import load_checkpoint, model_from_checkpoint
+from training.store.files import provenance, sha256_file
 
 RULES = {
     "l1": "L1-norm filter pruning (Li et al. 2017): per-stage remaining ratios inside ResNet residual branches",

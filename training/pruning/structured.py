@@ -1,4 +1,5 @@
-"""Structured pruning (docs/reference.md "Pruning as the reference code ran it"): L1-norm filter pruning (Li et al. 2017) and Network Slimming (Liu et al. 2017),
+"""Structured pruning (docs/reference.md "Pruning as the reference code ran it"): L1-norm filter pruning (Li et al.
+2017) and Network Slimming (Liu et al. 2017),
 following rethinking-network-pruning's ``cifar/l1-norm-pruning`` and ``cifar/network-slimming`` rules.
 
 Both choose, per prunable BN layer, the channels to drop; Torch-Pruning's DependencyGraph removes each channel
@@ -13,20 +14,19 @@ PreResNet every BN (bn1 and the final BN: a view of the stream; bn2, bn3: conv1'
 from __future__ import annotations
 
 import copy
-import math
-from typing import Sequence
-
 import functools
+import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from training.errors import UserError
-from training.models.resnet import CifarResNet
 from training.models.registry import build_model
-from training.models.wrap import unwrap_model
+from training.models.resnet import CifarResNet
 from training.models.slimming import ChannelSelect, DenseNet, PreResNet, SlimVGG
+from training.models.wrap import unwrap_model
 from training.runtime.optional import require
 
 # Li et al. 2017 Table 2 presets, as res56prune.py / res110prune.py: skipped layers are numbered like the

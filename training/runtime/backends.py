@@ -1,4 +1,5 @@
-"""Numeric backend settings of a run (docs/reference.md "Training runs and checkpoints"): TF32 on or off explicitly, cuDNN autotuning,
+"""Numeric backend settings of a run (docs/reference.md "Training runs and checkpoints"): TF32 on or off explicitly,
+cuDNN autotuning,
 deterministic algorithms.
 
 PyTorch's own default runs fp32 convolutions in TF32 on Ampere and newer GPUs, so an "fp32" run would silently
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -1,4 +1,5 @@
-"""The device a command or a library call runs on: 'auto' = CUDA (this rank's GPU under torchrun) when visible, else the CPU."""
+"""The device a command or a library call runs on: 'auto' = CUDA (this rank's GPU under torchrun) when visible, else the
+CPU."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
-"""torch.distributed plumbing for ``torchrun`` (docs/reference.md "Training runs and checkpoints"): rank/world from the environment, NCCL on
+"""torch.distributed plumbing for ``torchrun`` (docs/reference.md "Training runs and checkpoints"): rank/world from the
+environment, NCCL on
 GPUs and gloo on CPUs, only rank 0 writes. Without torchrun everything degrades to one process.
 
 On GPUs each rank binds ``cuda:LOCAL_RANK`` with ``torch.cuda.set_device`` *before* the process group exists and

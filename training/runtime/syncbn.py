@@ -1,4 +1,5 @@
-"""BatchNorm over the global batch under torchrun (docs/reference.md "Training runs and checkpoints"): SyncBatchNorm on GPUs, and its CPU
+"""BatchNorm over the global batch under torchrun (docs/reference.md "Training runs and checkpoints"): SyncBatchNorm on
+GPUs, and its CPU
 counterpart for gloo runs.
 
 torch.nn.SyncBatchNorm is the library's way and is used on CUDA; it refuses CPU tensors, so CPU (gloo) runs --
@@ -49,7 +50,9 @@ def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for name, child in model.named_children():
         if type(child) is nn.BatchNorm2d:
-            new = GlooSyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            new = GlooSyncBatchNorm(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             new.load_state_dict(child.state_dict())
             new.train(child.training)
             setattr(model, name, new)

@@ -1,12 +1,14 @@
 """Intra-op threads per process: the host's cores divided among the processes that share them.
 
 PyTorch gives every process as many intra-op threads as the machine has cores. Several processes on one host
-(DataLoader workers beside the training process, torchrun ranks) then ask for cores x processes threads, and on a busy host the threads collapse: the demo trained at 38 img/s with the default
+(DataLoader workers beside the training process, torchrun ranks) then ask for cores x processes threads, and on a busy
+host the threads collapse: the demo trained at 38 img/s with the default
 threads and 830 img/s with one thread per process. So each process takes its share:
 
     threads = max(1, budget // (1 + helpers)),  budget = OMP_NUM_THREADS if set, else cores // LOCAL_WORLD_SIZE,
 
-where ``helpers`` counts the processes working beside it (training.engine.fit: its AutoAugment DataLoader workers, each of
+where ``helpers`` counts the processes working beside it (training.engine.fit: its AutoAugment DataLoader workers, each
+of
 which PyTorch runs with one thread, count as one, whatever their number: the thread count changes CPU rounding, and a
 run resumed with another --workers must stay bitwise), cores are the CPUs this process may run on
 (``os.sched_getaffinity``), and LOCAL_WORLD_SIZE is torchrun's processes on this host. Processes that a driver starts
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -1,4 +1,5 @@
-"""Checkpoint schema v1 (docs/reference.md "Training runs and checkpoints"): save atomically, load with ``weights_only=True`` and validate.
+"""Checkpoint schema v1 (docs/reference.md "Training runs and checkpoints"): save atomically, load with
+``weights_only=True`` and validate.
 
 A checkpoint is a dict of tensors and plain containers:
 ``format="orthokd.checkpoint"``, ``version=1``, ``arch={name, num_classes, **kwargs}``, ``model``
@@ -81,7 +82,8 @@ def load_checkpoint(path: str | os.PathLike, damaged_fix: str = DAMAGED_FIX) -> 
     ``damaged_fix`` is the fix it names for a truncated or damaged file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path} (check the path; runs write OUT_DIR/last.pt and ckpt_eXXX.pt)")
+        raise CheckpointError(f"checkpoint not found: {path} (check the path; runs write OUT_DIR/last.pt and "
+                              "ckpt_eXXX.pt)")
     try:
         ckpt = load_weights_only(path)
     except Exception as e:  # torch raises many types for truncated/foreign files
@@ -89,10 +91,12 @@ def load_checkpoint(path: str | os.PathLike, damaged_fix: str = DAMAGED_FIX) -> 
         raise CheckpointError(f"cannot read checkpoint {path}: it is truncated, corrupt or not a weights-only torch "
                               f"file ({detail[:120]}); {damaged_fix}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an orthokd checkpoint (no format={FORMAT!r}); pass a file written by training.train")
+        raise CheckpointError(f"{path} is not an orthokd checkpoint (no format={FORMAT!r}); pass a file written by "
+                              "training.train")
     if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint version {ckpt.get('version')!r}, newer than this code reads ({VERSION}); update orthokd"
+            f"{path} has checkpoint version {ckpt.get('version')!r}, newer than this code reads ({VERSION}); update "
+            "orthokd"
         )
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
@@ -100,10 +104,12 @@ def load_checkpoint(path: str | os.PathLike, damaged_fix: str = DAMAGED_FIX) -> 
     arch = ckpt["arch"]
     if not isinstance(arch, dict) or arch.get("name") not in MODELS:
         raise CheckpointError(
-            f"{path} has unknown architecture {arch.get('name') if isinstance(arch, dict) else arch!r}; known: {', '.join(MODELS)}"
+            f"{path} has unknown architecture {arch.get('name') if isinstance(arch, dict) else arch!r}; known: "
+            f"{', '.join(MODELS)}"
         )
     if "content_sha256" in ckpt and _content_hash_or_none(ckpt) != ckpt["content_sha256"]:
-        raise CheckpointError(f"{path}: its tensors do not match the content_sha256 stored in it (bytes changed on disk "
+        raise CheckpointError(f"{path}: its tensors do not match the content_sha256 stored in it (bytes changed on "
+                              "disk "
                               f"or in transfer); {damaged_fix}")
     return ckpt
 
@@ -133,9 +139,12 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "check
         model = build_model(name, num_classes, **arch)
         model.load_state_dict(ckpt["model"], strict=True)
     except (RuntimeError, TypeError, KeyError) as e:
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        detail = next((l for l in lines if l.startswith(("size mismatch", "Missing key", "Unexpected key"))), lines[0])
-        raise CheckpointError(f"{path}: weights do not fit architecture {name} ({detail[:160]}); the file is damaged") from None
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        known = ("size mismatch", "Missing key", "Unexpected key")
+        detail = next((ln for ln in lines if ln.startswith(known)), lines[0])
+        raise CheckpointError(
+            f"{path}: weights do not fit architecture {name} ({detail[:160]}); the file is damaged"
+        ) from None
     check_finite(model.state_dict(), path)
     return model.eval()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+
 def _process_umask() -> int:
     """The process umask, read when a file is written (os has no getter: set it and put it back)."""
     mask = os.umask(0)
@@ -70,7 +71,8 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def provenance(device: torch.device | str) -> dict[str, str]:
-    """git commit of this source tree, torch version, device, intra-op CPU threads (training.runtime.threads) and UTC time."""
+    """git commit of this source tree, torch version, device, intra-op CPU threads (training.runtime.threads) and UTC
+    time."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5

@@ -12,8 +12,8 @@ import fcntl
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from training.errors import UserError
 

@@ -7,7 +7,8 @@ Anything else is refused with one line that names the key and two runs that disa
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from training.config import with_defaults
 from training.errors import UserError
@@ -70,7 +71,8 @@ def describe_config(cfg: dict[str, Any], images: int | None = None) -> str:
     """One caption line naming what a result was computed from: model and width, dataset and its path,
     training images, epochs and LR steps, teacher."""
     teacher = cfg.get("teacher_sha256")
-    data = cfg.get("dataset", "?") + (f" ({cfg['data_dir']})" if cfg.get("data_dir") else " (embedded 5,000-image subset)")
+    data = cfg.get("dataset", "?") + (f" ({cfg['data_dir']})" if cfg.get("data_dir") else " (embedded 5,000-image "
+                                                                                          "subset)")
     n = cfg.get("train_images")
     spec = MODELS.get(str(cfg.get("model")))
     flags = spec.flags if spec else ()  # the kwargs --width / --shortcut set: the ResNets' only

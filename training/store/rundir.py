@@ -1,4 +1,5 @@
-"""The run directory (docs/reference.md "Training runs and checkpoints"): config.json (written once; equality decides resume), metrics.jsonl
+"""The run directory (docs/reference.md "Training runs and checkpoints"): config.json (written once; equality decides
+resume), metrics.jsonl
 (one JSON object per epoch, rewritten atomically), last.pt, milestone checkpoints ckpt_eXXX.pt, and the
 ``.lock`` file of the process that trains in it (training.store.lock); and the discovery of the finished runs
 under a runs folder, grouped by method (what Table 6 and the analyses read)."""
@@ -62,7 +63,8 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str
         return "overwrite"
     old = read_config(out_dir)
     if old is None:
-        raise _refusal(out_dir, f"--out-dir {out_dir} exists and is not an orthokd run directory; choose a new --out-dir "
+        raise _refusal(out_dir, f"--out-dir {out_dir} exists and is not an orthokd run directory; choose a new "
+                                "--out-dir "
                                 "or pass --overwrite")
     old = with_defaults(old)
     if old != config:
@@ -73,7 +75,8 @@ def check_run_dir(out_dir: Path, config: dict[str, Any], overwrite: bool) -> str
                                     f"--nproc_per_node {old['world_size']}, or no torchrun for 1), or use another "
                                     "--out-dir")
         if keys == ["packed"]:
-            raise _refusal(out_dir, f"{out_dir} was trained {_packing(old, stored=True)}, this run is {_packing(config)}; resume "
+            raise _refusal(out_dir, f"{out_dir} was trained {_packing(old, stored=True)}, this run is "
+                                    f"{_packing(config)}; resume "
                                     "it the same way (packed runs round differently from single ones), or use another "
                                     "--out-dir")
         raise _refusal(out_dir, f"{out_dir} holds a run with a different config (differs in: {', '.join(keys)}); use "
@@ -160,7 +163,8 @@ def discover_runs(runs_dir: Path, milestone: int | None = None) -> dict[str, lis
     if runs_dir.exists() and not runs_dir.is_dir():
         raise UserError(f"--runs-dir {runs_dir} is a file; pass the folder that holds the run directories")
     if not runs_dir.is_dir():
-        raise UserError(f"--runs-dir {runs_dir} does not exist; train runs first (python -m training.train --out-dir {runs_dir}/NAME)")
+        raise UserError(f"--runs-dir {runs_dir} does not exist; train runs first (python -m training.train --out-dir "
+                        f"{runs_dir}/NAME)")
     groups: dict[str, list[RunCheckpoint]] = {}
     for cfg_path in sorted(runs_dir.glob(f"*/{CONFIG}")):
         try:

@@ -59,7 +59,9 @@ def _check_block(augmented, doc, rows, s, t_col, s_col, aug):
     best = max(json.loads(line)["test_acc"] for line in
                (student_run(augmented, s, None, False, False, 0) / "metrics.jsonl").read_text().splitlines())
     assert rows[0]["no_kd"]["best_mean"] == pytest.approx(best) and "Last-epoch test accuracy" in doc["caption"]
-    assert ("DeepVoltaire's (crop with grey padding, flip, CIFAR-10 policy, Cutout 16x16)" in doc["caption"]) == (aug == "AutoAugment")
+    assert ("DeepVoltaire's (crop with grey padding, flip, CIFAR-10 policy, Cutout 16x16)" in doc["caption"]) == (
+        aug == "AutoAugment"
+    )
     for kd, column in (("label", "Label KD"), ("feature", "Feature KD")):
         acc = {}
         for row in rows[2:6]:

@@ -6,13 +6,13 @@ import statistics
 
 import pytest
 
+from figures.make import main as make_main
 from figures.paper import PRUNING_ROWS, PRUNING_TABLES
 from figures.pruning.plan import MICRO, initial_run, schedule_run, teacher_run
 from figures.study import main as study_main
-from figures.make import main as make_main
-from training.store.checkpoint import load_model
 from training.cli.common import run_cli
 from training.pruning.structured import count_params_macs
+from training.store.checkpoint import load_model
 
 
 def _final_acc(run_dir):

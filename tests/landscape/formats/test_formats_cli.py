@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from landscape.plot import main
 from landscape.formats.li_h5 import read_li_h5
+from landscape.plot import main
 from landscape.record import load_surface
 
 
@@ -71,8 +71,26 @@ def test_png_contour_sharpness_and_interpolation(tiny_run_dir, tmp_path, capsys)
     assert (tmp_path / "s_trajectory.vtp").is_file()
     # Interpolation: alpha = 0 and 1 reproduce the two checkpoints' own losses.
     a, b = tiny_run_dir / "ckpt_e001.pt", ck
-    assert main([str(a), "--interpolate", str(b), "--out", str(tmp_path / "i.npz"), "--steps", "3", "--xrange", "0", "1",
-                 "--max-images", "64", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                str(a),
+                "--interpolate",
+                str(b),
+                "--out",
+                str(tmp_path / "i.npz"),
+                "--steps",
+                "3",
+                "--xrange",
+                "0",
+                "1",
+                "--max-images",
+                "64",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     s = load_surface(tmp_path / "i.npz")
     for path, loss in ((a, s.loss[0]), (b, s.loss[-1])):
         own = load_surface(_centre(path, tmp_path)).loss
@@ -117,9 +135,25 @@ def _free_port() -> int:
 def test_torchrun_two_ranks_equal_one(tiny_checkpoint, tmp_path):
     args = [str(tiny_checkpoint), "--steps", "3", "4", "--max-images", "64", "--quiet", "--device", "cpu"]
     assert main([*args, "--out", str(tmp_path / "one.npz")]) == 0
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-                        "-m", "landscape.plot", *args, "--out", str(tmp_path / "two.npz")],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "landscape.plot",
+            *args,
+            "--out",
+            str(tmp_path / "two.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     one, two = load_surface(tmp_path / "one.npz"), load_surface(tmp_path / "two.npz")
     np.testing.assert_allclose(two.loss, one.loss, rtol=1e-6)
@@ -139,5 +173,8 @@ def test_directions_reused_from_another_surface(tiny_run_dir, tmp_path):
     assert load_surface(tmp_path / "c.npz").loss.shape == (3,)
     # Our .h5 output's Li direction file carries the same directions back in.
     assert main([str(a), "--out", str(tmp_path / "a.h5"), *common]) == 0
-    assert main([str(b), "--out", str(tmp_path / "d.npz"), "--directions", str(tmp_path / "a_directions.h5"), *common]) == 0
+    assert (
+        main([str(b), "--out", str(tmp_path / "d.npz"), "--directions", str(tmp_path / "a_directions.h5"), *common])
+        == 0
+    )
     assert load_surface(tmp_path / "d.npz").meta["directions_sha"] == sa.meta["directions_sha"]

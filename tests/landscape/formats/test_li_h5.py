@@ -11,8 +11,8 @@ from landscape.config import GridSpec
 from landscape.formats.li_h5 import read_li_h5, write_li_h5
 from landscape.plot import main
 from landscape.record import Surface, load_surface
-from training.store.checkpoint import load_model
 from training.cli.common import run_cli
+from training.store.checkpoint import load_model
 
 from ..conftest import naive_loss
 
@@ -157,7 +157,8 @@ def test_directions_from_a_li_direction_file(tiny_checkpoint, tmp_path, model_an
             assert s.loss[i, j] == pytest.approx(naive_loss(model, dirs, (a, b), x, y)[0], rel=1e-5)
 
 
-@pytest.mark.parametrize("problem, needle", [("count", "holds 22 tensors"), ("shape", "xdirection/0 has shape (5, 3, 3, 3)"),
+@pytest.mark.parametrize("problem, needle", [("count", "holds 22 tensors"), ("shape", "xdirection/0 has shape (5, 3, "
+                                                                                      "3, 3)"),
                                              ("no_y", "ydirection")])
 def test_li_direction_file_that_does_not_fit(tiny_checkpoint, tmp_path, model_and_data, capsys, problem, needle):
     model, _, _ = model_and_data

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from landscape.formats.paraview import check_in_paraview, pvbatch_command, script_path
+from landscape.formats.vtk_files import write_vtk
+from landscape.heights import Z_EXTENT_RATIO
 from landscape.plot import main
 from landscape.record import Surface, load_surface
-from landscape.heights import Z_EXTENT_RATIO
-from landscape.formats.vtk_files import write_vtk
 
 ARRAYS = {"loss", "log_loss", "accuracy", "error", "valid"}
 FIELDS = {"meta_json", "z_scale"}

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
+from landscape.formats.vtk_files import write_vtk
+from landscape.heights import Z_EXTENT_RATIO, heights
 from landscape.pictures import panels, render
 from landscape.plot import main
 from landscape.record import Surface, load_surface
-from landscape.heights import Z_EXTENT_RATIO, heights
-from landscape.formats.vtk_files import write_vtk
 from training.cli.common import run_cli
 
 
@@ -88,7 +88,9 @@ def test_zscale_override_and_non_finite_losses(real, tmp_path, read_vtk):
     bad = _with_bad_points(s)
     write_vtk(bad, tmp_path / "b.vtk", zscale=2.0)
     out, pts, arrays, _ = read_vtk(tmp_path / "b.vtk")
-    assert out.GetFieldData().GetArray("z_scale").GetValue(0) == 2.0 and np.isfinite(pts).all() and len(pts) == s.loss.size
+    assert (
+        out.GetFieldData().GetArray("z_scale").GetValue(0) == 2.0 and np.isfinite(pts).all() and len(pts) == s.loss.size
+    )
     finite = np.isfinite(arrays["loss"])
     assert (~finite).sum() == 2 and (arrays["valid"] == finite).all()
     np.testing.assert_allclose(pts[finite, 2], 2.0 * arrays["loss"][finite], rtol=1e-5)

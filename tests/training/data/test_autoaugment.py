@@ -12,16 +12,16 @@ import torch
 from PIL import Image
 from torchvision.transforms import AutoAugment, AutoAugmentPolicy
 
+from training.config import RuntimeOptions, TrainConfig, with_defaults
 from training.data.augment import random_crop_flip
 from training.data.autoaugment import AutoAugmented, HostAutoAugment, stream_seed
-from training.store.checkpoint import load_checkpoint
-from training.config import RuntimeOptions, TrainConfig, with_defaults
-from training.data.datasets import load_split
-from training.runtime.distributed import DistInfo
-from training.errors import UserError
-from training.engine.fit import fit
 from training.data.batches import DeviceSplit, epoch_generators
+from training.data.datasets import load_split
+from training.engine.fit import fit
 from training.engine.loop import training_batches
+from training.errors import UserError
+from training.runtime.distributed import DistInfo
+from training.store.checkpoint import load_checkpoint
 
 CPU = torch.device("cpu")
 
@@ -58,7 +58,8 @@ def test_one_sub_policy_per_image_and_grey_fill(train_set):
         torch.manual_seed(stream_seed(0, 1, 3, i))
         ids.add(int(torch.randint(25, (1,))))  # AutoAugment.get_params' first draw: the sub-policy index
     assert len(ids) >= 15
-    grey = lambda x: (x == 128).all(0).sum().item()
+    def grey(x):
+        return (x == 128).all(0).sum().item()
     ds = AutoAugmented(_hwc(train_set.images))
     filled = sum(grey(ds[(0, e, i)]) > grey(train_set.images[i]) + 8 for e in (1, 2, 3) for i in range(len(train_set)))
     assert filled >= 20  # 46 with fill 128 on these images; 0 with fill 0
@@ -195,4 +196,4 @@ def test_torchrun_two_ranks_train_the_single_process_steps(tmp_path):
     assert a["metrics"]["train_loss"] == pytest.approx(b["metrics"]["train_loss"], rel=1e-5)
     for k, v in a["model"].items():  # float rounding of the all-reduced BatchNorm statistics: ~2e-6
         if v.is_floating_point():
-            torch.testing.assert_close(b["model"][k], v, atol=1e-5, rtol=1e-4, msg=lambda m: f"{k}: {m}")
+            torch.testing.assert_close(b["model"][k], v, atol=1e-5, rtol=1e-4, msg=lambda m, k=k: f"{k}: {m}")

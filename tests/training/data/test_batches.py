@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from training.config import TrainConfig
-from training.runtime.distributed import DistInfo
 from training.data.batches import DeviceSplit, epoch_generators
-from training.engine.loop import steps_per_epoch, training_batches
 from training.data.datasets import load_split
+from training.engine.loop import steps_per_epoch, training_batches
+from training.runtime.distributed import DistInfo
 
 CPU = torch.device("cpu")
 

@@ -11,8 +11,8 @@ import torchvision.datasets.cifar as tv_cifar
 
 from training.config import RuntimeOptions, TrainConfig
 from training.data.datasets import NORMALIZATION, load_split
-from training.errors import UserError
 from training.engine.fit import fit
+from training.errors import UserError
 from training.store.checkpoint import load_checkpoint
 
 
@@ -27,7 +27,7 @@ def _write_cifar100(root, n_train=256, n_test=100):
         s = load_split("cifar10", split, None, n)
         images = s.images.numpy()  # N x 3 x 32 x 32
         labels = (s.labels.numpy() * 10 + np.arange(n) % 10).tolist()
-        entry = {"data": images.reshape(n, 3072), "fine_labels": labels, "coarse_labels": [l // 5 for l in labels],
+        entry = {"data": images.reshape(n, 3072), "fine_labels": labels, "coarse_labels": [ln // 5 for ln in labels],
                  "filenames": [f"img_{i}.png" for i in range(n)], "batch_label": f"{split} batch"}
         with open(folder / split, "wb") as f:
             pickle.dump(entry, f)

@@ -7,12 +7,12 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from training.data.autoaugment import AutoAugmented, cutout, stream_seed
 from training.config import TrainConfig
-from training.data.datasets import load_split
-from training.runtime.distributed import DistInfo
+from training.data.autoaugment import AutoAugmented, cutout, stream_seed
 from training.data.batches import DeviceSplit, epoch_generators
+from training.data.datasets import load_split
 from training.engine.loop import training_batches
+from training.runtime.distributed import DistInfo
 
 CPU = torch.device("cpu")
 
@@ -70,7 +70,9 @@ def test_reference_pipeline_does_not_crop_again_on_the_device():
     """With autoaugment-cutout the training batch is the host's image, only normalized (the device's pad-crop and
     flip are skipped: DeepVoltaire crops before the policy); labels and order are the plain run's."""
     data = DeviceSplit.from_imageset(TRAIN, CPU, "autoaugment-cutout", 0)
-    cfg = TrainConfig(model="resnet8", width=4, batch_size=16, seed=3, channels_last=False, augment="autoaugment-cutout")
+    cfg = TrainConfig(
+        model="resnet8", width=4, batch_size=16, seed=3, channels_last=False, augment="autoaugment-cutout"
+    )
     gens = epoch_generators(3, 1, CPU)
     perm = torch.randperm(len(TRAIN), generator=gens.order)
     ds = AutoAugmented(HWC, "autoaugment-cutout")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from training import objectives
-from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.errors import CheckpointError
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.store.rundir import best_test_acc, final_test_acc
 from training.train import main
 
@@ -25,7 +25,7 @@ def test_milestone_checkpoints_at_each_decay(tmp_path):
     out = tmp_path / "run"
     assert main([*TINY, "--epochs", "6", "--lr-milestones", "2", "4", "--out-dir", str(out)]) == 0
     assert _files(out) == {"config.json", "metrics.jsonl", "last.pt", "ckpt_e002.pt", "ckpt_e004.pt", "ckpt_e006.pt"}
-    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [round(r["lr"], 6) for r in rows] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     assert set(rows[0]) == {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "best_test_acc",
@@ -103,8 +103,12 @@ def test_resume_equals_uninterrupted_bitwise(tmp_path, tiny_checkpoint):
     assert torch.equal(a["aux"]["regressor"]["weight"], b["aux"]["regressor"]["weight"])
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
-    strip = lambda d: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in d]
-    rows = [strip(json.loads(l) for l in (tmp_path / d / "metrics.jsonl").read_text().splitlines()) for d in ("full", "cut")]
+    def strip(d):
+        return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in d]
+    rows = [
+        strip(json.loads(ln) for ln in (tmp_path / d / "metrics.jsonl").read_text().splitlines())
+        for d in ("full", "cut")
+    ]
     assert rows[0] == rows[1]
     assert a["method"]["teacher_sha256"] and len(a["method"]["teacher_sha256"]) == 64
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.data.augment import Targets
-from training.store.checkpoint import load_checkpoint
 from training.cli.common import run_cli
 from training.config import TrainConfig
-from training.runtime.distributed import DistInfo
-from training.errors import UserError
-from training.engine.run import check_config
+from training.data.augment import Targets
 from training.engine.graphs import GraphedStep
+from training.engine.run import check_config
+from training.errors import UserError
 from training.objectives import mixed_cross_entropy
+from training.runtime.distributed import DistInfo
+from training.store.checkpoint import load_checkpoint
 from training.train import main
 
 # 200 images: three full batches of 64 and an eager last batch of 8; two epochs: a new static step per epoch
@@ -33,8 +33,9 @@ def _same_runs(a_dir: Path, b_dir: Path) -> None:
             assert torch.equal(a["aux"][k][n], b["aux"][k][n]), (k, n)
     for i, s in a["optimizer"]["state"].items():
         assert torch.equal(s["momentum_buffer"], b["optimizer"]["state"][i]["momentum_buffer"]), i
-    strip = lambda d: [{k: v for k, v in json.loads(r).items() if k not in ("seconds", "images_per_s")}
-                       for r in (d / "metrics.jsonl").read_text().splitlines()]
+    def strip(d):
+        return [{k: v for k, v in json.loads(r).items() if k not in ("seconds", "images_per_s")}
+                           for r in (d / "metrics.jsonl").read_text().splitlines()]
     assert strip(a_dir) == strip(b_dir)
 
 
@@ -48,7 +49,19 @@ def test_graphed_step_path_equals_eager_step_on_cpu(tmp_path):
 
 def test_packed_graphed_step_path_equals_packed_eager_on_cpu(tmp_path):
     for name, extra in (("eager", []), ("graphs", ["--cuda-graphs"])):
-        args = [*TINY, "--epochs", "1", "--method", "scratch", "--seeds", "0", "1", "--out-dir", str(tmp_path / name / "s{seed}"), *extra]
+        args = [
+            *TINY,
+            "--epochs",
+            "1",
+            "--method",
+            "scratch",
+            "--seeds",
+            "0",
+            "1",
+            "--out-dir",
+            str(tmp_path / name / "s{seed}"),
+            *extra,
+        ]
         assert run_cli(main, args) == 0
     for seed in (0, 1):
         _same_runs(tmp_path / "eager" / f"s{seed}", tmp_path / "graphs" / f"s{seed}")

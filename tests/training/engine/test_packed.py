@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.cli.common import run_cli
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
 from training.train import main
 
 TINY = ["--model", "resnet8", "--width", "4", "--device", "cpu", "--quiet", "--max-train-images", "192",

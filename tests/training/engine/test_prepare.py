@@ -6,7 +6,8 @@ import pytest
 
 from training.cli.common import run_cli
 from training.config import TrainConfig
-from training.engine import fit as fit_module, packed as packed_module
+from training.engine import fit as fit_module
+from training.engine import packed as packed_module
 from training.engine.prepare import prepare
 from training.errors import UserError
 from training.runtime.distributed import DistInfo

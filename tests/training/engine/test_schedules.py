@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from training.store.checkpoint import load_checkpoint, save_checkpoint
-from training.store.files import sha256_file
+from figures.pruning.surplus import schedule_surplus, surplus
 from training.cli.common import run_cli
 from training.config import TrainConfig
+from training.engine.schedules import SCHEDULES, ScheduleSpec, phase_configs
 from training.errors import UserError
 from training.models.registry import build_model
 from training.prune_schedule import main as schedule_main
-from training.engine.schedules import SCHEDULES, ScheduleSpec, phase_configs
-from figures.pruning.surplus import schedule_surplus, surplus
+from training.store.checkpoint import load_checkpoint, save_checkpoint
+from training.store.files import sha256_file
 
 TINY = ["--model", "resnet8", "--width", "4", "--max-train-images", "128", "--epochs", "1", "--lr-milestones",
         "--finetune-epochs", "1", "--eval-batch-size", "500", "--device", "cpu", "--quiet"]

@@ -7,15 +7,15 @@ import itertools
 import pytest
 import torch
 
-from training.store.checkpoint import load_checkpoint, save_checkpoint
 from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig
-from training.data.datasets import load_split
-from training.runtime.distributed import DistInfo
-from training.engine.fit import fit
-from training.engine.run import Run, load_teacher
 from training.data.batches import DeviceSplit, epoch_generators
+from training.data.datasets import load_split
+from training.engine.fit import fit
 from training.engine.loop import train_one_epoch, training_batches
+from training.engine.run import Run, load_teacher
+from training.runtime.distributed import DistInfo
+from training.store.checkpoint import load_checkpoint, save_checkpoint
 from training.train import main
 
 CPU = torch.device("cpu")
@@ -34,7 +34,9 @@ def teachers(tmp_path_factory):
     out = {}
     for method, augment in {("scratch", "none"), ("scratch", "autoaugment"), ("cutmix", "none")}:
         cfg = TrainConfig(method=method, augment=augment, epochs=1, lr_milestones=(), **TINY)
-        out[(method, augment)] = fit(cfg, root / f"{method}-{augment}", RuntimeOptions(device="cpu", quiet=True, workers=0))
+        out[(method, augment)] = fit(
+            cfg, root / f"{method}-{augment}", RuntimeOptions(device="cpu", quiet=True, workers=0)
+        )
     return out
 
 
@@ -81,9 +83,32 @@ def test_teacher_sees_the_students_batch(teachers, train_set, augmentation, teac
 def test_records_in_the_students_checkpoint(teachers, tmp_path):
     """A plain label-KD student of an AutoAugment teacher: config.json holds its own augment, last.pt both."""
     out = tmp_path / "s"
-    assert main(["--model", "resnet8", "--width", "4", "--max-train-images", "64", "--batch-size", "32", "--epochs", "1",
-                 "--method", "label_kd", "--teacher", str(teachers[("scratch", "autoaugment")]), "--device", "cpu",
-                 "--quiet", "--out-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                "resnet8",
+                "--width",
+                "4",
+                "--max-train-images",
+                "64",
+                "--batch-size",
+                "32",
+                "--epochs",
+                "1",
+                "--method",
+                "label_kd",
+                "--teacher",
+                str(teachers[("scratch", "autoaugment")]),
+                "--device",
+                "cpu",
+                "--quiet",
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     method = load_checkpoint(out / "last.pt")["method"]
     assert method["augmentation"] == {"augment": "none", "cutmix": False}
     assert method["teacher_augmentation"] == {"method": "scratch", "augment": "autoaugment", "cutmix": False}
@@ -93,8 +118,28 @@ def test_teacher_of_another_dataset_is_refused(teachers, tmp_path, capsys):
     ckpt = load_checkpoint(teachers[("scratch", "none")])
     other = tmp_path / "c100-teacher.pt"
     save_checkpoint({**ckpt, "config": {**ckpt["config"], "dataset": "cifar100"}}, other)
-    rc = run_cli(main, ["--model", "resnet8", "--width", "4", "--max-train-images", "64", "--epochs", "1", "--method",
-                        "label_kd", "--teacher", str(other), "--device", "cpu", "--quiet", "--out-dir", str(tmp_path / "r")])
+    rc = run_cli(
+        main,
+        [
+            "--model",
+            "resnet8",
+            "--width",
+            "4",
+            "--max-train-images",
+            "64",
+            "--epochs",
+            "1",
+            "--method",
+            "label_kd",
+            "--teacher",
+            str(other),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--out-dir",
+            str(tmp_path / "r"),
+        ],
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert "trained on cifar100" in err and not (tmp_path / "r").exists()

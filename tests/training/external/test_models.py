@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from training.cli.model_flags import json_object
 from training.data.datasets import load_split
 from training.errors import CheckpointError, UserError
-from training.external.models import build_model, check_logits, load_weights, read_state_dict
-from training.cli.model_flags import json_object
 from training.external.data import as_tensors, load_images, make_transform
+from training.external.models import build_model, check_logits, load_weights, read_state_dict
 
 
 def tiny() -> nn.Module:
@@ -150,9 +150,13 @@ def test_timm_specs_go_through_timm_create_model(monkeypatch):
     import types
 
     made = []
-    fake = types.SimpleNamespace(is_model=lambda name: name == "tiny_net",
-                                 create_model=lambda name, **kw: made.append((name, kw)) or nn.Linear(2, kw["num_classes"]))
+    fake = types.SimpleNamespace(
+        is_model=lambda name: name == "tiny_net",
+        create_model=lambda name, **kw: made.append((name, kw)) or nn.Linear(2, kw["num_classes"]),
+    )
     monkeypatch.setitem(sys.modules, "timm", fake)  # timm's API as its documentation gives it
-    assert build_model("timm:tiny_net", {"num_classes": 3}).out_features == 3 and made == [("tiny_net", {"num_classes": 3})]
+    assert build_model("timm:tiny_net", {"num_classes": 3}).out_features == 3 and made == [
+        ("tiny_net", {"num_classes": 3})
+    ]
     with pytest.raises(UserError, match="timm has no model 'other'"):
         build_model("timm:other")

@@ -7,14 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.store.checkpoint import load_model
 from training.config import TrainConfig
 from training.data.datasets import load_split
 from training.errors import UserError
-from training.objectives import FeatureKD, default_feature_beta
-from training.models.registry import MODELS, build_model
 from training.models.pyramidnet import PyramidNet
+from training.models.registry import MODELS, build_model
+from training.objectives import FeatureKD, default_feature_beta
 from training.pruning.rules import prune_model
+from training.store.checkpoint import load_model
 from training.train import config_from_args, main, parse_args
 
 
@@ -108,7 +108,9 @@ def test_tiny_pyramidnet_trains_with_nesterov_recorded(tmp_path):
                  "--batch-size", "32", "--device", "cpu", "--quiet", "--out-dir", str(out)]) == 0
     assert json.loads((out / "config.json").read_text())["nesterov"] is True
     ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-    assert ckpt["optimizer"]["param_groups"][0]["nesterov"] is True and ckpt["optimizer"]["param_groups"][0]["lr"] == 0.25
+    assert (
+        ckpt["optimizer"]["param_groups"][0]["nesterov"] is True and ckpt["optimizer"]["param_groups"][0]["lr"] == 0.25
+    )
     assert ckpt["arch"]["name"] == "pyramidnet_tiny" and ckpt["optimizer"]["state"]  # momentum buffers exist
     model, _ = load_model(out / "last.pt")  # rebuilt from arch, as teachers, landscape and diversity load it
     assert isinstance(model, PyramidNet) and model.feature_channels == 4 * (16 + 12)

@@ -3,7 +3,6 @@
 import pytest
 
 from figures.pruning.plan import PruneStudySpec
-
 from training.engine.schedules import sparsity
 from training.errors import UserError
 from training.models.registry import MODELS, ModelSpec, build_model, training_kwargs

@@ -3,11 +3,11 @@ initialisation of network slimming, and the constructor kwargs that rebuild prun
 import pytest
 import torch
 
-from training.models import resnet, slimming
 from training.data.datasets import load_split
 from training.errors import UserError
-from training.store.checkpoint import load_model
+from training.models import resnet, slimming
 from training.models.registry import MODELS, build_model
+from training.store.checkpoint import load_model
 
 # (name, classes) -> parameters; each figure must also be printed in its module's docstring
 COUNTS = {
@@ -80,7 +80,9 @@ def test_vgg_and_densenet_cfg_rebuild_smaller_networks(images):
         build_model("densenet40", 10, depth=10, growth=4, cfg=small[:-1] + [33])
 
 
-def test_train_cli_builds_vgg_and_refuses_resnet_only_flags_and_mismatched_feature_maps(tmp_path, tiny_checkpoint, capsys):
+def test_train_cli_builds_vgg_and_refuses_resnet_only_flags_and_mismatched_feature_maps(
+    tmp_path, tiny_checkpoint, capsys
+):
     from training.train import main
 
     args = ["--device", "cpu", "--quiet", "--max-train-images", "64", "--epochs", "1"]

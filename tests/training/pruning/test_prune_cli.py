@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
-from training.store.files import sha256_file
 from training.cli.common import run_cli
 from training.config import RuntimeOptions, TrainConfig
 from training.engine.fit import fit
 from training.models.registry import build_model
 from training.prune import main as prune_main
 from training.pruning.structured import count_params_macs, prunable_bns
+from training.store.checkpoint import load_checkpoint, load_model, save_checkpoint
+from training.store.files import sha256_file
 from training.train import main as train_main
 
 TINY = dict(model="resnet8", width=4, max_train_images=128, batch_size=64, eval_batch_size=500)

@@ -9,21 +9,28 @@ import torch
 from torch import nn
 
 from figures.pruning.plan import DEMO, FULL, MICRO, network_note, schedule_run
-from figures.study import build_parser as study_parser, prune_spec
-from training.store.checkpoint import load_checkpoint, save_checkpoint
-from training.store.files import sha256_file
+from figures.study import build_parser as study_parser
+from figures.study import prune_spec
 from training.cli.common import run_cli
 from training.config import TrainConfig
 from training.data.datasets import load_split
-from training.errors import UserError
 from training.engine.init import load_regressor
-from training.objectives import CrossEntropy, FeatureKD
+from training.errors import UserError
 from training.models.registry import build_model
+from training.objectives import CrossEntropy, FeatureKD
 from training.prune import main as prune_main
-from training.pruning.rules import prune_model
-from training.pruning.structured import (L1_PRESETS, add_slimming_subgradient, count_params_macs, network_slimming_prune,
-                                prunable_bns, slimming_keep_counts)
 from training.prune_schedule import main as schedule_main
+from training.pruning.rules import prune_model
+from training.pruning.structured import (
+    L1_PRESETS,
+    add_slimming_subgradient,
+    count_params_macs,
+    network_slimming_prune,
+    prunable_bns,
+    slimming_keep_counts,
+)
+from training.store.checkpoint import load_checkpoint, save_checkpoint
+from training.store.files import sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +109,10 @@ def test_prune_cli_skip_flag(tmp_path, capsys):
     assert run_cli(prune_main, [str(ckpt), "--rule", "l1", "--remaining", *map(str, ratios), "--skip", "B",
                                 "--out", str(out)]) == 0
     assert load_checkpoint(out)["pruning"]["skip"] == list(skip) and "preset B" in capsys.readouterr().out
-    for bad in (["--rule", "weight", "--remaining", "0.4", "--skip", "B"], ["--rule", "l1", "--preset", "A", "--skip", "B"]):
+    for bad in (
+        ["--rule", "weight", "--remaining", "0.4", "--skip", "B"],
+        ["--rule", "l1", "--preset", "A", "--skip", "B"],
+    ):
         assert run_cli(prune_main, [str(ckpt), *bad, "--out", str(tmp_path / "q.pt")]) == 2
         assert capsys.readouterr().err.count("\n") == 1
 
@@ -155,7 +165,19 @@ def teacher(tmp_path_factory):
 
 @pytest.mark.parametrize("schedule", ["pre-post", "self-distill"])
 def test_feature_kd_fine_tuning_can_start_from_the_initial_regressor(tmp_path, teacher, schedule):
-    args = ["--schedule", schedule, "--kd", "feature", "--rule", "l1", "--remaining", "0.5", "--teacher", teacher, *TINY]
+    args = [
+        "--schedule",
+        schedule,
+        "--kd",
+        "feature",
+        "--rule",
+        "l1",
+        "--remaining",
+        "0.5",
+        "--teacher",
+        teacher,
+        *TINY,
+    ]
     assert run_cli(schedule_main, [*args, "--out-dir", str(tmp_path / "fresh")]) == 0
     assert run_cli(schedule_main, [*args, "--out-dir", str(tmp_path / "reuse"), "--reuse-regressor"]) == 0
     fresh = json.loads((tmp_path / "fresh" / "schedule.json").read_text())

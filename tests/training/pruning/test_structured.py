@@ -7,15 +7,27 @@ import pytest
 import torch
 from torch import nn
 
-from training.store.checkpoint import load_model, save_checkpoint
 from training.data.datasets import load_split
 from training.errors import UserError
 from training.models.registry import build_model
 from training.models.slimming import ChannelSelect
-from training.pruning.structured import (add_slimming_subgradient, count_params_macs, l1_filter_prune, l1_preset,
-                                network_slimming_prune, prunable_bns, slimming_keep_counts)
-from training.pruning.weights import (conv_sparsity, finalize_weight_masks, magnitude_prune, restore_weight_masks,
-                                    weight_masks)
+from training.pruning.structured import (
+    add_slimming_subgradient,
+    count_params_macs,
+    l1_filter_prune,
+    l1_preset,
+    network_slimming_prune,
+    prunable_bns,
+    slimming_keep_counts,
+)
+from training.pruning.weights import (
+    conv_sparsity,
+    finalize_weight_masks,
+    magnitude_prune,
+    restore_weight_masks,
+    weight_masks,
+)
+from training.store.checkpoint import load_model, save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""DDP keeps the paper's recipe (docs/reference.md "Training runs and checkpoints"): two gloo processes train exactly the steps one process
+"""DDP keeps the paper's recipe (docs/reference.md "Training runs and checkpoints"): two gloo processes train exactly
+the steps one process
 trains -- global batch 64 split over the ranks, BatchNorm over the global batch, one CutMix draw per global batch
 with partners drawn over it, the last (uneven) batch weighted by its share -- and a run is never resumed under
 another process count."""
@@ -26,8 +27,23 @@ def _free_port() -> int:
 
 
 def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           str(_free_port()), "-m", "training.train", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "training.train",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _tensors(ckpt: dict) -> dict[str, torch.Tensor]:
@@ -62,7 +78,7 @@ def test_two_processes_equal_one(tmp_path, tiny_checkpoint, method, extra):
             # momentum is compared by norm; the weights it moved are compared elementwise to 1e-6.
             assert (tb[k] - ta[k]).norm() <= 1e-2 * ta[k].norm(), k
         elif ta[k].is_floating_point():
-            torch.testing.assert_close(tb[k], ta[k], atol=1e-6, rtol=1e-5, msg=lambda m: f"{k}: {m}")
+            torch.testing.assert_close(tb[k], ta[k], atol=1e-6, rtol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
             moved += 1
         else:
             assert torch.equal(ta[k], tb[k]), k  # num_batches_tracked: 2 global batches

@@ -1,4 +1,5 @@
-"""GPU-correct by construction, checked on the CPU (docs/reference.md "Training runs and checkpoints"): each torchrun rank binds its own GPU
+"""GPU-correct by construction, checked on the CPU (docs/reference.md "Training runs and checkpoints"): each torchrun
+rank binds its own GPU
 before the process group exists, TF32 is an explicit recorded choice, --compile reaches every network entry point
 feature KD uses, and normalization constants live on the device."""
 import json
@@ -7,16 +8,16 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from training.runtime import distributed
 from training.data.augment import Targets
-from training.runtime.backends import configure_backends
-from training.runtime.device import resolve_device
-from training.errors import UserError
 from training.data.batches import DeviceSplit
-from training.objectives import FeatureKD
+from training.data.datasets import load_split
+from training.errors import UserError
 from training.models.registry import build_model
 from training.models.wrap import compile_model
-from training.data.datasets import load_split
+from training.objectives import FeatureKD
+from training.runtime import distributed
+from training.runtime.backends import configure_backends
+from training.runtime.device import resolve_device
 from training.train import main
 
 

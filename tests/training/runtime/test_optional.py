@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.runtime.distributed import DistInfo
 from training.errors import UserError
+from training.runtime.distributed import DistInfo
 from training.runtime.optional import STUDY_EXTRA, require
 
 REPO = Path(__file__).resolve().parents[3]
@@ -21,7 +21,8 @@ def test_core_modules_import_without_the_study_packages():
     code = ("import sys\n"
             f"for m in {STUDY_ONLY!r}: sys.modules[m] = None\n"
             f"sys.path.insert(0, {str(REPO / 'bench')!r})\n"
-            "import training.train, training.engine.packed, training.prune, landscape.plot, diversity.score, figures.study\n"
+            "import training.train, training.engine.packed, training.prune, landscape.plot, diversity.score, "
+            "figures.study\n"
             "import gpu_check\n"
             "print('ok')\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
