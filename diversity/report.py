@@ -80,23 +80,8 @@ def write_results(out_dir: Path, cfg: ScoreConfig, scores: Sequence[CheckpointSc
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
         [
-            "method",
-            "run",
-            "seed",
-            "batch",
-            "score",
-            "score_kind",
-            "bn_mode",
-            "transform",
-            *CONFIG_COLUMNS,
-            "scored_dataset",
-            "scored_split",
-            "scored_images",
-            "batch_size",
-            "batches",
-            "draw_seed",
-            "sha256",
-            "path",
+            "method", "run", "seed", "batch", "score", "score_kind", "bn_mode", "transform", *CONFIG_COLUMNS,
+            "scored_dataset", "scored_split", "scored_images", "batch_size", "batches", "draw_seed", "sha256", "path",
         ]
     )
     for s in scores:

@@ -193,11 +193,7 @@ def compute_surface(
             f"[{spec.xmin:.4g}, {spec.xmax:.4g}]" + ("" if spec.is_1d else f", y [{spec.ymin:.4g}, {spec.ymax:.4g}]")
             + "; pass --xrange/--yrange to choose it", quiet)
     meta = surface_meta(
-        kind,
-        spec,
-        dirs,
-        f"{data.description} [{spec.split}] ({len(data)} images)",
-        device,
+        kind, spec, dirs, f"{data.description} [{spec.split}] ({len(data)} images)", device,
         {
             "checkpoint": str(ckpt_path),
             "checkpoint_sha256": sha256_file(ckpt_path),

@@ -30,18 +30,8 @@ def rise_label(cells: int) -> str:
 
 
 HESSIAN_COLUMNS = [
-    "method",
-    "epoch",
-    "images",
-    "centre loss",
-    "lambda_max",
-    "lambda_max iterations",
-    "lambda_max converged",
-    "Hessian trace",
-    "trace SE",
-    "Hutchinson samples",
-    "Hutch++ sketch",
-    "trace converged",
+    "method", "epoch", "images", "centre loss", "lambda_max", "lambda_max iterations", "lambda_max converged",
+    "Hessian trace", "trace SE", "Hutchinson samples", "Hutch++ sketch", "trace converged",
 ]
 FLATNESS_CELLS = (1, 2, 5)  # rise radii in grid cells
 FLATNESS_DELTAS = (0.1, 0.5, 1)  # basin thresholds: loss <= centre loss + delta

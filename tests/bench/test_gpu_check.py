@@ -80,13 +80,7 @@ def test_sections_that_do_not_fit_the_budget_are_skipped_and_said(tmp_path, benc
     assert p.returncode == 0, p.stderr[-2000:]
     skipped = [r for r in bench[0].read_records(out / "measurements.jsonl") if r["status"] == "skipped"]
     assert [r["section"] for r in skipped] == [
-        "graphs_vs_eager",
-        "train",
-        "packed",
-        "surface",
-        "naswot",
-        "eta",
-        "compile",
+        "graphs_vs_eager", "train", "packed", "surface", "naswot", "eta", "compile",
     ]
     assert all("does not fit the time budget" in r["reason"] for r in skipped)
 

@@ -70,10 +70,7 @@ def test_score_models_gives_table_6_statistics_on_shared_batches(images):
         err = std / math.sqrt(3)
         r = rows[g]
         assert (r.n, r.mean, r.std, r.err_margin) == (
-            3,
-            pytest.approx(np.mean(v)),
-            pytest.approx(std),
-            pytest.approx(err),
+            3, pytest.approx(np.mean(v)), pytest.approx(std), pytest.approx(err),
         )
         assert r.ci99_z == pytest.approx(2.576 * err) and r.ci99_t == pytest.approx(stats.t.ppf(0.995, 2) * err)
     assert rows["other"].welch_p == pytest.approx(stats.ttest_ind(expected["other"], expected["scratch"],

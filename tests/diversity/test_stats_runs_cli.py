@@ -66,14 +66,8 @@ def test_cli_scores_and_writes_outputs(runs_dir, tiny_checkpoint, tmp_path, caps
     rows = list(csv.DictReader(io.StringIO((out / "scores.csv").read_text())))
     assert {
         (
-            r["model"],
-            r["width"],
-            r["dataset"],
-            r["epochs"],
-            r["train_images"],
-            r["scored_images"],
-            r["scored_split"],
-            r["draw_seed"],
+            r["model"], r["width"], r["dataset"], r["epochs"], r["train_images"], r["scored_images"],
+            r["scored_split"], r["draw_seed"],
         )
         for r in rows
     } == {("resnet8", "4", "cifar10", "1", "256", "64", "train", "0")}

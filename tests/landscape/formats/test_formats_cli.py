@@ -74,19 +74,8 @@ def test_png_contour_sharpness_and_interpolation(tiny_run_dir, tmp_path, capsys)
     assert (
         main(
             [
-                str(a),
-                "--interpolate",
-                str(b),
-                "--out",
-                str(tmp_path / "i.npz"),
-                "--steps",
-                "3",
-                "--xrange",
-                "0",
-                "1",
-                "--max-images",
-                "64",
-                "--quiet",
+                str(a), "--interpolate", str(b), "--out", str(tmp_path / "i.npz"), "--steps", "3", "--xrange", "0",
+                "1", "--max-images", "64", "--quiet",
             ]
         )
         == 0
@@ -135,25 +124,9 @@ def _free_port() -> int:
 def test_torchrun_two_ranks_equal_one(tiny_checkpoint, tmp_path):
     args = [str(tiny_checkpoint), "--steps", "3", "4", "--max-images", "64", "--quiet", "--device", "cpu"]
     assert main([*args, "--out", str(tmp_path / "one.npz")]) == 0
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            str(_free_port()),
-            "-m",
-            "landscape.plot",
-            *args,
-            "--out",
-            str(tmp_path / "two.npz"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(_free_port()), "-m", "landscape.plot", *args, "--out", str(tmp_path / "two.npz")]
+    r = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     one, two = load_surface(tmp_path / "one.npz"), load_surface(tmp_path / "two.npz")
     np.testing.assert_allclose(two.loss, one.loss, rtol=1e-6)

@@ -50,17 +50,8 @@ def test_graphed_step_path_equals_eager_step_on_cpu(tmp_path):
 def test_packed_graphed_step_path_equals_packed_eager_on_cpu(tmp_path):
     for name, extra in (("eager", []), ("graphs", ["--cuda-graphs"])):
         args = [
-            *TINY,
-            "--epochs",
-            "1",
-            "--method",
-            "scratch",
-            "--seeds",
-            "0",
-            "1",
-            "--out-dir",
-            str(tmp_path / name / "s{seed}"),
-            *extra,
+            *TINY, "--epochs", "1", "--method", "scratch", "--seeds", "0", "1", "--out-dir",
+            str(tmp_path / name / "s{seed}"), *extra,
         ]
         assert run_cli(main, args) == 0
     for seed in (0, 1):

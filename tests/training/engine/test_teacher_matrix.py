@@ -86,25 +86,9 @@ def test_records_in_the_students_checkpoint(teachers, tmp_path):
     assert (
         main(
             [
-                "--model",
-                "resnet8",
-                "--width",
-                "4",
-                "--max-train-images",
-                "64",
-                "--batch-size",
-                "32",
-                "--epochs",
-                "1",
-                "--method",
-                "label_kd",
-                "--teacher",
-                str(teachers[("scratch", "autoaugment")]),
-                "--device",
-                "cpu",
-                "--quiet",
-                "--out-dir",
-                str(out),
+                "--model", "resnet8", "--width", "4", "--max-train-images", "64", "--batch-size", "32", "--epochs",
+                "1", "--method", "label_kd", "--teacher", str(teachers[("scratch", "autoaugment")]), "--device",
+                "cpu", "--quiet", "--out-dir", str(out),
             ]
         )
         == 0
@@ -121,23 +105,8 @@ def test_teacher_of_another_dataset_is_refused(teachers, tmp_path, capsys):
     rc = run_cli(
         main,
         [
-            "--model",
-            "resnet8",
-            "--width",
-            "4",
-            "--max-train-images",
-            "64",
-            "--epochs",
-            "1",
-            "--method",
-            "label_kd",
-            "--teacher",
-            str(other),
-            "--device",
-            "cpu",
-            "--quiet",
-            "--out-dir",
-            str(tmp_path / "r"),
+            "--model", "resnet8", "--width", "4", "--max-train-images", "64", "--epochs", "1", "--method", "label_kd",
+            "--teacher", str(other), "--device", "cpu", "--quiet", "--out-dir", str(tmp_path / "r"),
         ],
     )
     err = capsys.readouterr().err

@@ -166,17 +166,7 @@ def teacher(tmp_path_factory):
 @pytest.mark.parametrize("schedule", ["pre-post", "self-distill"])
 def test_feature_kd_fine_tuning_can_start_from_the_initial_regressor(tmp_path, teacher, schedule):
     args = [
-        "--schedule",
-        schedule,
-        "--kd",
-        "feature",
-        "--rule",
-        "l1",
-        "--remaining",
-        "0.5",
-        "--teacher",
-        teacher,
-        *TINY,
+        "--schedule", schedule, "--kd", "feature", "--rule", "l1", "--remaining", "0.5", "--teacher", teacher, *TINY,
     ]
     assert run_cli(schedule_main, [*args, "--out-dir", str(tmp_path / "fresh")]) == 0
     assert run_cli(schedule_main, [*args, "--out-dir", str(tmp_path / "reuse"), "--reuse-regressor"]) == 0

@@ -27,23 +27,9 @@ def _free_port() -> int:
 
 
 def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            str(_free_port()),
-            "-m",
-            "training.train",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(_free_port()), "-m", "training.train", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
 def _tensors(ckpt: dict) -> dict[str, torch.Tensor]:
