@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, stats
 
+from figures.cells import t_half_width
 from landscape.record import Surface
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "supported", "contradicted", "inconclusive", "not run"
@@ -66,7 +67,7 @@ def paired(diffs: Sequence[float], level: float) -> Estimate:
     if d.size < 2:
         return Estimate(float(d.mean()), None, None, int(d.size), level, "one value", tuple(d.tolist()))
     mean = float(d.mean())
-    half = float(stats.t.ppf((1 + level) / 2, d.size - 1)) * float(d.std(ddof=1)) / math.sqrt(d.size)
+    half = t_half_width(float(d.std(ddof=1)), int(d.size), level)
     return Estimate(mean, mean - half, mean + half, int(d.size), level, f"paired over {d.size} seeds",
                     tuple(d.tolist()))
 
