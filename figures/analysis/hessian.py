@@ -30,6 +30,11 @@ class HessianSettings:
                 f"{self.min_samples}, at most {self.max_samples} probes)")
 
 
+def hessian_cache(surface: Path) -> Path:
+    """Where the Hessian numbers of a surface's checkpoint are cached: beside its store, as SURFACE.hessian.json."""
+    return surface.with_suffix(".hessian.json")
+
+
 def hessian_numbers(ckpt_path: Path, settings: HessianSettings, device: torch.device, cache: Path) -> dict[str, Any]:
     """checkpoint_sharpness of ``ckpt_path`` on its first ``settings.images`` training images: centre loss, lambda_max
     with its iterations and convergence, the trace with its standard error; read from ``cache`` when that was

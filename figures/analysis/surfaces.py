@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from figures.analysis.hessian import HessianSettings, hessian_numbers
+from figures.analysis.hessian import HessianSettings, hessian_cache, hessian_numbers
 from figures.captions import setup_line, table_setup
 from figures.paper import SURFACE_TABLES
 from figures.tables import write_table
@@ -119,7 +119,7 @@ def make_surface_table(table: int, runs_dir: Path, out_dir: Path, spec: GridSpec
         row = [run_surface(runs[method], runs_dir, method, seed, e, spec, device, quiet) for e in epochs]
         grid.append(row)
         for e, s in zip(epochs, row):
-            cache = surface_path(runs_dir, method, seed, e).with_suffix(".hessian.json")
+            cache = hessian_cache(surface_path(runs_dir, method, seed, e))
             hessian.append(hessian_row(label, e, hessian_numbers(runs[method] / milestone_name(e), sharpness,
                                                                  device, cache), configs[method]))
             flat.append(flatness_row(label, e, s, configs[method]))

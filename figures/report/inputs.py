@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from figures.analysis.hessian import hessian_cache
 from figures.analysis.surfaces import surface_run
 from figures.analysis.table6 import pooled_runs
 from figures.augment.plan import AugmentStudySpec, matrix, student_run
@@ -111,7 +112,7 @@ def surfaces(runs_dir: Path) -> dict[tuple[str, int, int], SurfacePoint]:
         s = load_surface(path)
         if not s.done:
             continue
-        cache = path.with_suffix(".hessian.json")
+        cache = hessian_cache(path)
         hessian = json.loads(cache.read_text())["report"] if cache.is_file() else None
         out[(m["method"], int(m["seed"]), int(m["epoch"]))] = SurfacePoint(s, hessian)
     if not out:
