@@ -98,9 +98,10 @@ def _row(claim: Claim, inputs: Inputs, level: float) -> dict:
                 "estimate": "", "n": None, "paper": "", "verdict": NOT_RUN, "note": str(e), "parts": []}
     verdict = combine([e.verdict(claim.sign) for _, e in parts])
     text = "; ".join(f"{label}: {e.text()}" if label else e.text() for label, e in parts)
-    levels = sorted({e.level for _, e in parts})
+    levels = sorted({e.level for _, e in parts if e.low is not None})  # a single value has no interval to name
+    level_text = f" ({'/'.join(f'{100 * x:g}' for x in levels)}% t interval)" if levels else ""
     return {"id": claim.key, "source": claim.source, "claim": claim.claim, "quantity": claim.quantity,
-            "estimate": f"{text} ({'/'.join(f'{100 * x:g}' for x in levels)}% t interval)",
+            "estimate": text + level_text,
             "n": min(e.n for _, e in parts), "paper": paper, "verdict": verdict, "note": note,
             "parts": [{"label": label, **e.to_json(), "verdict": e.verdict(claim.sign)} for label, e in parts]}
 
