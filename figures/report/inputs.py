@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from figures.pruning.plan import PruneStudySpec, schedule_cells, schedule_run
 from figures.pruning.tables import read_summaries
 from landscape.record import Surface, load_surface
 from training.engine.schedules import SUMMARY
+from training.errors import UserError
 from training.store.poolable import check_table
 from training.store.rundir import read_config
 
@@ -77,6 +79,15 @@ def augment_blocks(spec: AugmentStudySpec, root: Path, table: int) -> AugmentBlo
     return out
 
 
+def study_json(path: Path, remake: str) -> Any:
+    """A JSON file the study wrote; a damaged one (truncated, not JSON, or not the layout asked for) is one UserError
+    naming ``remake``, the command that writes it again."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path} cannot be read ({type(e).__name__}); delete it and re-run {remake}") from None
+
+
 def naswot_scores(runs_dir: Path, tables_dir: Path) -> dict[str, list[float]]:
     """Table 6's score of every run per method (the mean over its shared batches), from TABLES_DIR/scores.json; the
     runs behind it checked poolable into one table, as Table 6 checks them."""
@@ -85,8 +96,13 @@ def naswot_scores(runs_dir: Path, tables_dir: Path) -> dict[str, list[float]]:
         raise Missing(f"Table 6: {path} is missing (python -m figures.study --tables 6)")
     pooled_runs(runs_dir, None, 1)
     out: dict[str, list[float]] = {}
-    for c in json.loads(path.read_text())["checkpoints"]:
-        out.setdefault(c["method"], []).append(float(c["score"]))
+    doc = study_json(path, "python -m figures.study --tables 6")
+    try:
+        for c in doc["checkpoints"]:
+            out.setdefault(c["method"], []).append(float(c["score"]))
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path} is not Table 6's scores file; delete it and re-run python -m figures.study --tables 6"
+                        ) from None
     return out
 
 
@@ -113,7 +129,7 @@ def surfaces(runs_dir: Path) -> dict[tuple[str, int, int], SurfacePoint]:
         if not s.done:
             continue
         cache = hessian_cache(path)
-        hessian = json.loads(cache.read_text())["report"] if cache.is_file() else None
+        hessian = study_json(cache, "python -m figures.study --tables 7 8").get("report") if cache.is_file() else None
         out[(m["method"], int(m["seed"]), int(m["epoch"]))] = SurfacePoint(s, hessian)
     if not out:
         raise Missing(f"Tables 7-8: no finished surface under {runs_dir / 'surfaces'} (python -m figures.study "

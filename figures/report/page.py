@@ -21,6 +21,7 @@ from figures.paper import SURFACE_TABLES
 from figures.pruning.plan import PRUNE_PRESETS
 from figures.report.catalogue import COLUMNS as CLAIM_COLUMNS
 from figures.report.catalogue import TOY_NOTE, Inputs, evaluate_claims, write_claims
+from figures.report.inputs import study_json
 from training.store.files import atomic_write_text
 
 HIGHLIGHT = 1.0  # points: a one-seed cell this far from the paper's is highlighted
@@ -171,7 +172,8 @@ def write_report(out: Path, tables_dir: Path, claims: Sequence[dict], toy: bool,
     for stem in TABLE_STEMS:
         path = tables_dir / f"{stem}.json"
         if path.is_file():
-            parts += [f'<h3 id="{stem}">{stem}</h3>', table_html(json.loads(path.read_text()))]
+            table = study_json(path, f"python -m figures.study (it writes {path.name})")
+            parts += [f'<h3 id="{stem}">{stem}</h3>', table_html(table)]
         else:
             missing.append(stem)
         if stem == "table6" and (tables_dir / "table6.png").is_file():

@@ -17,6 +17,7 @@ from figures.paper import AUGMENT_PUBLISHED, PRUNING_PUBLISHED, PRUNING_TABLES
 from figures.pruning.plan import MICRO as PRUNE_MICRO
 from figures.pruning.plan import schedule_cells, schedule_run
 from figures.report.catalogue import CLAIMS, Inputs, _label_mismatch, _surplus, _synergy, evaluate_claims
+from figures.report.inputs import study_json
 from figures.report.measures import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -277,3 +278,14 @@ def test_cli_writes_the_files_and_refuses_bad_input(micro, tmp_path, capsys):
     assert run_cli(claims_main, ["--runs-dir", str(micro), "--out", str(tmp_path), "--level", "1.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("error:") for e in err)
+
+
+def test_a_damaged_study_file_is_one_error_naming_the_command_that_writes_it(tmp_path):
+    good, truncated, foreign = tmp_path / "good.json", tmp_path / "truncated.json", tmp_path / "foreign.json"
+    good.write_text('{"checkpoints": []}')
+    truncated.write_text('{"checkpoi')
+    foreign.write_bytes(b"\x80\x04\x95 not json")
+    assert study_json(good, "python -m figures.study --tables 6") == {"checkpoints": []}
+    for path in (truncated, foreign, tmp_path / "missing.json"):
+        with pytest.raises(UserError, match=rf"{path.name} cannot be read .*re-run python -m figures.study --tables 6"):
+            study_json(path, "python -m figures.study --tables 6")
